@@ -1,0 +1,84 @@
+"""Declarative configuration of gates and notification routes (validated at start).
+
+These models are read from ``[[gates]]`` and ``[[routes]]`` in ``flext-quality.toml`` by the
+settings at the entry points and passed down to :mod:`alerts` as plain values.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["GateSpec", "RouteSpec"]
+
+
+class GateSpec(BaseModel):
+    """A condition on one metric of the matching projects.
+
+    Absolute: ``min``/``max``. Relative: ``max_increase``/``max_increase_percent`` (or the
+    ``max_decrease*`` pair for metrics that aim high) against ``against``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: str = Field(min_length=1)
+    min: float | None = None
+    max: float | None = None
+    max_increase: float | None = None
+    max_increase_percent: float | None = None
+    max_decrease: float | None = None
+    max_decrease_percent: float | None = None
+    against: Literal["previous", "baseline"] | str = "previous"
+    baseline_run: str | None = None
+    projects: list[str] = Field(default_factory=lambda: ["*"])
+    consecutive: int = Field(default=1, ge=1)
+    tolerance: float = Field(default=0.0, ge=0)
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> GateSpec:
+        conditions = [
+            self.min, self.max, self.max_increase, self.max_increase_percent,
+            self.max_decrease, self.max_decrease_percent,
+        ]
+        if all(c is None for c in conditions):
+            raise ValueError(
+                "a gate needs one of min, max, max_increase, max_increase_percent, "
+                "max_decrease, max_decrease_percent"
+            )
+        against = self.against
+        if against not in ("previous", "baseline") and not (
+            against.endswith("d") and against[:-1].isdigit()
+        ):
+            raise ValueError(
+                f"against={against!r}: allowed are 'previous', 'baseline' or '<N>d' (e.g. '7d')"
+            )
+        return self
+
+    @property
+    def gate_id(self) -> str:
+        """A stable id for this gate, used to key its state across restarts."""
+        if self.name:
+            return self.name
+        parts = [self.metric]
+        for label in ("min", "max", "max_increase", "max_increase_percent",
+                      "max_decrease", "max_decrease_percent"):
+            value = getattr(self, label)
+            if value is not None:
+                parts.append(f"{label}={value:g}")
+        if any(getattr(self, k) is not None for k in (
+                "max_increase", "max_increase_percent", "max_decrease", "max_decrease_percent")):
+            parts.append(f"against={self.against}")
+        return " ".join(parts)
+
+
+class RouteSpec(BaseModel):
+    """Where messages of one purpose go: a list of Apprise URLs, optionally for some projects."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    purpose: Literal["alerts", "reports"]
+    urls: list[str] = Field(min_length=1)
+    projects: list[str] = Field(default_factory=lambda: ["*"])
+    name: str | None = None

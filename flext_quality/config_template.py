@@ -1,0 +1,110 @@
+"""The commented ``flext-quality.toml`` that ``flext-quality init`` writes, built from the settings.
+
+Built from the field declarations, so it always lists every setting with its default and help.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from flext_quality.settings import Settings
+
+__all__ = ["CONFIG_TEMPLATE", "setting_keys"]
+
+_TABLES = ("projects", "gates", "routes")
+
+
+def _default(field: FieldInfo) -> Any:
+    if field.default_factory is not None:
+        return field.default_factory()  # type: ignore[call-arg]
+    return field.default
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, Path):
+        return json.dumps(str(value))
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def setting_keys() -> list[str]:
+    """Every settable key, dotted (``collect.timeout_s``), as documented in the README."""
+    keys: list[str] = []
+    for name, field in Settings.model_fields.items():
+        default = _default(field)
+        if isinstance(default, BaseModel):
+            keys.extend(f"{name}.{sub}" for sub in type(default).model_fields)
+        else:
+            keys.append(name)
+    return keys
+
+
+def _render() -> str:
+    lines = [
+        "# flext-quality settings. Every key is optional; the values shown are the defaults.",
+        "# Environment variables override this file: FLEXT_QUALITY_<KEY>, nested keys with __",
+        "# (e.g. FLEXT_QUALITY_COLLECT__TIMEOUT_S=300). See README.md, section Settings.",
+        "",
+    ]
+    sections: list[str] = []
+    for name, field in Settings.model_fields.items():
+        default = _default(field)
+        if isinstance(default, BaseModel):
+            sections.append(f"[{name}]")
+            for sub, sub_field in type(default).model_fields.items():
+                value = getattr(default, sub)
+                help_text = sub_field.description or ""
+                prefix = "# " if value is None else ""
+                shown = '""' if value is None else _toml(value)
+                sections.append(f"# {help_text}")
+                sections.append(f"{prefix}{sub} = {shown}")
+            sections.append("")
+        elif name in _TABLES:
+            continue
+        else:
+            if name == "allowed_roots":
+                default = ["."]
+            lines.append(f"# {field.description or ''}")
+            prefix = "# " if default is None else ""
+            shown = '""' if default is None else _toml(default)
+            lines.append(f"{prefix}{name} = {shown}")
+    lines.append("")
+    lines.extend(sections)
+    lines.extend(
+        [
+            "# Projects collected by `flext-quality scheduler`:",
+            "# [[projects]]",
+            '# name = "backend"',
+            '# path = "/srv/repos/backend"',
+            "# every_minutes = 60          # or: at = \"02:30\"",
+            "",
+            "# Quality gates (see README, Gates):",
+            "# [[gates]]",
+            '# metric = "bandit.issues.high"',
+            "# max = 0",
+            "#",
+            "# [[gates]]",
+            '# metric = "ruff.issues"',
+            "# max_increase = 10",
+            '# against = "previous"         # "previous" | "baseline" | "7d"',
+            '# projects = ["*"]',
+            "",
+            "# Notification routes (any Apprise URL; ${NAME} is read from the secrets dir or env):",
+            "# [[routes]]",
+            '# purpose = "alerts"',
+            '# urls = ["slack://${SLACK_TOKEN}/#quality", "mailtos://user:${SMTP_PASSWORD}@mail.example.com?to=team@example.com"]',
+            "",
+        ]
+    )
+    return "\n".join(lines)
+
+
+CONFIG_TEMPLATE = _render()

@@ -1,0 +1,314 @@
+"""Settings: one pydantic-settings class, loaded at the entry points and passed down.
+
+Sources, lowest to highest priority: defaults in code, ``flext-quality.toml`` (or
+``--config PATH``), secret files in ``secrets_dir`` (as Docker and Kubernetes mount them),
+environment variables ``FLEXT_QUALITY_*`` (nested keys with ``__``), then command-line flags.
+Apprise URLs may contain ``${NAME}`` placeholders, filled from a secret file ``NAME`` in the
+secrets directory or from the environment variable ``NAME``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from alerts.config import GateSpec, RouteSpec
+from storage.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_RUFF_SELECT",
+    "TOOL_NAMES",
+    "CollectSettings",
+    "DashboardSettings",
+    "NotifySettings",
+    "ProjectSettings",
+    "SchedulerSettings",
+    "Settings",
+    "SqlSettings",
+    "load_settings",
+]
+
+ToolName = Literal["ruff", "mypy", "bandit", "coverage", "complexity"]
+TOOL_NAMES: tuple[ToolName, ...] = ("ruff", "mypy", "bandit", "coverage", "complexity")
+
+# ruff 0.17's default set is ~400 rules; this default keeps the long-standing core (pyflakes,
+# pycodestyle errors and warnings, mccabe is left to the complexity analyzer), bugbear, pyupgrade
+# and a few cheap correctness families, so counts stay comparable between projects.
+DEFAULT_RUFF_SELECT: tuple[str, ...] = ("E4", "E7", "E9", "F", "W", "B", "UP", "PLE", "RUF100")
+
+_DEFAULT_CONFIG_FILE = "flext-quality.toml"
+_DEFAULT_SECRETS_DIR = Path("/run/secrets")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CollectSettings(_Section):
+    """How analyzers run."""
+
+    tools: list[ToolName] = Field(
+        default_factory=lambda: list(TOOL_NAMES),
+        description="Analyzers to run by default.",
+    )
+    concurrency: int = Field(
+        default_factory=lambda: os.cpu_count() or 2,
+        ge=1,
+        le=64,
+        description="Analyzers run at once (default: number of cores).",
+    )
+    timeout_s: float = Field(default=600.0, gt=0, description="Timeout per analyzer run, seconds.")
+    excludes: list[str] = Field(default_factory=list, description="Extra glob patterns of paths to skip.")
+    ruff_select: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_RUFF_SELECT),
+        description="ruff rules used when the project has no ruff configuration.",
+    )
+    mypy_args: list[str] = Field(
+        default_factory=lambda: ["--ignore-missing-imports"],
+        description="mypy options used when the project has no mypy configuration.",
+    )
+    bandit_skip_tests: bool = Field(
+        default=True, description="Leave test folders out of bandit (B101 asserts)."
+    )
+    coverage_file: str | None = Field(
+        default=None,
+        description="Coverage data relative to the project (default: coverage.json, then coverage.xml).",
+    )
+    coverage_run_tests: bool = Field(
+        default=False, description="Run the project's tests under coverage when no data exists."
+    )
+    coverage_test_args: list[str] = Field(
+        default_factory=lambda: ["-m", "pytest", "-q", "-x"],
+        description="Arguments after `coverage run --branch` when running tests.",
+    )
+    complexity_limit: int = Field(
+        default=10, ge=1, description="Cyclomatic complexity above which a function counts as complex."
+    )
+
+
+class NotifySettings(_Section):
+    """Delivery of alerts and reports."""
+
+    max_attempts: int = Field(default=8, ge=1, description="Delivery attempts before giving up.")
+    backoff_base_s: float = Field(default=30.0, gt=0, description="First retry delay, doubled each time.")
+    backoff_max_s: float = Field(default=3600.0, gt=0, description="Longest retry delay.")
+    breaker_threshold: int = Field(
+        default=3, ge=1, description="Failures in a row that open a route's circuit."
+    )
+    breaker_cooldown_s: float = Field(
+        default=300.0, gt=0, description="How long an open circuit skips its route."
+    )
+    max_age_hours: float = Field(
+        default=48.0, gt=0, description="Age after which an undelivered message is failed."
+    )
+    reminder_hours: float | None = Field(
+        default=None, gt=0, description="Remind while a gate stays red (default: never)."
+    )
+    stale_after_runs: int = Field(
+        default=3, ge=1, description="Runs without a metric before its gate is stale."
+    )
+    stale_after_days: float = Field(
+        default=14.0, gt=0, description="Days without a metric before its gate is stale."
+    )
+
+
+class SqlSettings(_Section):
+    """The read-only SQL sandbox (dashboard page and `flext-quality sql`)."""
+
+    timeout_s: float = Field(default=10.0, gt=0, description="Time limit per query, seconds.")
+    row_limit: int = Field(default=10_000, ge=1, description="Most rows a query returns.")
+    memory_limit: str = Field(
+        default="1GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
+        description="DuckDB memory limit of the sandbox.",
+    )
+
+
+class DashboardSettings(_Section):
+    """The Streamlit dashboard."""
+
+    port: int = Field(default=8501, ge=1, le=65535, description="Port the dashboard serves on.")
+    base_url: str | None = Field(
+        default=None, description="Public URL of the dashboard, for links in alerts."
+    )
+    cache_ttl_s: int = Field(default=30, ge=1, description="Seconds a page's data may be reused.")
+
+
+class ProjectSettings(_Section):
+    """A project the scheduler collects."""
+
+    name: str = Field(min_length=1)
+    path: Path
+    every_minutes: int | None = Field(default=None, ge=1, description="Collect every N minutes.")
+    at: str | None = Field(default=None, pattern=r"^\d\d:\d\d$", description="Or collect daily at HH:MM.")
+    tools: list[str] | None = None
+
+
+class SchedulerSettings(_Section):
+    """Jobs of `flext-quality scheduler`."""
+
+    report_day: Literal[
+        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "daily"
+    ] = Field(default="monday", description="Day of the scheduled report ('daily' for every day).")
+    report_at: str = Field(
+        default="09:00", pattern=r"^\d\d:\d\d$", description="Time of the scheduled report."
+    )
+    report_period: Literal["day", "week", "month"] = Field(
+        default="week", description="Period a scheduled report covers."
+    )
+    maintenance_at: str = Field(
+        default="03:00", pattern=r"^\d\d:\d\d$", description="Daily time of rollup and retention."
+    )
+    flush_every_minutes: int = Field(default=5, ge=1, description="How often the outbox is retried.")
+
+
+class Settings(BaseSettings):
+    """All settings of flext-quality (documented one by one in the README)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FLEXT_QUALITY_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    db: Path = Field(default=Path("data/quality.duckdb"), description="The DuckDB database file.")
+    allowed_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [Path.cwd()],
+        description="Project paths must lie inside one of these (environment: paths joined by ':').",
+    )
+    secrets_dir: Path | None = Field(
+        default=None, description="Folder of secret files (default /run/secrets when it exists)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="WARNING", description="Log level."
+    )
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Drop raw measures older than this after they are rolled up (default: keep all).",
+    )
+    write_timeout_s: float = Field(
+        default=120.0, gt=0, description="Longest wait for the database writer lock."
+    )
+    collect: CollectSettings = Field(default_factory=CollectSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    sql: SqlSettings = Field(default_factory=SqlSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    projects: list[ProjectSettings] = Field(
+        default_factory=list, description="Projects the scheduler collects."
+    )
+    gates: list[GateSpec] = Field(default_factory=list, description="Quality gates.")
+    routes: list[RouteSpec] = Field(default_factory=list, description="Notification routes.")
+
+    @field_validator("allowed_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part for part in value.split(":") if part]
+        return value
+
+    @field_validator("allowed_roots", mode="after")
+    @classmethod
+    def _resolve_roots(cls, value: list[Path]) -> list[Path]:
+        if not value:
+            raise ValueError("at least one allowed root is needed")
+        return [p.expanduser().resolve() for p in value]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = cls.model_config.get("toml_file")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.model_config.get("secrets_dir"):
+            sources.append(file_secret_settings)
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _fill_secrets(text: str, secrets_dir: Path | None) -> str:
+    def lookup(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if secrets_dir is not None and (secrets_dir / name).is_file():
+            return (secrets_dir / name).read_text(encoding="utf-8").strip()
+        if name in os.environ:
+            return os.environ[name]
+        raise ConfigError(
+            f"secret ${{{name}}} is not set: put it in a file {name} in the secrets "
+            "directory or in the environment"
+        )
+
+    return _PLACEHOLDER.sub(lookup, text)
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "settings"
+    value = first.get("input")
+    shown = "(missing)" if first["type"] == "missing" else repr(value)
+    if isinstance(value, dict):
+        shown = "{...}"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        return f"invalid setting {key}: unknown key (check spelling; see README 'Settings')"
+    return f"invalid setting {key}={shown}: {message}"
+
+
+def load_settings(config: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Load settings from every source; raise :class:`ConfigError` with one readable line.
+
+    ``config`` is an explicit TOML file (must exist); otherwise ``flext-quality.toml`` in the
+    working directory is read when present. ``overrides`` are command-line flags (``None``
+    values are ignored).
+    """
+    if config is not None and not config.is_file():
+        raise ConfigError(f"config file {config} does not exist")
+    toml_file = config or (Path(_DEFAULT_CONFIG_FILE) if Path(_DEFAULT_CONFIG_FILE).is_file() else None)
+    secrets_env = os.environ.get("FLEXT_QUALITY_SECRETS_DIR")
+    secrets_dir = (
+        Path(secrets_env)
+        if secrets_env
+        else (_DEFAULT_SECRETS_DIR if _DEFAULT_SECRETS_DIR.is_dir() else None)
+    )
+    if secrets_dir is not None and not secrets_dir.is_dir():
+        raise ConfigError(f"invalid setting secrets_dir={str(secrets_dir)!r}: not a directory")
+    config_dict = SettingsConfigDict(**Settings.model_config)
+    config_dict["toml_file"] = toml_file
+    config_dict["secrets_dir"] = secrets_dir
+    loader = type("LoadedSettings", (Settings,), {"model_config": config_dict})
+    init = {k: v for k, v in (overrides or {}).items() if v is not None}
+    try:
+        settings: Settings = loader(**init)
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+    except (OSError, ValueError) as error:  # a TOML syntax error or unreadable file
+        raise ConfigError(f"cannot read config {toml_file}: {error}") from None
+    if secrets_dir is not None and settings.secrets_dir is None:
+        settings = settings.model_copy(update={"secrets_dir": secrets_dir})
+    routes = [
+        route.model_copy(update={"urls": [_fill_secrets(u, settings.secrets_dir) for u in route.urls]})
+        for route in settings.routes
+    ]
+    return settings.model_copy(update={"routes": routes})

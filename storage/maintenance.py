@@ -1,0 +1,54 @@
+"""Retention and export: the store's housekeeping jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from storage.errors import StoreError
+from storage.sandbox import PUBLIC_VIEW_NAMES
+from storage.store import MetricStore
+
+__all__ = ["apply_retention", "export_view"]
+
+
+def apply_retention(store: MetricStore, *, max_age_days: int, now: datetime) -> int:
+    """Drop raw measures older than ``max_age_days``; return how many were dropped.
+
+    Only points whose day, week and month buckets are already in the rollups are dropped, so
+    the rollups keep every dropped point's contribution (they are not recomputed afterwards).
+    """
+    cutoff = now - timedelta(days=max_age_days)
+    with store.transaction() as con:
+        # A point is safe to drop when the monthly rollup of its bucket exists; day and week
+        # rollups are maintained in the same transaction as the monthly one.
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _drop AS
+            SELECT m.rowid AS rid FROM measure_point m
+            WHERE m.ts < ?
+              AND EXISTS (SELECT 1 FROM rollup_month r WHERE r.project = m.project
+                          AND r.metric = m.metric AND r.bucket = date_trunc('month', m.ts))
+            """,
+            [cutoff],
+        )
+        dropped = int(con.execute("SELECT count(*) FROM _drop").fetchall()[0][0])
+        con.execute("DELETE FROM measure_point WHERE rowid IN (SELECT rid FROM _drop)")
+        con.execute("DROP TABLE _drop")
+    return dropped
+
+
+def export_view(
+    store: MetricStore, view: str, fmt: Literal["parquet", "csv"], output: Path
+) -> int:
+    """Write a public view to a Parquet or CSV file; return the number of rows."""
+    if view not in PUBLIC_VIEW_NAMES:
+        raise StoreError(f"unknown view {view!r}: choose one of {', '.join(PUBLIC_VIEW_NAMES)}")
+    frame = store.query(f"SELECT * FROM {view}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        frame.write_parquet(output)
+    else:
+        frame.write_csv(output)
+    return frame.height
