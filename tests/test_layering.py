@@ -1,4 +1,4 @@
-"""The layers import only downwards (DESIGN.md): storage <- collectors, alerts <- dashboard <- entry points."""
+"""The layers import only downwards (DESIGN.md): storage <- collectors, alerts <- dashboard."""
 
 from __future__ import annotations
 
