@@ -1,0 +1,302 @@
+"""Git history backfill: one run per selected commit, analysed from git objects.
+
+For each selected commit (oldest first) the commit is materialised into one temporary
+directory that is updated incrementally (:class:`collectors.gitwalk.Materialiser`), the
+regular collect pipeline runs on it with the content-addressed file cache, and the run is
+stored with the commit's sha and time and ``trigger = backfill`` in its own transaction, so an
+interrupted backfill keeps every commit finished so far and resumes after it. Commits already
+stored for the project are skipped unless ``force``.
+
+Exactness comes from running the *same* pipeline on a faithful checkout: per-file results may
+come from the cache, but the cache is only consulted under the pipeline's own keys, and a
+prewarm step (:mod:`collectors.prewarm`) that batches the changed files of many commits into
+one tool invocation fills it with exactly what the pipeline would have computed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from collectors.gitwalk import (
+    BlobReader,
+    Commit,
+    Every,
+    Materialiser,
+    list_commits,
+    list_tree,
+    repo_info,
+)
+from storage.errors import FlextQualityError
+from storage.models import RunRecord, RunResult
+from storage.store import MetricStore
+
+__all__ = [
+    "BackfillProgress",
+    "BackfillSummary",
+    "CollectFn",
+    "backfill",
+    "select_commits",
+]
+
+
+class CollectFn(Protocol):
+    """The shape of ``collectors.pipeline.collect``, injectable for tests."""
+
+    def __call__(
+        self,
+        path: Path,
+        *,
+        project: str,
+        tools: Sequence[str],
+        options: Any,
+        trigger: str,
+        file_cache: Any = None,
+    ) -> RunResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillProgress:
+    """What a progress display needs after each commit (and once before the first)."""
+
+    done: int
+    total: int
+    commit: Commit | None
+    status: str | None
+    files_analysed: int
+    files_cached: int
+    elapsed_s: float
+
+    @property
+    def hit_rate(self) -> float:
+        """Share of per-file results served from the cache so far."""
+        seen = self.files_analysed + self.files_cached
+        return self.files_cached / seen if seen else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the average pace so far (None before the first commit)."""
+        if self.done == 0:
+            return None
+        return self.elapsed_s / self.done * (self.total - self.done)
+
+
+@dataclass(slots=True)
+class BackfillSummary:
+    """The outcome of one backfill."""
+
+    project: str
+    selected: int = 0
+    skipped: int = 0
+    stored: int = 0
+    partial: int = 0
+    failed: int = 0
+    files_analysed: int = 0
+    files_cached: int = 0
+    wall_s: float = 0.0
+    run_ids: list[str] = field(default_factory=list)
+
+    @property
+    def hit_rate(self) -> float:
+        """Share of per-file results served from the cache."""
+        seen = self.files_analysed + self.files_cached
+        return self.files_cached / seen if seen else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (``--format json``)."""
+        data = dataclasses.asdict(self)
+        data["hit_rate"] = round(self.hit_rate, 4)
+        data["wall_s"] = round(self.wall_s, 3)
+        return data
+
+
+ProgressFn = Callable[[BackfillProgress], None]
+
+
+def select_commits(
+    path: Path,
+    *,
+    ref: str | None = None,
+    max_commits: int | None = None,
+    since: datetime | None = None,
+    every: Every | None = None,
+) -> list[Commit]:
+    """The commits a backfill of ``path`` would analyse, oldest first."""
+    info = repo_info(path)
+    return list_commits(
+        info.root, ref=ref or "HEAD", max_commits=max_commits, since=since, every=every,
+        prefix=info.prefix,
+    )
+
+
+def stored_commits(store: MetricStore, project: str) -> set[str]:
+    """Commit shas that already have a run for ``project``."""
+    if not store.path.exists():
+        return set()
+    rows = store.fetch(
+        "SELECT DISTINCT commit_sha FROM runs WHERE project = ? AND commit_sha IS NOT NULL",
+        [project],
+    )
+    return {str(r[0]) for r in rows}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _as_backfill_run(
+    result: RunResult, commit: Commit, *, branch: str | None, path: Path
+) -> RunResult:
+    run = dataclasses.replace(
+        result.run,
+        trigger="backfill",
+        commit_sha=commit.sha,
+        committed_at=commit.committed_at,
+        author=commit.author,
+        branch=branch,
+        message=commit.subject,
+        dirty=False,
+        path=str(path),
+    )
+    return dataclasses.replace(result, run=run)
+
+
+def _failed_run(project: str, commit: Commit, error: BaseException, started: datetime) -> RunResult:
+    # A commit the pipeline could not handle at all still gets a row, so the Runs page shows
+    # why it is missing and a rerun does not silently retry it forever (use --force for that).
+    return RunResult(
+        run=RunRecord(
+            run_id=f"bf-{commit.sha[:12]}-{int(started.timestamp())}",
+            project=project,
+            started_at=started,
+            finished_at=_now(),
+            status="failed",
+            trigger="backfill",
+            commit_sha=commit.sha,
+            committed_at=commit.committed_at,
+            author=commit.author,
+            message=f"{commit.subject} [backfill error: {error}]",
+        )
+    )
+
+
+def backfill(
+    path: Path,
+    *,
+    store: MetricStore,
+    project: str,
+    tools: Sequence[str],
+    options: Any,
+    collect: CollectFn,
+    file_cache: Any = None,
+    prewarm: Callable[[Path, list[Commit], Any], None] | None = None,
+    ref: str | None = None,
+    max_commits: int | None = None,
+    since: datetime | None = None,
+    every: Every | None = None,
+    force: bool = False,
+    chunk: int = 25,
+    on_progress: ProgressFn | None = None,
+    on_stored: Callable[[int, Commit], None] | None = None,
+    tmp_root: Path | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> BackfillSummary:
+    """Analyse the selected commits of ``path`` and store one run per commit.
+
+    ``prewarm(repo, commits, file_cache)`` is called per chunk of ``chunk`` commits before they
+    are collected, to fill the cache in a few large tool invocations. ``on_stored(n, commit)``
+    is called after the n-th run is committed to the store.
+    """
+    started = clock()
+    path = path.resolve()
+    info = repo_info(path)
+    commits = list_commits(
+        info.root, ref=ref or "HEAD", max_commits=max_commits, since=since, every=every,
+        prefix=info.prefix,
+    )
+    summary = BackfillSummary(project=project, selected=len(commits))
+    done = set() if force else stored_commits(store, project)
+    todo = [c for c in commits if c.sha not in done]
+    summary.skipped = len(commits) - len(todo)
+    branch = ref or info.branch
+
+    def report(index: int, commit: Commit | None, status: str | None) -> None:
+        if on_progress is not None:
+            on_progress(BackfillProgress(
+                done=index, total=len(todo), commit=commit, status=status,
+                files_analysed=summary.files_analysed, files_cached=summary.files_cached,
+                elapsed_s=clock() - started,
+            ))
+
+    report(0, None, None)
+    workdir = Path(tempfile.mkdtemp(prefix="flext-backfill-", dir=tmp_root))
+    try:
+        checkout = workdir / "tree"
+        checkout.mkdir()
+        with BlobReader(info.root) as reader:
+            materialiser = Materialiser(reader, checkout)
+            for offset in range(0, len(todo), chunk):
+                batch = todo[offset:offset + chunk]
+                if prewarm is not None and file_cache is not None:
+                    prewarm(info.root, batch, file_cache)
+                for commit in batch:
+                    status = _one_commit(
+                        commit, materialiser=materialiser, info_root=info.root,
+                        prefix=info.prefix, store=store, project=project, tools=tools,
+                        options=options, collect=collect, file_cache=file_cache,
+                        branch=branch, path=path, summary=summary,
+                    )
+                    if on_stored is not None:
+                        on_stored(summary.stored, commit)
+                    report(summary.stored, commit, status)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    summary.wall_s = clock() - started
+    return summary
+
+
+def _one_commit(
+    commit: Commit,
+    *,
+    materialiser: Materialiser,
+    info_root: Path,
+    prefix: str,
+    store: MetricStore,
+    project: str,
+    tools: Sequence[str],
+    options: Any,
+    collect: CollectFn,
+    file_cache: Any,
+    branch: str | None,
+    path: Path,
+    summary: BackfillSummary,
+) -> str:
+    begun = _now()
+    try:
+        materialiser.checkout(list_tree(info_root, commit.sha, prefix))
+        result = collect(
+            materialiser.directory, project=project, tools=tools, options=options,
+            trigger="backfill", file_cache=file_cache,
+        )
+        result = _as_backfill_run(result, commit, branch=branch, path=path)
+    except (FlextQualityError, OSError, ValueError) as error:
+        result = _failed_run(project, commit, error, begun)
+    store.append_run(result)
+    summary.stored += 1
+    summary.run_ids.append(result.run.run_id)
+    status = result.run.status
+    if status == "partial":
+        summary.partial += 1
+    elif status == "failed":
+        summary.failed += 1
+    for tool in result.tools:
+        summary.files_cached += tool.cached_files
+        summary.files_analysed += max(tool.files - tool.cached_files, 0)
+    return status

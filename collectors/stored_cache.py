@@ -1,0 +1,144 @@
+"""The database-backed :class:`collectors.cache.FileCache` used by backfill (and by collect).
+
+:class:`StoredFileCache` puts :class:`storage.blob_cache.BlobCache` (bulk DuckDB reads and
+writes of JSON texts) behind the pipeline's ``FileCache`` protocol, with an in-process memo of
+decoded results so a long backfill never reads or decodes the same entry twice.
+
+Context-dependent tools. A few ruff rules look beyond the file's bytes: ``INP001`` asks
+whether the file's folder has an ``__init__.py``, isort's first-party detection (``I001``)
+depends on which top-level modules the project has, and ``per-file-ignores`` depend on the
+path. For such tools (``CONTEXT_TOOLS``) the key is not the bare blob sha but the blob sha
+joined with a hash of that context (the file's path, which of its ancestor folders are
+packages, the project's top-level module names), set per commit with :meth:`use_tree`. A blob
+that sits in two different contexts in the same commit is not cached for that commit at all.
+So the cache stays exact, and it still serves a file unchanged between commits unless its
+package layout changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
+
+from collectors.cache import PerFileResult
+from storage.blob_cache import BlobCache, CacheStats
+
+__all__ = ["CONTEXT_TOOLS", "StoredFileCache", "layout_contexts"]
+
+CONTEXT_TOOLS: frozenset[str] = frozenset({"ruff"})
+
+# Where ruff looks for first-party modules by default (its `src` setting).
+_SOURCE_ROOTS = ("", "src")
+
+
+def _top_level_modules(paths: Iterable[str]) -> list[str]:
+    names: set[str] = set()
+    for path in paths:
+        parts = PurePosixPath(path).parts
+        for root in _SOURCE_ROOTS:
+            rest = parts if not root else (parts[1:] if parts[:1] == (root,) else ())
+            if len(rest) >= 2 or (len(rest) == 1 and rest[0].endswith((".py", ".pyi"))):
+                names.add(f"{root}/{rest[0]}")
+    return sorted(names)
+
+
+def layout_contexts(paths: Iterable[str]) -> dict[str, str]:
+    """For each path, a short hash of what context-dependent rules may look at besides content."""
+    all_paths = sorted(paths)
+    packages = {str(PurePosixPath(p).parent) for p in all_paths if PurePosixPath(p).name == "__init__.py"}
+    modules = "\x1e".join(_top_level_modules(all_paths))
+    contexts: dict[str, str] = {}
+    for path in all_paths:
+        pure = PurePosixPath(path)
+        chain = "".join("1" if str(parent) in packages else "0" for parent in pure.parents)
+        text = "\x1f".join((path, chain, modules))
+        contexts[path] = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
+    return contexts
+
+
+class StoredFileCache:
+    """A ``FileCache`` on the metric database, with a memo and per-commit layout context."""
+
+    def __init__(self, blobs: BlobCache, *, memo_limit: int = 200_000) -> None:
+        self.blobs = blobs
+        self.memo_limit = memo_limit
+        self._memo: dict[tuple[str, str, str, str], PerFileResult] = {}
+        self._blob_key: dict[str, str] = {}
+        self._ambiguous: set[str] = set()
+        self.served = 0
+        self.asked = 0
+
+    @property
+    def stats(self) -> CacheStats:
+        """Database-level counts (hits served from the memo are in ``served``)."""
+        return self.blobs.stats
+
+    def use_tree(self, blob_paths: Mapping[str, str]) -> None:
+        """Set the layout of the commit being analysed: ``{path: blob_sha}``.
+
+        Until it is called (e.g. a plain ``collect``), context tools are not cached at all,
+        which is always exact.
+        """
+        contexts = layout_contexts(blob_paths)
+        keys: dict[str, set[str]] = {}
+        for path, sha in blob_paths.items():
+            keys.setdefault(sha, set()).add(f"{sha}:{contexts[path]}")
+        self._blob_key = {sha: next(iter(k)) for sha, k in keys.items() if len(k) == 1}
+        self._ambiguous = {sha for sha, k in keys.items() if len(k) > 1}
+
+    def _key(self, tool: str, sha: str) -> str | None:
+        if tool not in CONTEXT_TOOLS:
+            return sha
+        if sha in self._ambiguous:
+            return None
+        return self._blob_key.get(sha)
+
+    def get_many(
+        self, tool: str, tool_version: str, config_hash: str, blob_shas: Iterable[str]
+    ) -> dict[str, PerFileResult]:
+        """Known results by blob sha (the protocol's method)."""
+        found: dict[str, PerFileResult] = {}
+        to_read: dict[str, str] = {}
+        for sha in dict.fromkeys(blob_shas):
+            self.asked += 1
+            key = self._key(tool, sha)
+            if key is None:
+                continue
+            memo = self._memo.get((tool, tool_version, config_hash, key))
+            if memo is not None:
+                found[sha] = memo
+            else:
+                to_read[key] = sha
+        if to_read:
+            texts = self.blobs.get_many(tool, tool_version, config_hash, to_read)
+            decoded = {key: PerFileResult.from_json(text) for key, text in texts.items()}
+            self._remember(tool, tool_version, config_hash, decoded)
+            for key, result in decoded.items():
+                found[to_read[key]] = result
+        self.served += len(found)
+        return found
+
+    def put_many(
+        self, tool: str, tool_version: str, config_hash: str, results: Mapping[str, PerFileResult]
+    ) -> None:
+        """Store new results by blob sha (the protocol's method)."""
+        fresh: dict[str, PerFileResult] = {}
+        for sha, result in results.items():
+            key = self._key(tool, sha)
+            if key is not None and (tool, tool_version, config_hash, key) not in self._memo:
+                fresh[key] = result
+        if not fresh:
+            return
+        self.blobs.put_many(
+            tool, tool_version, config_hash, {k: r.to_json() for k, r in fresh.items()}
+        )
+        self._remember(tool, tool_version, config_hash, fresh)
+
+    def _remember(
+        self, tool: str, tool_version: str, config_hash: str, results: Mapping[str, PerFileResult]
+    ) -> None:
+        if len(self._memo) + len(results) > self.memo_limit:
+            self._memo.clear()
+        for key, result in results.items():
+            self._memo[(tool, tool_version, config_hash, key)] = result

@@ -1,0 +1,83 @@
+"""The DuckDB file cache and its FileCache wrapper, on real database files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from collectors.cache import FileFinding, PerFileResult
+from collectors.stored_cache import StoredFileCache, layout_contexts
+from storage.blob_cache import BlobCache
+from storage.store import MetricStore
+
+
+def _result(n: int) -> PerFileResult:
+    finding = FileFinding(rule="F401", severity="warning", line=n, col=1, message="unused", anchor="import os")
+    return PerFileResult(findings=(finding,), numbers={"loc": float(n)})
+
+
+def test_bulk_round_trip_and_keys(tmp_path: Path) -> None:
+    store = MetricStore(tmp_path / "q.duckdb")
+    cache = BlobCache(store)
+    assert cache.get_many("ruff", "1", "h", ["a"]) == {}  # no file yet: nothing, no error
+    payloads = {f"sha{i}": f'{{"n": {i}}}' for i in range(5000)}
+    cache.put_many("ruff", "1", "h", payloads)
+    again = BlobCache(store)
+    got = again.get_many("ruff", "1", "h", [*payloads, "unknown"])
+    assert got == payloads
+    assert again.stats.hits == 5000 and again.stats.misses == 1
+    # every part of the key matters
+    assert again.get_many("ruff", "2", "h", ["sha1"]) == {}
+    assert again.get_many("ruff", "1", "other", ["sha1"]) == {}
+    assert again.get_many("bandit", "1", "h", ["sha1"]) == {}
+    # storing an existing key keeps the first value and adds no row
+    again.put_many("ruff", "1", "h", {"sha1": '{"n": -1}', "new": "{}"})
+    assert again.get_many("ruff", "1", "h", ["sha1"]) == {"sha1": '{"n": 1}'}
+    assert again.count() == 5001
+
+
+def test_stored_cache_round_trips_results_across_instances(tmp_path: Path) -> None:
+    store = MetricStore(tmp_path / "q.duckdb")
+    first = StoredFileCache(BlobCache(store))
+    first.put_many("bandit", "1.9", "c", {"s1": _result(1), "s2": _result(2)})
+    second = StoredFileCache(BlobCache(store))
+    got = second.get_many("bandit", "1.9", "c", ["s1", "s2", "s3"])
+    assert got == {"s1": _result(1), "s2": _result(2)}
+    # served from memo afterwards: no more database hits
+    before = second.stats.hits
+    assert second.get_many("bandit", "1.9", "c", ["s1"]) == {"s1": _result(1)}
+    assert second.stats.hits == before
+
+
+def test_context_tools_are_keyed_by_layout(tmp_path: Path) -> None:
+    store = MetricStore(tmp_path / "q.duckdb")
+    cache = StoredFileCache(BlobCache(store))
+    # without a tree (plain collect) ruff is never cached: exact by construction
+    cache.put_many("ruff", "0.17", "c", {"s1": _result(1)})
+    assert cache.get_many("ruff", "0.17", "c", ["s1"]) == {}
+    cache.use_tree({"pkg/__init__.py": "e", "pkg/m.py": "s1"})
+    cache.put_many("ruff", "0.17", "c", {"s1": _result(1)})
+    assert cache.get_many("ruff", "0.17", "c", ["s1"]) == {"s1": _result(1)}
+    # same layout in a later commit with other files changed: still a hit
+    cache.use_tree({"pkg/__init__.py": "e", "pkg/m.py": "s1", "pkg/n.py": "s9"})
+    assert "s1" in cache.get_many("ruff", "0.17", "c", ["s1"])
+    # the package lost its __init__.py (INP001 may now fire): a miss
+    cache.use_tree({"pkg/m.py": "s1"})
+    assert cache.get_many("ruff", "0.17", "c", ["s1"]) == {}
+    # renamed: a miss (per-file-ignores depend on the path)
+    cache.use_tree({"pkg/__init__.py": "e", "pkg/renamed.py": "s1"})
+    assert cache.get_many("ruff", "0.17", "c", ["s1"]) == {}
+    # the same blob at two paths: not cached for this commit at all
+    cache.use_tree({"pkg/__init__.py": "e", "pkg/m.py": "s1", "other/m.py": "s1"})
+    assert cache.get_many("ruff", "0.17", "c", ["s1"]) == {}
+    # bandit does not depend on layout
+    cache.put_many("bandit", "1", "c", {"s1": _result(3)})
+    cache.use_tree({"elsewhere.py": "s1"})
+    assert cache.get_many("bandit", "1", "c", ["s1"]) == {"s1": _result(3)}
+
+
+def test_layout_context_sees_new_top_level_module() -> None:
+    before = layout_contexts(["app/__init__.py", "app/x.py", "tests/test_x.py"])
+    after = layout_contexts(["app/__init__.py", "app/x.py", "tests/test_x.py", "lib.py"])
+    unrelated = layout_contexts(["app/__init__.py", "app/x.py", "app/y.py", "tests/test_x.py"])
+    assert before["app/x.py"] != after["app/x.py"]  # isort may now see `lib` as first-party
+    assert before["app/x.py"] == unrelated["app/x.py"]
