@@ -1,7 +1,110 @@
-"""Migration 0002: tables for gate results, alert state and the notification outbox."""
+"""Migration 0002: tables for gate results, alert state, the notification outbox and job runs.
+
+The tables are internal; the dashboard and analysts read the views ``gate_results``,
+``alert_states``, ``outbox`` and ``job_runs``. No table ever holds a notification URL: the
+outbox keeps the route name and the URL's index in that route (resolved from the settings at
+delivery time) and the URL *masked* for display.
+"""
 
 from __future__ import annotations
 
-__all__ = ["ALERT_STATEMENTS"]
+__all__ = ["ALERT_STATEMENTS", "ALERT_VIEWS"]
 
-ALERT_STATEMENTS: list[str] = []
+ALERT_VIEWS: dict[str, str] = {
+    "gate_results": """
+        SELECT run_id, project, gate, metric, state, value, threshold, reference_value,
+               detail, evaluated_at, raw_state, reference_run_id
+        FROM gate_result_record
+    """,
+    "alert_states": """
+        SELECT project, gate, state, since, since_run_id, consecutive_failures,
+               last_notified_at, last_run_id, updated_at, streak_run_id
+        FROM alert_state_record
+    """,
+    "outbox": """
+        SELECT message_id, route, endpoint, purpose, project, title, status, attempts,
+               created_at, next_attempt_at, delivered_at, last_error, dedup_key, body_format
+        FROM outbox_record
+    """,
+    "job_runs": """
+        SELECT job, started_at, finished_at, status, error FROM job_run_record
+    """,
+}
+
+ALERT_STATEMENTS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS gate_result_record (
+        run_id VARCHAR NOT NULL,
+        project VARCHAR NOT NULL,
+        gate VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL,
+        state VARCHAR NOT NULL CHECK (state IN ('pass', 'fail', 'no_data', 'stale')),
+        raw_state VARCHAR NOT NULL,
+        value DOUBLE,
+        threshold DOUBLE,
+        reference_value DOUBLE,
+        reference_run_id VARCHAR,
+        detail VARCHAR NOT NULL,
+        evaluated_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (run_id, gate)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS alert_state_record (
+        project VARCHAR NOT NULL,
+        gate VARCHAR NOT NULL,
+        state VARCHAR NOT NULL,
+        since TIMESTAMP,
+        since_run_id VARCHAR,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        last_notified_at TIMESTAMP,
+        last_run_id VARCHAR,
+        last_point_ts TIMESTAMP,
+        updated_at TIMESTAMP NOT NULL,
+        streak_run_id VARCHAR,
+        PRIMARY KEY (project, gate)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS outbox_record (
+        message_id VARCHAR PRIMARY KEY,
+        dedup_key VARCHAR NOT NULL UNIQUE,
+        route VARCHAR NOT NULL,
+        url_index INTEGER NOT NULL,
+        endpoint VARCHAR NOT NULL,
+        purpose VARCHAR NOT NULL,
+        project VARCHAR,
+        title VARCHAR NOT NULL,
+        body VARCHAR NOT NULL,
+        body_format VARCHAR NOT NULL,
+        status VARCHAR NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at TIMESTAMP NOT NULL,
+        next_attempt_at TIMESTAMP NOT NULL,
+        delivered_at TIMESTAMP,
+        last_error VARCHAR,
+        claimed_until TIMESTAMP
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS channel_breaker (
+        channel VARCHAR PRIMARY KEY,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        open_until TIMESTAMP,
+        opened_count INTEGER NOT NULL DEFAULT 0,
+        updated_at TIMESTAMP NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS job_run_record (
+        job VARCHAR NOT NULL,
+        started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP NOT NULL,
+        status VARCHAR NOT NULL CHECK (status IN ('succeeded', 'failed', 'skipped')),
+        error VARCHAR
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS gate_result_project_idx ON gate_result_record (project, gate)",
+    "CREATE INDEX IF NOT EXISTS outbox_status_idx ON outbox_record (status, next_attempt_at)",
+    *(f"CREATE OR REPLACE VIEW {name} AS {body}" for name, body in ALERT_VIEWS.items()),
+]

@@ -1,0 +1,196 @@
+"""Evaluation after a stored run: gate results, alert state changes, and the messages they cause.
+
+The alert state per (project, gate) lives in the database. A run moves it like this:
+
+* a failing run counts towards ``consecutive``; the gate turns red (one *alert*) when the
+  count reaches it and the gate was not red already;
+* a passing run turns a red or stale gate green (one *recovery*);
+* a metric missing for too long turns the gate *stale* (its own alert, never a silent pass);
+* a run without the metric but not yet stale leaves the state alone (``no_data``);
+* while red, an optional *reminder* every ``reminder_hours``.
+
+Results, the new states and the grouped messages are written in one transaction, so a
+restart never sends an alert twice; each message's dedup key names the violation it reports.
+Only the project's newest run moves the state (backfilling old commits does not alert).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from alerts.config import GateSpec, RouteSpec
+from alerts.gates import GateOutcome, StalePolicy, evaluate_gate, reference_requests
+from alerts.messages import AlertEvent, alert_messages
+from storage.alert_store import (
+    AlertStateRow,
+    GateResultRow,
+    load_alert_states,
+    load_run_context,
+    run_summary,
+    save_evaluation,
+)
+from storage.errors import StoreError
+from storage.store import MetricStore
+
+__all__ = ["AlertPolicy", "Evaluation", "advance", "evaluate_run"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPolicy:
+    """How alerts behave: staleness, reminders, and the dashboard link."""
+
+    stale: StalePolicy = field(default_factory=StalePolicy)
+    reminder_hours: float | None = None
+    dashboard_url: str | None = None
+
+
+@dataclass(slots=True)
+class Evaluation:
+    """What evaluating one run produced."""
+
+    run_id: str
+    project: str
+    results: list[GateResultRow]
+    events: list[AlertEvent]
+    message_ids: list[str]
+
+    @property
+    def red(self) -> list[GateResultRow]:
+        """Gates that are red (failing or stale) after this run."""
+        return [r for r in self.results if r.state in ("fail", "stale")]
+
+
+def advance(
+    prev: AlertStateRow | None,
+    outcome: GateOutcome,
+    gate: GateSpec,
+    *,
+    project: str,
+    run_id: str,
+    point_ts: datetime,
+    now: datetime,
+    reminder_hours: float | None,
+) -> tuple[AlertStateRow, str, str | None]:
+    """The next alert state, the smoothed result state, and the event kind (or None)."""
+    base = prev or AlertStateRow(project, gate.gate_id, "no_data", None, None, 0, None, None,
+                                 None, now)
+    moved = replace(base, last_run_id=run_id, last_point_ts=point_ts, updated_at=now)
+    kind: str | None = None
+    if outcome.state == "no_data":
+        return moved, "no_data", None
+    if outcome.state == "fail":
+        count = base.consecutive_failures + 1
+        streak = run_id if base.consecutive_failures == 0 else base.streak_run_id
+        moved = replace(moved, consecutive_failures=count, streak_run_id=streak)
+        if count < gate.consecutive:
+            # Not red yet: a single noisy run does not alert (consecutive > 1).
+            return replace(moved, state="pass" if base.state == "stale" else base.state), \
+                "pass", ("recovery" if base.state == "stale" else None)
+        state = "fail"
+    else:
+        moved = replace(moved, consecutive_failures=0, streak_run_id=None)
+        state = outcome.state
+    if state != base.state:
+        if state == "fail":
+            kind = "alert"
+        elif state == "stale":
+            kind = "stale"
+        elif base.state in ("fail", "stale"):
+            kind = "recovery"
+        moved = replace(moved, state=state, since=now, since_run_id=run_id)
+    elif state in ("fail", "stale") and reminder_hours is not None:
+        last = base.last_notified_at or base.since or now
+        if now - last >= timedelta(hours=reminder_hours):
+            kind = "reminder"
+    if kind is not None:
+        moved = replace(moved, last_notified_at=now)
+    return moved, state, kind
+
+
+def evaluate_run(
+    store: MetricStore,
+    run_id: str,
+    *,
+    gates: list[GateSpec],
+    routes: list[RouteSpec],
+    policy: AlertPolicy,
+    now: datetime,
+) -> Evaluation:
+    """Evaluate every gate that applies to the run's project; store results, states, messages."""
+    summary = run_summary(store, run_id)
+    if summary is None:
+        raise StoreError(f"no run {run_id!r} in the store")
+    project = str(summary["project"])
+    applicable = [g for g in gates if g.applies_to(project)]
+    metrics, days, bases = reference_requests(applicable)
+    ctx = load_run_context(store, run_id, metrics=metrics, day_offsets=days, baselines=bases)
+    if ctx is None:
+        raise StoreError(f"no run {run_id!r} in the store")
+    states = load_alert_states(store, project)
+    point_ts: datetime = ctx.run["point_ts"]
+    results: list[GateResultRow] = []
+    new_states: list[AlertStateRow] = []
+    events: list[AlertEvent] = []
+    for gate in applicable:
+        outcome = evaluate_gate(gate, ctx, policy.stale)
+        prev = states.get((project, gate.gate_id))
+        newest = ctx.is_latest and (
+            prev is None or prev.last_point_ts is None or point_ts >= prev.last_point_ts
+        )
+        shown = outcome.state
+        if newest:
+            state, shown, kind = advance(
+                prev, outcome, gate, project=project, run_id=run_id, point_ts=point_ts,
+                now=now, reminder_hours=policy.reminder_hours,
+            )
+            new_states.append(state)
+            if kind is not None:
+                events.append(_event(kind, gate, outcome, ctx.previous.get(gate.metric), state,
+                                     store, summary, now))
+        results.append(GateResultRow(
+            run_id, project, gate.gate_id, gate.metric, shown, outcome.state, outcome.value,
+            outcome.threshold, outcome.reference_value, outcome.reference_run_id,
+            outcome.detail, now,
+        ))
+    messages = alert_messages(events, project=project, routes=routes,
+                              dashboard_url=policy.dashboard_url, now=now)
+    ids = save_evaluation(store, results, new_states, messages)
+    return Evaluation(run_id, project, results, events, ids)
+
+
+def _event(
+    kind: str,
+    gate: GateSpec,
+    outcome: GateOutcome,
+    previous: tuple[float, str] | None,
+    state: AlertStateRow,
+    store: MetricStore,
+    summary: dict[str, object],
+    now: datetime,
+) -> AlertEvent:
+    # The commit that turned it red is the first run of the failing streak (consecutive > 1).
+    culprit = summary
+    if kind == "alert" and state.streak_run_id and state.streak_run_id != summary["run_id"]:
+        culprit = run_summary(store, state.streak_run_id) or summary
+    reminder_no = 0
+    if kind == "reminder" and state.since is not None:
+        reminder_no = int((now - state.since).total_seconds() // 60)
+    return AlertEvent(
+        kind=kind,
+        project=str(summary["project"]),
+        gate=gate.gate_id,
+        metric=gate.metric,
+        value=outcome.value,
+        threshold=outcome.threshold,
+        previous_value=previous[0] if previous else None,
+        detail=outcome.detail,
+        run_id=str(summary["run_id"]),
+        commit_sha=_opt(culprit.get("commit_sha")),
+        author=_opt(culprit.get("author")),
+        violation=f"{state.since_run_id}:{reminder_no}",
+    )
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)

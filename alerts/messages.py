@@ -1,0 +1,163 @@
+"""Turning alert events (and reports) into outbox messages, one per route endpoint.
+
+All events of one run become *one* message per endpoint. Each endpoint gets the body in the
+format that suits it: HTML for email (Apprise sends it as multipart with a plain-text part),
+Markdown for chat services. The message's dedup key is derived from the violations it
+reports, so re-evaluating the same violation never queues it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+
+from alerts.config import RouteSpec, route_names
+from alerts.masking import mask_url
+from storage.alert_store import OutboxMessage
+
+__all__ = [
+    "AlertEvent",
+    "alert_messages",
+    "body_format_for",
+    "dashboard_link",
+    "render_alert",
+    "route_messages",
+]
+
+_KIND_TITLE = {
+    "alert": "RED",
+    "stale": "STALE",
+    "reminder": "STILL RED",
+    "recovery": "GREEN again",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One change of a gate's state worth telling someone about."""
+
+    kind: str  # alert | recovery | reminder | stale
+    project: str
+    gate: str
+    metric: str
+    value: float | None
+    threshold: float | None
+    previous_value: float | None
+    detail: str
+    run_id: str
+    commit_sha: str | None
+    author: str | None
+    violation: str
+
+    @property
+    def key(self) -> str:
+        """Identifies the violation (or recovery) this event reports."""
+        return f"{self.kind}|{self.project}|{self.gate}|{self.violation}"
+
+
+def body_format_for(url: str, route: RouteSpec) -> str:
+    """``html`` for email URLs, ``markdown`` for everything else, unless the route says."""
+    if route.format != "auto":
+        return route.format
+    scheme = url.split(":", 1)[0].lower()
+    return "html" if scheme in ("mailto", "mailtos", "email", "emails") else "markdown"
+
+
+def dashboard_link(base_url: str | None, project: str) -> str | None:
+    """The dashboard's gates page for ``project`` when a base URL is configured."""
+    if not base_url:
+        return None
+    return f"{base_url.rstrip('/')}/gates?project={quote(project)}"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:g}"
+
+
+def _line(e: AlertEvent) -> tuple[str, str]:
+    """(headline, details) of one event, in plain words."""
+    head = f"{_KIND_TITLE.get(e.kind, e.kind)}: {e.gate}"
+    parts = [f"value {_num(e.value)} vs threshold {_num(e.threshold)}",
+             f"previous {_num(e.previous_value)}"]
+    if e.kind != "recovery" and e.commit_sha:
+        parts.append(f"commit {e.commit_sha[:10]} by {e.author or 'unknown author'}")
+    return head, "; ".join(parts) + f". {e.detail}"
+
+
+def render_alert(events: list[AlertEvent], fmt: str, *, link: str | None) -> tuple[str, str]:
+    """Title and body of one grouped message, in ``markdown``, ``html`` or ``text``."""
+    project = events[0].project
+    red = sum(e.kind in ("alert", "stale", "reminder") for e in events)
+    green = sum(e.kind == "recovery" for e in events)
+    counts = ", ".join(p for p in (f"{red} red" if red else "", f"{green} recovered" if green else "") if p)
+    title = f"flext-quality: {project}: {counts}"
+    lines = [_line(e) for e in events]
+    if fmt == "html":
+        items = "".join(
+            f"<li><b>{html.escape(h)}</b><br>{html.escape(d)}</li>" for h, d in lines
+        )
+        foot = f'<p><a href="{html.escape(link)}">Open the dashboard</a></p>' if link else ""
+        return title, f"<h3>{html.escape(title)}</h3><ul>{items}</ul>{foot}"
+    if fmt == "markdown":
+        body = "\n".join(f"- **{h}**: {d}" for h, d in lines)
+        return title, body + (f"\n\n[Open the dashboard]({link})" if link else "")
+    body = "\n".join(f"* {h}: {d}" for h, d in lines)
+    return title, body + (f"\n\nDashboard: {link}" if link else "")
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def route_messages(
+    routes: list[RouteSpec],
+    *,
+    purpose: str,
+    project: str | None,
+    render: Callable[[str], tuple[str, str]],
+    dedup: str,
+    now: datetime,
+) -> list[OutboxMessage]:
+    """One message per endpoint of every route of ``purpose`` that takes ``project``.
+
+    ``render(fmt)`` gives (title, body) in a format; ``dedup`` identifies the content, so
+    the same content is queued at most once per endpoint.
+    """
+    names = route_names(routes)
+    out: list[OutboxMessage] = []
+    for name, route in zip(names, routes, strict=True):
+        if route.purpose != purpose or not route.applies_to(project):
+            continue
+        for index, url in enumerate(route.urls):
+            fmt = body_format_for(url, route)
+            title, body = render(fmt)
+            key = _digest(purpose, name, str(index), dedup)
+            out.append(OutboxMessage(
+                message_id=key[:24], dedup_key=key, route=name, url_index=index,
+                endpoint=mask_url(url), purpose=purpose, project=project, title=title,
+                body=body, body_format=fmt, created_at=now,
+            ))
+    return out
+
+
+def alert_messages(
+    events: list[AlertEvent],
+    *,
+    project: str,
+    routes: list[RouteSpec],
+    dashboard_url: str | None,
+    now: datetime,
+) -> list[OutboxMessage]:
+    """The grouped messages for one run's events (none when nothing changed)."""
+    if not events:
+        return []
+    link = dashboard_link(dashboard_url, project)
+    dedup = _digest(*sorted(e.key for e in events))
+    return route_messages(
+        routes, purpose="alerts", project=project,
+        render=lambda fmt: render_alert(events, fmt, link=link), dedup=dedup, now=now,
+    )

@@ -1,0 +1,264 @@
+"""Delivering outbox messages through Apprise: retries, backoff with jitter, circuit breakers.
+
+Every message is in the outbox before anyone tries to send it. :meth:`Notifier.flush` claims
+the due messages (so two flushers never send the same one), sends each through Apprise with
+no database connection held, and records the outcome:
+
+* delivered -> ``delivered`` (never sent again);
+* failed -> retried after ``base * 2**(attempts-1)`` seconds (capped, with jitter), until
+  ``max_attempts`` or ``max_age_hours``, then ``failed`` for good;
+* ``breaker_threshold`` failures in a row open the channel's circuit (channel = route name +
+  URL index): it is skipped for ``breaker_cooldown_s``, then one message is tried
+  (half-open); success closes it, failure opens it again.
+
+Delivery failures are results, never exceptions. Errors are stored and returned masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import apprise
+
+from alerts.config import RouteSpec, route_names
+from alerts.masking import mask_text, mask_url, secret_parts
+from alerts.messages import route_messages
+from storage.alert_store import (
+    BreakerRow,
+    OutboxRow,
+    claim_due,
+    enqueue_messages,
+    expire_old,
+    load_breakers,
+    record_attempt,
+    release_claims,
+    save_breaker,
+)
+from storage.errors import NotifyError
+from storage.store import MetricStore
+
+__all__ = [
+    "DeliveryOutcome",
+    "DeliveryPolicy",
+    "Notifier",
+    "Sender",
+    "apprise_send",
+    "send_test_notification",
+    "utc_now",
+    "validate_routes",
+]
+
+log = logging.getLogger(__name__)
+
+Sender = Callable[[str, str, str, str], tuple[bool, str | None]]
+"""``sender(url, title, body, body_format) -> (ok, error text)``; must not raise."""
+
+
+def utc_now() -> datetime:
+    """Naive UTC now, the store's time convention."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    """Retry, breaker and expiry settings of delivery."""
+
+    max_attempts: int = 8
+    backoff_base_s: float = 30.0
+    backoff_max_s: float = 3600.0
+    breaker_threshold: int = 3
+    breaker_cooldown_s: float = 300.0
+    max_age_hours: float = 48.0
+    claim_s: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """What happened to one message at one endpoint (``endpoint`` is masked)."""
+
+    message_id: str
+    route: str
+    endpoint: str
+    ok: bool
+    status: str  # delivered | pending | failed | skipped
+    error: str | None = None
+
+
+def apprise_send(url: str, title: str, body: str, body_format: str) -> tuple[bool, str | None]:
+    """Send one message to one Apprise URL; return (ok, Apprise's warnings on failure)."""
+    app = apprise.Apprise()
+    if not app.add(url):
+        return False, "not a valid Apprise URL"
+    with apprise.LogCapture(level=logging.WARNING) as capture:  # type: ignore[no-untyped-call]
+        try:
+            ok = bool(app.notify(body=body, title=title, body_format=body_format))
+        except Exception as error:  # a plugin bug must not stop the flush
+            return False, f"{type(error).__name__}: {error}"
+        text = str(capture.getvalue()).strip()
+    if ok:
+        return True, None
+    lines = [line.split(" - ", 2)[-1] for line in text.splitlines() if line.strip()]
+    return False, "; ".join(lines[-3:]) or "delivery failed"
+
+
+def validate_routes(routes: list[RouteSpec]) -> None:
+    """Refuse routes whose URLs Apprise cannot use (the error shows masked URLs only)."""
+    try:
+        route_names(routes)
+    except ValueError as error:
+        raise NotifyError(str(error)) from None
+    for n, route in enumerate(routes, start=1):
+        for url in route.urls:
+            if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
+                raise NotifyError(
+                    f"invalid setting routes[{n}].urls: {mask_url(url)!r} is not a URL Apprise "
+                    "supports (see https://github.com/caronc/apprise/wiki)"
+                )
+
+
+class Notifier:
+    """Delivers the outbox of ``store`` to the endpoints of ``routes``.
+
+    ``clock``, ``rng`` and ``sender`` are the testing hooks: time, jitter, and the I/O.
+    """
+
+    def __init__(
+        self,
+        store: MetricStore,
+        routes: list[RouteSpec],
+        policy: DeliveryPolicy | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        rng: random.Random | None = None,
+        sender: Sender = apprise_send,
+    ) -> None:
+        self.store = store
+        self.routes = dict(zip(route_names(routes), routes, strict=True))
+        self.policy = policy or DeliveryPolicy()
+        self.clock = clock
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        self.sender = sender
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Delay before the next try after ``attempts`` failures: exponential, capped, jittered."""
+        p = self.policy
+        delay = min(p.backoff_max_s, p.backoff_base_s * 2 ** max(0, attempts - 1))
+        return timedelta(seconds=delay * (0.5 + self.rng.random() / 2))
+
+    def _url(self, row: OutboxRow) -> str | None:
+        route = self.routes.get(row.message.route)
+        if route is None or row.message.url_index >= len(route.urls):
+            return None
+        return route.urls[row.message.url_index]
+
+    def flush(self, message_ids: list[str] | None = None) -> list[DeliveryOutcome]:
+        """Try every due message (or just ``message_ids``); return one outcome per message."""
+        now = self.clock()
+        p = self.policy
+        expired = expire_old(self.store, created_before=now - timedelta(hours=p.max_age_hours),
+                             now=now, reason=f"undelivered after {p.max_age_hours:g}h")
+        if expired:
+            log.warning("outbox: %d message(s) failed for good (too old)", expired)
+        rows = claim_due(self.store, now, claim_until=now + timedelta(seconds=p.claim_s),
+                         message_ids=message_ids)
+        channels: dict[str, list[OutboxRow]] = {}
+        for row in rows:
+            channels.setdefault(row.channel, []).append(row)
+        breakers = load_breakers(self.store)
+        outcomes: list[DeliveryOutcome] = []
+        for channel, queue in channels.items():
+            breaker = breakers.get(channel, BreakerRow(channel))
+            outcomes.extend(self._flush_channel(queue, breaker, now))
+        return outcomes
+
+    def _flush_channel(
+        self, queue: list[OutboxRow], breaker: BreakerRow, now: datetime
+    ) -> list[DeliveryOutcome]:
+        p = self.policy
+        outcomes: list[DeliveryOutcome] = []
+        if breaker.open_until is not None and now < breaker.open_until:
+            release_claims(self.store, [r.message.message_id for r in queue])
+            log.info("outbox: circuit of %s open until %s; %d message(s) wait",
+                     queue[0].message.endpoint, breaker.open_until, len(queue))
+            return [self._skipped(r, "circuit open") for r in queue]
+        half_open = breaker.open_until is not None
+        start = breaker
+        for i, row in enumerate(queue):
+            m = row.message
+            url = self._url(row)
+            error: str | None
+            if url is None:
+                ok, error = False, f"route {m.route!r} (URL {m.url_index}) is no longer configured"
+            else:
+                ok, raw = self.sender(url, m.title, m.body, m.body_format)
+                error = None if ok else mask_text(raw or "delivery failed", secret_parts(url))
+            attempts = row.attempts + 1
+            if ok:
+                record_attempt(self.store, m.message_id, status="delivered", attempts=attempts,
+                               now=now)
+                outcomes.append(DeliveryOutcome(m.message_id, m.route, m.endpoint, True,
+                                                "delivered"))
+                breaker = replace(breaker, consecutive_failures=0, open_until=None)
+                half_open = False
+                continue
+            final = attempts >= p.max_attempts
+            record_attempt(
+                self.store, m.message_id, status="failed" if final else "pending",
+                attempts=attempts, now=now, next_attempt_at=now + self.backoff(attempts),
+                error=error,
+            )
+            log.warning("outbox: delivery to %s failed (attempt %d): %s", m.endpoint, attempts, error)
+            outcomes.append(DeliveryOutcome(m.message_id, m.route, m.endpoint, False,
+                                            "failed" if final else "pending", error))
+            failures = breaker.consecutive_failures + 1
+            breaker = replace(breaker, consecutive_failures=failures)
+            if url is not None and (half_open or failures >= p.breaker_threshold):
+                breaker = replace(
+                    breaker, open_until=now + timedelta(seconds=p.breaker_cooldown_s),
+                    opened_count=breaker.opened_count + 1,
+                )
+                log.warning("outbox: circuit of %s opened for %gs", m.endpoint, p.breaker_cooldown_s)
+                rest = queue[i + 1:]
+                release_claims(self.store, [r.message.message_id for r in rest])
+                outcomes.extend(self._skipped(r, "circuit open") for r in rest)
+                break
+        if breaker != start:
+            save_breaker(self.store, breaker, now)
+        return outcomes
+
+    @staticmethod
+    def _skipped(row: OutboxRow, why: str) -> DeliveryOutcome:
+        m = row.message
+        return DeliveryOutcome(m.message_id, m.route, m.endpoint, False, "skipped", why)
+
+
+def send_test_notification(
+    store: MetricStore,
+    routes: list[RouteSpec],
+    *,
+    purpose: str = "alerts",
+    now: datetime | None = None,
+    policy: DeliveryPolicy | None = None,
+    sender: Sender = apprise_send,
+) -> list[DeliveryOutcome]:
+    """Queue a test message for every endpoint of ``purpose`` and deliver it right away.
+
+    Returns one outcome per endpoint (masked endpoint, ok flag, error text). A failed test
+    message stays in the outbox like any other and is retried by the next flush.
+    """
+    stamp = now or utc_now()
+    text = f"Test notification from flext-quality at {stamp:%Y-%m-%d %H:%M:%S} UTC."
+
+    def render(fmt: str) -> tuple[str, str]:
+        body = f"<p>{text}</p>" if fmt == "html" else text
+        return "flext-quality test notification", body
+
+    messages = route_messages(routes, purpose=purpose, project=None, render=render,
+                              dedup=f"test|{stamp.isoformat()}", now=stamp)
+    ids = enqueue_messages(store, messages)
+    notifier = Notifier(store, routes, policy, clock=lambda: stamp, sender=sender)
+    return notifier.flush(message_ids=ids)
