@@ -33,10 +33,13 @@ __all__ = [
     "load_alert_states",
     "load_breakers",
     "load_run_context",
+    "metric_directions",
+    "project_names",
     "record_attempt",
     "record_job_run",
     "release_claims",
     "run_summary",
+    "runs_between",
     "save_breaker",
     "save_evaluation",
 ]
@@ -366,6 +369,31 @@ def run_summary(store: MetricStore, run_id: str) -> dict[str, Any] | None:
         [run_id],
     )
     return frame.to_dicts()[0] if frame.height else None
+
+
+def runs_between(
+    store: MetricStore, project: str, start: datetime | None, end: datetime
+) -> pl.DataFrame:
+    """Runs of ``project`` with point time in ``(start, end]``, oldest first (all before ``end``
+    when ``start`` is None); columns of the ``runs`` view plus ``point_ts``."""
+    cond, params = ("AND point_ts > ?", [start]) if start is not None else ("", [])
+    return store.query(
+        "SELECT run_id, project, commit_sha, author, message, committed_at, started_at, status, "
+        f"point_ts FROM run_record WHERE project = ? {cond} AND point_ts <= ? "
+        "ORDER BY point_ts, started_at",
+        [project, *params, end],
+    )
+
+
+def project_names(store: MetricStore) -> list[str]:
+    """Every project with at least one run, sorted."""
+    return [str(r[0]) for r in store.fetch("SELECT DISTINCT project FROM runs ORDER BY 1")]
+
+
+def metric_directions(store: MetricStore) -> dict[str, tuple[str, str]]:
+    """The catalogue as ``{name: (direction, unit)}``."""
+    rows = store.fetch("SELECT name, direction, unit FROM metrics")
+    return {str(n): (str(d), str(u)) for n, d, u in rows}
 
 
 def load_breakers(store: MetricStore) -> dict[str, BreakerRow]:

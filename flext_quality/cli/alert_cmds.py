@@ -1,11 +1,236 @@
-"""Commands of this area (registered on the main group by :func:`register`)."""
+"""Gate, alert, report and scheduler commands: check, gates, report, notify, scheduler."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import cast
+from xml.etree import ElementTree as ET
+
 import click
+import polars as pl
+
+from alerts.evaluate import Evaluation
+from alerts.notify import DeliveryOutcome, send_test_notification, utc_now, validate_routes
+from alerts.report import Period
+from alerts.report_render import render_report
+from flext_quality import jobs
+from flext_quality.cli.common import AppContext, common_options, pass_app
+from flext_quality.cli.store_cmds import print_frame
+from flext_quality.scheduler import scheduler_from_settings
+from flext_quality.settings import Settings
+from storage.alert_store import list_outbox, load_alert_states
+from storage.errors import ProjectError
+from storage.queries import latest_run
 
 __all__ = ["register"]
 
 
+def _ready(app: AppContext) -> Settings:
+    """Settings with routes checked and their secrets registered for masking."""
+    settings = app.settings
+    validate_routes(list(settings.routes))
+    jobs.prepare_notifications(settings)
+    return settings
+
+
+def _echo_outcomes(outcomes: list[DeliveryOutcome]) -> None:
+    for o in outcomes:
+        tail = "" if o.ok else f": {o.error}"
+        click.echo(f"{o.status:<9} {o.route} {o.endpoint}{tail}")
+
+
+def _junit(evaluation: Evaluation, path: Path) -> None:
+    results = evaluation.results
+    red = len(evaluation.red)
+    suite = ET.Element("testsuite", name=f"flext-quality gates: {evaluation.project}",
+                       tests=str(len(results)), failures=str(red),
+                       skipped=str(sum(r.state == "no_data" for r in results)))
+    for r in results:
+        case = ET.SubElement(suite, "testcase", classname=f"gates.{evaluation.project}", name=r.gate)
+        if r.state in ("fail", "stale"):
+            ET.SubElement(case, "failure", message=f"{r.state}: {r.detail}", type=r.state).text = r.detail
+        elif r.state == "no_data":
+            ET.SubElement(case, "skipped", message=r.detail)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+
+
+@click.command("check")
+@click.argument("path", required=False, type=click.Path(path_type=Path, file_okay=False))
+@click.option("--project", help="Project name (default: the folder name of PATH).")
+@click.option("--no-collect", is_flag=True, help="Evaluate the project's latest stored run instead.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--junit", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the gate results as JUnit XML to this file.")
+@common_options
+@pass_app
+def check_cmd(
+    app: AppContext, path: Path | None, project: str | None, no_collect: bool, fmt: str,
+    junit: Path | None,
+) -> None:
+    """Collect (or read the latest run), evaluate the gates; exit 1 when any gate is red."""
+    settings = _ready(app)
+    store = app.store()
+    target = (path or Path()).resolve()
+    name = project or target.name
+    if no_collect:
+        run = latest_run(store, name) if store.path.exists() else None
+        if run is None:
+            raise ProjectError(f"no stored run of project {name!r}: run without --no-collect first")
+        evaluation, deliveries = jobs.evaluate_and_deliver(settings, store, str(run["run_id"]))
+        run_id = str(run["run_id"])
+    else:
+        outcome = jobs.collect_and_evaluate(settings, store, target, name, trigger="ci")
+        evaluation, deliveries, run_id = outcome.evaluation, outcome.deliveries, outcome.run_id
+    red = evaluation.red
+    if junit is not None:
+        _junit(evaluation, junit)
+    if fmt == "json":
+        click.echo(json.dumps({
+            "project": name, "run_id": run_id, "passed": not red,
+            "gates": [
+                {"gate": r.gate, "metric": r.metric, "state": r.state, "value": r.value,
+                 "threshold": r.threshold, "reference_value": r.reference_value,
+                 "detail": r.detail}
+                for r in evaluation.results
+            ],
+            "notifications": [
+                {"route": d.route, "endpoint": d.endpoint, "status": d.status} for d in deliveries
+            ],
+        }, indent=2))
+    else:
+        if not evaluation.results:
+            click.echo(f"{name}: no gates apply (configure [[gates]] in flext-quality.toml)")
+        for r in evaluation.results:
+            mark = {"pass": "PASS", "fail": "FAIL", "stale": "STALE", "no_data": "NO DATA"}[r.state]
+            click.echo(f"{mark:<8} {r.gate}: {r.detail}")
+        verdict = f"{len(red)} red gate(s)" if red else "all gates pass"
+        click.echo(f"{name} (run {run_id}): {verdict}")
+    if red:
+        click.get_current_context().exit(1)
+
+
+@click.command("gates")
+@click.option("--project", help="Only this project's states.")
+@common_options
+@pass_app
+def gates_cmd(app: AppContext, project: str | None) -> None:
+    """List the configured gates and the current state of each gate per project."""
+    settings = app.settings
+    if not settings.gates:
+        click.echo("no gates configured (see README, Gates)")
+    for gate in settings.gates:
+        click.echo(f"{gate.gate_id}  [projects {', '.join(gate.projects)}; "
+                   f"consecutive {gate.consecutive}; tolerance {gate.tolerance:g}]")
+    store = app.store()
+    if not store.path.exists():
+        return
+    states = sorted(load_alert_states(store, project).values(), key=lambda s: (s.project, s.gate))
+    if states:
+        frame = pl.DataFrame([
+            {"project": s.project, "gate": s.gate, "state": s.state, "since": s.since,
+             "failing_runs": s.consecutive_failures, "last_notified_at": s.last_notified_at}
+            for s in states
+        ])
+        print_frame(frame, "table", title="gate states")
+
+
+@click.command("report")
+@click.option("--project", "projects", multiple=True, help="A project (repeatable).")
+@click.option("--all", "all_projects", is_flag=True, help="Every project in the store (default).")
+@click.option("--period", type=click.Choice(["day", "week", "month"]), default="week", show_default=True)
+@click.option("--send", is_flag=True, help="Queue and deliver to the 'reports' routes.")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "html", "json", "text"]),
+              default="markdown", show_default=True)
+@common_options
+@pass_app
+def report_cmd(
+    app: AppContext, projects: tuple[str, ...], all_projects: bool, period: str, send: bool, fmt: str
+) -> None:
+    """Report score, key metrics, gates, findings and regressions over a period."""
+    if projects and all_projects:
+        raise click.UsageError("--project and --all exclude each other")
+    settings = _ready(app)
+    store = app.store()
+    chosen = list(projects) or None
+    if send:
+        outcomes = jobs.send_reports(settings, store, chosen, period=cast(Period, period))
+        if not outcomes:
+            click.echo("nothing to send: no 'reports' route, or this report was already queued")
+        _echo_outcomes(outcomes)
+        return
+    reports = jobs.build_reports(store, chosen, period=cast(Period, period), now=utc_now())
+    click.echo(render_report(reports, fmt, base_url=settings.dashboard.base_url))
+
+
+@click.command("notify")
+@click.option("--flush", is_flag=True, help="Deliver every due message of the outbox now.")
+@click.option("--list", "list_", is_flag=True, help="Show the outbox (newest first).")
+@click.option("--status", type=click.Choice(["pending", "delivered", "failed"]),
+              help="With --list: only messages of this status.")
+@click.option("--limit", default=50, show_default=True, help="With --list: most rows shown.")
+@click.option("--test", "test_purpose", type=click.Choice(["alerts", "reports"]),
+              help="Send a test message to every endpoint of this purpose.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)
+@common_options
+@pass_app
+def notify_cmd(
+    app: AppContext, flush: bool, list_: bool, status: str | None, limit: int,
+    test_purpose: str | None, fmt: str,
+) -> None:
+    """Deliver (--flush), inspect (--list) or test (--test alerts) notifications."""
+    if not (flush or list_ or test_purpose):
+        raise click.UsageError("choose --flush, --list or --test")
+    settings = _ready(app)
+    store = app.store()
+    if test_purpose:
+        outcomes = send_test_notification(store, list(settings.routes), purpose=test_purpose,
+                                          policy=jobs.delivery_policy(settings))
+        if not outcomes:
+            click.echo(f"no '{test_purpose}' route configured")
+        _echo_outcomes(outcomes)
+    if flush:
+        outcomes = jobs.flush_outbox(settings, store)
+        click.echo(f"{sum(o.ok for o in outcomes)} delivered, "
+                   f"{sum(not o.ok for o in outcomes)} not delivered")
+        _echo_outcomes(outcomes)
+    if list_:
+        store.ensure_schema()
+        print_frame(list_outbox(store, status=status, limit=limit), fmt, title="outbox")
+
+
+@click.command("scheduler")
+@click.option("--once", is_flag=True, help="Run the jobs that are due once, then exit (cron).")
+@common_options
+@pass_app
+def scheduler_cmd(app: AppContext, once: bool) -> None:
+    """Run collect, report, maintenance and delivery jobs from the settings."""
+    settings = _ready(app)
+    store = app.store()
+    store.ensure_schema()
+    sched = scheduler_from_settings(settings, store)
+    if once:
+        statuses = sched.run_once()
+        for name, state in statuses.items():
+            click.echo(f"{state:<9} {name}")
+        if not statuses:
+            click.echo("no job is due")
+        if any(s == "failed" for s in statuses.values()):
+            click.get_current_context().exit(1)
+        return
+    click.echo(f"scheduler: {len(sched.jobs)} job(s); next at {_when(sched.next_run())}; "
+               "stop with Ctrl-C or SIGTERM", err=True)
+    sched.run_forever()
+
+
+def _when(moment: datetime | None) -> str:
+    return "never" if moment is None else f"{moment:%Y-%m-%d %H:%M}"
+
+
 def register(group: click.Group) -> None:
     """Add this module's commands to ``group``."""
+    for command in (check_cmd, gates_cmd, report_cmd, notify_cmd, scheduler_cmd):
+        group.add_command(command)

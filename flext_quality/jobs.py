@@ -1,0 +1,198 @@
+"""Composed jobs: collect, then evaluate gates, then deliver; reports; flush; maintenance.
+
+This is where the layers meet (alerts must not import collectors): the CLI commands and the
+scheduler call these functions with the settings, the store and, for tests, the I/O hooks
+(``collector``, ``sender``, ``now``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alerts.evaluate import AlertPolicy, Evaluation, evaluate_run
+from alerts.gates import StalePolicy
+from alerts.masking import install_log_masking
+from alerts.notify import DeliveryOutcome, DeliveryPolicy, Notifier, Sender, apprise_send, utc_now
+from alerts.report import Period, ProjectReport, build_report
+from alerts.report_render import report_messages
+from flext_quality.settings import Settings
+from storage.alert_store import enqueue_messages, project_names
+from storage.errors import ProjectError
+from storage.maintenance import apply_retention
+from storage.models import RunResult
+from storage.store import MetricStore
+
+__all__ = [
+    "CheckOutcome",
+    "Collector",
+    "alert_policy",
+    "build_reports",
+    "collect_and_evaluate",
+    "default_collector",
+    "delivery_policy",
+    "evaluate_and_deliver",
+    "flush_outbox",
+    "maintenance",
+    "prepare_notifications",
+    "send_reports",
+]
+
+Collector = Callable[[Path, str, str], RunResult]
+"""``collector(path, project, trigger) -> RunResult`` (the collect pipeline, or a test double)."""
+
+
+def prepare_notifications(settings: Settings) -> None:
+    """Register every configured URL's secrets with the log masking (call at start)."""
+    install_log_masking([url for route in settings.routes for url in route.urls])
+
+
+def alert_policy(settings: Settings) -> AlertPolicy:
+    """Staleness, reminders and dashboard link from the settings."""
+    n = settings.notify
+    return AlertPolicy(
+        stale=StalePolicy(after_runs=n.stale_after_runs, after_days=n.stale_after_days),
+        reminder_hours=n.reminder_hours,
+        dashboard_url=settings.dashboard.base_url,
+    )
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    """Retries, backoff and circuit breakers from the settings."""
+    n = settings.notify
+    return DeliveryPolicy(
+        max_attempts=n.max_attempts, backoff_base_s=n.backoff_base_s,
+        backoff_max_s=n.backoff_max_s, breaker_threshold=n.breaker_threshold,
+        breaker_cooldown_s=n.breaker_cooldown_s, max_age_hours=n.max_age_hours,
+    )
+
+
+def default_collector(settings: Settings) -> Collector:
+    """The collect pipeline with options from the settings.
+
+    Imported when first needed, so that gates, reports and delivery work (and are tested)
+    without the analyzers being importable.
+    """
+    pipeline: Any = importlib.import_module("collectors.pipeline")
+    glue: Any = importlib.import_module("flext_quality.collect_glue")
+
+    def collect(path: Path, project: str, trigger: str) -> RunResult:
+        options = glue.collect_options(settings)
+        result: RunResult = pipeline.collect(
+            path, project=project, tools=list(settings.collect.tools), options=options,
+            trigger=trigger,
+        )
+        return result
+
+    return collect
+
+
+def flush_outbox(
+    settings: Settings,
+    store: MetricStore,
+    *,
+    message_ids: list[str] | None = None,
+    now: datetime | None = None,
+    sender: Sender = apprise_send,
+) -> list[DeliveryOutcome]:
+    """Deliver due outbox messages (or just ``message_ids``)."""
+    stamp = now or utc_now()
+    notifier = Notifier(store, list(settings.routes), delivery_policy(settings),
+                        clock=lambda: stamp, sender=sender)
+    return notifier.flush(message_ids)
+
+
+def evaluate_and_deliver(
+    settings: Settings,
+    store: MetricStore,
+    run_id: str,
+    *,
+    now: datetime | None = None,
+    sender: Sender = apprise_send,
+) -> tuple[Evaluation, list[DeliveryOutcome]]:
+    """Evaluate the gates on a stored run, then deliver the messages it queued right away."""
+    stamp = now or utc_now()
+    evaluation = evaluate_run(store, run_id, gates=list(settings.gates),
+                              routes=list(settings.routes), policy=alert_policy(settings),
+                              now=stamp)
+    outcomes: list[DeliveryOutcome] = []
+    if evaluation.message_ids:
+        outcomes = flush_outbox(settings, store, message_ids=evaluation.message_ids,
+                                now=stamp, sender=sender)
+    return evaluation, outcomes
+
+
+@dataclass(slots=True)
+class CheckOutcome:
+    """A collect (or latest run) plus its gate evaluation and deliveries."""
+
+    run_id: str
+    evaluation: Evaluation
+    deliveries: list[DeliveryOutcome] = field(default_factory=list)
+
+
+def collect_and_evaluate(
+    settings: Settings,
+    store: MetricStore,
+    path: Path,
+    project: str,
+    *,
+    trigger: str = "manual",
+    collector: Collector | None = None,
+    now: datetime | None = None,
+    sender: Sender = apprise_send,
+) -> CheckOutcome:
+    """Collect ``path``, store the run, evaluate the gates and deliver the alerts."""
+    collect = collector or default_collector(settings)
+    result = collect(path, project, trigger)
+    run_id = store.append_run(result)
+    evaluation, outcomes = evaluate_and_deliver(settings, store, run_id, now=now, sender=sender)
+    return CheckOutcome(run_id, evaluation, outcomes)
+
+
+def build_reports(
+    store: MetricStore, projects: list[str] | None, *, period: Period, now: datetime
+) -> list[ProjectReport]:
+    """Reports of ``projects`` (every project in the store when None)."""
+    names = projects if projects is not None else project_names(store)
+    known = set(project_names(store))
+    missing = [p for p in names if p not in known]
+    if missing:
+        raise ProjectError(
+            f"no runs of project {missing[0]!r} in the store (known: {', '.join(sorted(known)) or 'none'})"
+        )
+    return [build_report(store, p, period=period, now=now) for p in names]
+
+
+def send_reports(
+    settings: Settings,
+    store: MetricStore,
+    projects: list[str] | None,
+    *,
+    period: Period,
+    now: datetime | None = None,
+    sender: Sender = apprise_send,
+) -> list[DeliveryOutcome]:
+    """Queue the reports for every ``reports`` route, then deliver them."""
+    stamp = now or utc_now()
+    reports = build_reports(store, projects, period=period, now=stamp)
+    messages = report_messages(reports, list(settings.routes), base_url=settings.dashboard.base_url)
+    ids = enqueue_messages(store, messages)
+    if not ids:
+        return []
+    return flush_outbox(settings, store, message_ids=ids, now=stamp, sender=sender)
+
+
+def maintenance(settings: Settings, store: MetricStore, *, now: datetime | None = None) -> int:
+    """Daily housekeeping: apply retention when configured; return measures dropped.
+
+    Rollups are kept current on every append, so nothing needs recomputing here.
+    """
+    if settings.retention_days is None:
+        store.ensure_schema()
+        return 0
+    return apply_retention(store, max_age_days=settings.retention_days, now=now or utc_now())

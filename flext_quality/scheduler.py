@@ -1,0 +1,267 @@
+"""The scheduler: per-project collect, reports, maintenance and outbox delivery on ``schedule``.
+
+Jobs come from the settings (:func:`build_jobs`). Every job runs guarded: a failure is logged
+and recorded in ``job_runs`` and never stops the loop. A project's collect holds a
+per-project file lock (``<db>.collect-<project>.lock``), so two runs of one project never
+overlap, even across processes (``flext-quality collect`` from cron, a second scheduler):
+a busy project's job is recorded as ``skipped``. SIGTERM and SIGINT let the current job
+finish, then stop the loop.
+
+Time is injectable: ``clock`` drives ``schedule`` itself (through :func:`schedule_clock`),
+so tests simulate a week without sleeping. ``--once`` (:meth:`QualityScheduler.run_once`)
+decides what is due from the last recorded run of each job, so it suits cron.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import functools
+import logging
+import os
+import re
+import signal
+import threading
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import schedule
+
+from alerts.masking import install_log_masking, mask_text
+from alerts.notify import Sender, apprise_send
+from flext_quality import jobs
+from flext_quality.settings import Settings
+from storage.alert_store import record_job_run
+from storage.store import MetricStore
+
+__all__ = [
+    "BusyError",
+    "JobSpec",
+    "QualityScheduler",
+    "build_jobs",
+    "project_lock",
+    "schedule_clock",
+    "scheduler_from_settings",
+]
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_clock_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def schedule_clock(clock: Clock) -> Iterator[None]:
+    """Make ``schedule`` read the time from ``clock`` inside this block."""
+
+    class _ClockedDatetime(_dt.datetime):
+        @classmethod
+        def now(cls, tz: _dt.tzinfo | None = None) -> Any:
+            return clock()
+
+    shim = types.SimpleNamespace(**{k: getattr(_dt, k) for k in dir(_dt) if not k.startswith("__")})
+    shim.datetime = _ClockedDatetime
+    with _clock_lock:
+        original = schedule.datetime  # type: ignore[attr-defined]
+        schedule.datetime = shim  # type: ignore[attr-defined,assignment]
+        try:
+            yield
+        finally:
+            schedule.datetime = original  # type: ignore[attr-defined]
+
+
+class BusyError(Exception):
+    """The project's previous run still holds its lock."""
+
+
+@contextlib.contextmanager
+def project_lock(db: Path, project: str) -> Iterator[None]:
+    """Hold the per-project collect lock, or raise :class:`BusyError` at once."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", project)
+    path = Path(f"{db}.collect-{safe}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BusyError(f"a run of project {project!r} is still in progress") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A job: what to run and when (every N minutes, daily at HH:MM, or weekly on a day)."""
+
+    name: str
+    run: Callable[[], object]
+    every_minutes: int | None = None
+    at: str | None = None
+    day: str | None = None
+    project: str | None = None
+
+    def register(self, scheduler: schedule.Scheduler, wrapped: Callable[[], object]) -> None:
+        """Add this job to ``scheduler``, calling ``wrapped``."""
+        if self.every_minutes is not None:
+            job = scheduler.every(self.every_minutes).minutes
+        elif self.day in _WEEKDAYS:
+            job = getattr(scheduler.every(), str(self.day)).at(self.at)
+        else:
+            job = scheduler.every().day.at(self.at)
+        job.do(wrapped).tag(self.name)
+
+    def last_slot(self, now: datetime) -> datetime | None:
+        """The latest scheduled time at or before ``now`` (None for interval jobs)."""
+        if self.every_minutes is not None or self.at is None:
+            return None
+        hour, minute = (int(p) for p in self.at.split(":"))
+        slot = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if slot > now:
+            slot -= timedelta(days=1)
+        if self.day in _WEEKDAYS:
+            back = (slot.weekday() - _WEEKDAYS.index(str(self.day))) % 7
+            slot -= timedelta(days=back)
+        return slot
+
+    def due(self, now: datetime, last_run: datetime | None) -> bool:
+        """Whether ``--once`` should run this job, given its last recorded start."""
+        if last_run is None:
+            return True
+        if self.every_minutes is not None:
+            return now - last_run >= timedelta(minutes=self.every_minutes)
+        slot = self.last_slot(now)
+        return slot is not None and last_run < slot
+
+
+def build_jobs(
+    settings: Settings,
+    store: MetricStore,
+    *,
+    collector: jobs.Collector | None = None,
+    sender: Sender = apprise_send,
+) -> list[JobSpec]:
+    """The jobs the settings ask for: one collect per project, reports, maintenance, flush."""
+    out: list[JobSpec] = []
+    for project in settings.projects:
+        def collect(p: Any = project) -> object:
+            with project_lock(store.path, p.name):
+                return jobs.collect_and_evaluate(
+                    settings, store, p.path, p.name, trigger="scheduled",
+                    collector=collector, sender=sender,
+                )
+
+        every = project.every_minutes if project.at is None else None
+        out.append(JobSpec(f"collect:{project.name}", collect, every_minutes=every or (
+            None if project.at else 60), at=project.at, project=project.name))
+    sched = settings.scheduler
+    out.append(JobSpec(
+        "report",
+        lambda: jobs.send_reports(settings, store, None, period=sched.report_period, sender=sender),
+        at=sched.report_at, day=None if sched.report_day == "daily" else sched.report_day,
+    ))
+    out.append(JobSpec("maintenance", lambda: jobs.maintenance(settings, store),
+                       at=sched.maintenance_at))
+    out.append(JobSpec("flush", lambda: jobs.flush_outbox(settings, store, sender=sender),
+                       every_minutes=sched.flush_every_minutes))
+    return out
+
+
+class QualityScheduler:
+    """Runs :class:`JobSpec` jobs on a ``schedule.Scheduler`` with an injectable clock."""
+
+    def __init__(
+        self,
+        store: MetricStore,
+        job_specs: list[JobSpec],
+        *,
+        clock: Clock = datetime.now,
+        secrets: set[str] | None = None,
+    ) -> None:
+        self.store = store
+        self.jobs = job_specs
+        self.clock = clock
+        self.secrets = secrets or set()
+        self.stop_event = threading.Event()
+        self.scheduler = schedule.Scheduler()
+        with schedule_clock(clock):
+            for spec in job_specs:
+                spec.register(self.scheduler, functools.partial(self.run_job, spec))
+
+    def run_job(self, spec: JobSpec) -> str:
+        """Run one job guarded; record and return ``succeeded``, ``failed`` or ``skipped``."""
+        if self.stop_event.is_set():
+            return "skipped"
+        started = self.clock()
+        status, error = "succeeded", None
+        try:
+            spec.run()
+        except BusyError as busy:
+            status, error = "skipped", str(busy)
+            log.info("job %s skipped: %s", spec.name, busy)
+        except Exception as exc:
+            status, error = "failed", mask_text(f"{type(exc).__name__}: {exc}", self.secrets)
+            log.exception("job %s failed", spec.name)
+        try:
+            record_job_run(self.store, spec.name, started_at=started,
+                           finished_at=self.clock(), status=status, error=error)
+        except Exception:
+            # Recording is best effort: a busy database must not stop the loop either.
+            log.exception("could not record the run of job %s", spec.name)
+        return status
+
+    def run_pending(self) -> None:
+        """Run the jobs that are due now (by the injected clock)."""
+        with schedule_clock(self.clock):
+            self.scheduler.run_pending()
+
+    def next_run(self) -> datetime | None:
+        """When the next job is due."""
+        with schedule_clock(self.clock):
+            return self.scheduler.get_next_run()
+
+    def run_once(self) -> dict[str, str]:
+        """Run every job that is due by its last recorded run (``--once``); return statuses."""
+        last = {
+            str(name): started for name, started in self.store.fetch(
+                "SELECT job, max(started_at) FROM job_runs "
+                "WHERE status <> 'skipped' GROUP BY job")
+        } if self.store.path.exists() else {}
+        now = self.clock()
+        return {s.name: self.run_job(s) for s in self.jobs if s.due(now, last.get(s.name))}
+
+    def run_forever(self, *, max_sleep_s: float = 30.0, handle_signals: bool = True) -> None:
+        """Loop until SIGTERM/SIGINT (or :attr:`stop_event`), finishing the current job first."""
+        if handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.stop_event.set())
+        log.info("scheduler started with %d job(s)", len(self.jobs))
+        while not self.stop_event.is_set():
+            self.run_pending()
+            nxt = self.next_run()
+            wait = max_sleep_s if nxt is None else (nxt - self.clock()).total_seconds()
+            self.stop_event.wait(min(max(wait, 0.05), max_sleep_s))
+        log.info("scheduler stopped")
+
+
+def scheduler_from_settings(
+    settings: Settings,
+    store: MetricStore,
+    *,
+    collector: jobs.Collector | None = None,
+    sender: Sender = apprise_send,
+    clock: Clock = datetime.now,
+) -> QualityScheduler:
+    """A scheduler with the jobs of ``settings``; secrets of the routes are masked in logs."""
+    secrets = install_log_masking([u for r in settings.routes for u in r.urls])
+    specs = build_jobs(settings, store, collector=collector, sender=sender)
+    return QualityScheduler(store, specs, clock=clock, secrets=secrets)
