@@ -1,14 +1,25 @@
 """The read-only SQL sandbox behind the dashboard's SQL page and ``flext-quality sql``.
 
-An in-memory DuckDB instance attaches the database file read-only, then disables external
-access (no files, no network, no extensions) and locks its configuration, so no statement can
-change a setting back. Each query runs under a time limit (``interrupt`` from a timer), a row
-cap and a memory limit. The instance is per query: nothing a user creates outlives it.
+Three independent walls, so that a gap in one is caught by the next:
+
+1. **One read statement.** The text is split with DuckDB's own parser; exactly one statement
+   of an allowed kind (``SELECT`` in any of its forms - ``WITH``, ``FROM``-first, ``VALUES``,
+   ``DESCRIBE``, ``SHOW``, ``SUMMARIZE`` - or ``EXPLAIN``) may run. ``COPY``, ``ATTACH``,
+   ``SET``, ``PRAGMA``, ``INSTALL``, ``CREATE``, ``INSERT`` and the rest are refused before
+   anything executes, with the statement kind in the message.
+2. **A locked, file-less instance.** Each query gets its own in-memory DuckDB instance that
+   attaches the database file ``READ_ONLY``, then disables external access (no files, no
+   network, no extensions) and locks its configuration, so that table functions such as
+   ``read_csv`` or ``glob`` inside a ``SELECT`` fail and no statement can undo a setting.
+3. **Bounds.** A time limit (``interrupt`` from a timer; the connection stays usable), a row
+   cap (the result is cut at ``row_limit`` rows and flagged ``truncated``), a memory limit and
+   two threads. Nothing a query creates outlives its instance.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +29,22 @@ import polars as pl
 from storage.connection import is_lock_error
 from storage.errors import DatabaseBusyError, SandboxError
 
-__all__ = ["PUBLIC_VIEW_NAMES", "SandboxResult", "run_sandboxed"]
+__all__ = [
+    "ALLOWED_STATEMENTS",
+    "PUBLIC_VIEW_NAMES",
+    "SandboxResult",
+    "check_statement",
+    "run_sandboxed",
+]
 
 PUBLIC_VIEW_NAMES: tuple[str, ...] = (
     "runs", "tool_runs", "measures", "findings", "metrics",
     "measures_daily", "measures_weekly", "measures_monthly",
 )
+
+# Statement kinds (duckdb.StatementType names) that only read. DESCRIBE, SHOW, SUMMARIZE,
+# VALUES and FROM-first queries all parse as SELECT.
+ALLOWED_STATEMENTS: frozenset[str] = frozenset({"SELECT", "EXPLAIN"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +54,35 @@ class SandboxResult:
     frame: pl.DataFrame
     truncated: bool
     row_limit: int
+    elapsed_s: float = 0.0
+
+
+def check_statement(sql: str) -> str:
+    """Return the single read statement in ``sql``; raise :class:`SandboxError` otherwise."""
+    if not sql.strip():
+        raise SandboxError("empty query: write one SELECT statement")
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as error:
+        raise SandboxError(f"syntax error: {_first_line(error)}") from None
+    if not statements:
+        raise SandboxError("empty query: write one SELECT statement")
+    if len(statements) > 1:
+        raise SandboxError(
+            f"refused: {len(statements)} statements given; the sandbox runs exactly one "
+            "SELECT at a time (remove the extra ';')"
+        )
+    kind = statements[0].type.name
+    if kind not in ALLOWED_STATEMENTS:
+        raise SandboxError(
+            f"refused: {kind} statements are not allowed; the sandbox is read-only and runs "
+            "only SELECT (also WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE) and EXPLAIN"
+        )
+    return sql
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _open(db_path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
@@ -40,6 +90,7 @@ def _open(db_path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
     try:
         con.execute(f"SET memory_limit = '{memory_limit}'")
         con.execute("SET threads = 2")
+        con.execute("SET enable_progress_bar = false")
         con.execute(f"ATTACH '{str(db_path).replace(chr(39), chr(39) * 2)}' AS db (READ_ONLY)")
         con.execute("USE db")
         con.execute("SET enable_external_access = false")
@@ -51,7 +102,7 @@ def _open(db_path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
 
 
 def _friendly(error: duckdb.Error) -> str:
-    text = str(error).splitlines()[0]
+    text = _first_line(error)
     lowered = text.lower()
     if "interrupt" in lowered:
         return "query stopped: it ran longer than the time limit"
@@ -72,9 +123,11 @@ def run_sandboxed(
     row_limit: int = 10_000,
     memory_limit: str = "1GB",
 ) -> SandboxResult:
-    """Run one user query in the sandbox; raise :class:`SandboxError` with a readable reason."""
-    if not sql.strip():
-        raise SandboxError("empty query")
+    """Run one user query in the sandbox; raise :class:`SandboxError` with a readable reason.
+
+    :class:`DatabaseBusyError` means a writer held the file at that moment: try again.
+    """
+    check_statement(sql)
     if not db_path.exists():
         raise SandboxError(f"no database at {db_path}: collect or backfill first")
     try:
@@ -82,18 +135,27 @@ def run_sandboxed(
     except duckdb.Error as error:
         if is_lock_error(error):
             raise DatabaseBusyError(f"database {db_path} is busy (a writer holds it): try again") from error
-        raise SandboxError(f"cannot open {db_path} read-only: {error}") from error
-    timer = threading.Timer(timeout_s, con.interrupt)
+        raise SandboxError(f"cannot open {db_path} read-only: {_first_line(error)}") from error
+    clock = threading.Event()
+    timer = threading.Timer(timeout_s, lambda: (clock.set(), con.interrupt()))
+    started = time.perf_counter()
     timer.start()
     try:
         relation = con.sql(sql)
         if relation is None:
             return SandboxResult(pl.DataFrame(), truncated=False, row_limit=row_limit)
+        # One row past the cap tells "exactly the cap" from "cut short" without counting all.
         frame = relation.limit(row_limit + 1).pl()
     except duckdb.Error as error:
+        if clock.is_set():
+            raise SandboxError(
+                f"query stopped: it ran longer than the time limit of {timeout_s:g}s"
+            ) from None
         raise SandboxError(_friendly(error)) from None
     finally:
         timer.cancel()
         con.close()
     truncated = frame.height > row_limit
-    return SandboxResult(frame.head(row_limit), truncated=truncated, row_limit=row_limit)
+    return SandboxResult(
+        frame.head(row_limit), truncated=truncated, row_limit=row_limit, elapsed_s=time.perf_counter() - started
+    )

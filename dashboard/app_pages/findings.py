@@ -1,0 +1,54 @@
+"""Findings: new vs fixed per period, top rules, hot-spot files, current findings with first-seen commit."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.charts import FAIL_COLOUR, findings_flow_figure, horizontal_bars
+from dashboard.context import get_context
+from dashboard.data_findings import as_filter, current_findings, filter_options, flow, hot_spots, top_rules
+from dashboard.ui import choose_project, data_or_stop
+
+ctx = get_context()
+db, ttl = str(ctx.db), ctx.cache_ttl_s
+st.title("Findings")
+version = data_or_stop(ctx)
+
+top = st.columns([2, 1])
+with top[0]:
+    project = choose_project(ctx, version)
+grain = top[1].radio("Per", ["day", "week", "month"], index=1, horizontal=True, key="findings_grain")
+options = filter_options(db, version, project, ttl_s=ttl)
+if not options["tools"]:
+    st.info(f"No findings stored for {project}: its runs carry metrics only (generated or imported data).")
+    st.stop()
+filters = st.columns(4)
+selected = as_filter(
+    filters[0].multiselect("Tool", options["tools"], key="findings_tools"),
+    filters[1].multiselect("Severity", options["severities"], key="findings_severities"),
+    filters[2].multiselect("Rule", options["rules"], key="findings_rules"),
+    filters[3].text_input("Path contains", key="findings_path"),
+)
+
+st.subheader(f"New and fixed per {grain}")
+st.plotly_chart(findings_flow_figure(flow(db, version, project, str(grain), selected, ttl_s=ttl)),
+                width="stretch", key="findings_flow")
+
+current = current_findings(db, version, project, selected, ttl_s=ttl)
+left, right = st.columns(2)
+with left:
+    st.subheader("Top rules")
+    st.plotly_chart(horizontal_bars(top_rules(current), "label", "findings"), width="stretch",
+                    key="findings_rules_chart")
+with right:
+    st.subheader("Hot-spot files")
+    st.plotly_chart(horizontal_bars(hot_spots(current), "path", "findings", colour=FAIL_COLOUR),
+                    width="stretch", key="findings_files_chart")
+
+st.subheader(f"Current findings ({current.height})")
+st.caption("Findings of the newest run; 'first seen' is the earliest run of this project that had the same fingerprint.")
+st.dataframe(
+    current.drop("fingerprint"), hide_index=True, width="stretch",
+    column_config={"first_seen": st.column_config.DatetimeColumn("First seen", format="YYYY-MM-DD HH:mm"),
+                   "first_commit": st.column_config.TextColumn("First commit")},
+)

@@ -1,0 +1,62 @@
+"""Gates and alerts: current state of every gate, history on a timeline, the outbox, a test button."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.charts import gate_timeline_figure
+from dashboard.context import get_context
+from dashboard.data import projects
+from dashboard.data_ops import alert_states, gate_history, outbox
+from dashboard.notify import send_test
+from dashboard.ui import version_or_stop
+
+ctx = get_context()
+db, ttl = str(ctx.db), ctx.cache_ttl_s
+st.title("Gates and alerts")
+version = version_or_stop(ctx)
+
+names = projects(db, version, ttl)
+project = st.selectbox("Project", ["(all projects)", *names], key="gates_project")
+chosen = None if project == "(all projects)" else str(project)
+
+states = alert_states(db, version, project=chosen, ttl_s=ttl)
+if states is None:
+    st.info("No gates configured yet: this database has no gate results. Add `[[gates]]` to "
+            "flext-quality.toml and run `flext-quality check` or the scheduler.")
+else:
+    st.subheader("Current state")
+    if states.height:
+        failing = states.filter(states["state"] == "fail").height
+        st.caption(f"{states.height} gates, {failing} failing.")
+        st.dataframe(states, hide_index=True, width="stretch")
+    else:
+        st.info("No gate has been evaluated for this selection yet.")
+    if ctx.gates:
+        with st.expander(f"Configured gates ({len(ctx.gates)})"):
+            st.dataframe([{"gate": g.gate, "metric": g.metric, "min": g.min, "max": g.max,
+                           "projects": ", ".join(g.projects)} for g in ctx.gates], hide_index=True)
+
+    st.subheader("History")
+    history = gate_history(db, version, project=chosen, ttl_s=ttl)
+    if history is not None and history.height:
+        st.plotly_chart(gate_timeline_figure(history), width="stretch", key="gates_timeline")
+    else:
+        st.info("No gate results yet.")
+
+st.subheader("Outbox")
+messages = outbox(db, version, project=chosen, ttl_s=ttl)
+if messages is None:
+    st.info("No outbox yet: notifications appear here once routes are configured and a gate changes state.")
+else:
+    status = st.segmented_control("Status", ["pending", "delivered", "failed"], selection_mode="multi",
+                                  default=["pending", "delivered", "failed"], key="gates_outbox_status")
+    shown = messages.filter(messages["status"].is_in(list(status or [])))
+    st.caption(f"{shown.height} of {messages.height} messages · endpoints are masked")
+    st.dataframe(shown.drop([c for c in ("body",) if c in shown.columns]), hide_index=True, width="stretch")
+
+st.subheader("Send a test notification")
+st.caption(f"{len(ctx.routes)} routes configured. The message goes through the outbox like any alert.")
+if st.button("Send a test notification", key="gates_test", disabled=not ctx.routes):
+    kind, text = send_test(ctx.db, ctx.routes)
+    (st.success if kind == "ok" else st.error)(text)

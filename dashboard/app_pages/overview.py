@@ -1,0 +1,65 @@
+"""Overview: every project with its score, gate state, sparkline and change; worst first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import streamlit as st
+
+from dashboard.context import get_context
+from dashboard.data import overview, page_count, page_rows, search_projects
+from dashboard.ui import PROJECT_KEY, data_or_stop
+
+ctx = get_context()
+st.title("Overview")
+version = data_or_stop(ctx)
+
+projects = overview(
+    str(ctx.db), version, ttl_s=ctx.cache_ttl_s, score_metric=ctx.score_metric,
+    now=datetime.now(UTC).replace(tzinfo=None), stale_after_days=ctx.stale_after_days,
+)
+counts = projects["gate_state"].value_counts().to_dict(as_series=False)
+tally = dict(zip(counts["gate_state"], counts["count"], strict=True))
+cols = st.columns(4)
+cols[0].metric("Projects", projects.height)
+cols[1].metric("Red", tally.get("red", 0))
+cols[2].metric("Stale", tally.get("stale", 0))
+cols[3].metric("Green", tally.get("green", 0))
+
+left, middle, right = st.columns([3, 1, 1])
+search = left.text_input("Search projects", key="overview_search", placeholder="name contains…")
+sizes = sorted({25, 50, 100, 250, ctx.page_size})
+page_size = int(middle.selectbox("Per page", sizes, index=sizes.index(ctx.page_size), key="overview_page_size"))
+pages = page_count(search_projects(projects, search).height, page_size)
+if int(st.session_state.get("overview_page", 1)) > pages:  # a narrower search has fewer pages
+    st.session_state["overview_page"] = pages
+page = right.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key="overview_page")
+shown, pages = page_rows(projects, search=search, page=int(page), page_size=page_size)
+
+st.caption(f"Sorted worst first: red gates, then stale, then by {ctx.score_metric} (lowest first).")
+st.dataframe(
+    shown.select("gate_state", "project", "score", "change_week", "change_month", "spark", "last_ts",
+                 "last_status", "runs"),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "gate_state": st.column_config.TextColumn("Gates", help="red: a gate fails · stale: no recent run"),
+        "project": st.column_config.TextColumn("Project"),
+        "score": st.column_config.ProgressColumn("Score", min_value=0, max_value=100, format="%.1f"),
+        "change_week": st.column_config.NumberColumn("Δ week", format="%+.1f"),
+        "change_month": st.column_config.NumberColumn("Δ month", format="%+.1f"),
+        "spark": st.column_config.LineChartColumn("Last 90 days", y_min=0, y_max=100),
+        "last_ts": st.column_config.DatetimeColumn("Last run", format="YYYY-MM-DD HH:mm"),
+        "last_status": st.column_config.TextColumn("Status"),
+        "runs": st.column_config.NumberColumn("Runs"),
+    },
+)
+
+if shown.height:
+    pick, go = st.columns([3, 1])
+    target = pick.selectbox("Open a project's trends", shown["project"].to_list(), key="overview_open")
+    if go.button("Open trends", key="overview_open_button", type="primary"):
+        st.session_state[PROJECT_KEY] = target
+        st.switch_page("app_pages/trends.py")
+else:
+    st.info("No project matches this search.")

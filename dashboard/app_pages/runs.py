@@ -1,0 +1,48 @@
+"""Runs: the newest runs with status, trigger and per-analyzer status, duration and error."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.charts import tool_durations_figure
+from dashboard.context import get_context
+from dashboard.data import projects
+from dashboard.data_ops import recent_runs, tool_details
+from dashboard.ui import data_or_stop
+from storage.models import RUN_STATUSES, TRIGGERS
+
+ctx = get_context()
+db, ttl = str(ctx.db), ctx.cache_ttl_s
+st.title("Runs")
+version = data_or_stop(ctx)
+
+filters = st.columns([2, 2, 2, 1])
+project = filters[0].selectbox("Project", ["(all projects)", *projects(db, version, ttl)], key="runs_project")
+statuses = filters[1].multiselect("Status", list(RUN_STATUSES), key="runs_status")
+triggers = filters[2].multiselect("Trigger", list(TRIGGERS), key="runs_trigger")
+limit = int(filters[3].selectbox("Show", [50, 200, 1000], key="runs_limit"))
+
+runs = recent_runs(db, version, project=None if project == "(all projects)" else str(project),
+                   statuses=statuses, triggers=triggers, limit=limit, ttl_s=ttl)
+st.caption(f"{runs.height} runs, newest first · {runs.filter(runs['status'] != 'succeeded').height} not fully succeeded")
+st.dataframe(
+    runs, hide_index=True, width="stretch",
+    column_config={"started_at": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm:ss"),
+                   "duration_s": st.column_config.NumberColumn("Duration (s)", format="%.1f"),
+                   "commit_sha": st.column_config.TextColumn("Commit")},
+)
+if not runs.height:
+    st.stop()
+
+st.subheader("Analyzers of one run")
+labels = {r["run_id"]: f"{r['started_at']:%Y-%m-%d %H:%M} · {r['project']} · {r['status']}"
+          for r in runs.iter_rows(named=True)}
+run_id = st.selectbox("Run", list(labels), format_func=labels.__getitem__, key="runs_detail")
+tools = tool_details(db, version, str(run_id), ttl_s=ttl)
+if tools.height:
+    st.plotly_chart(tool_durations_figure(tools), width="stretch", key="runs_tools_chart")
+    for row in tools.filter(tools["error"].is_not_null()).iter_rows(named=True):
+        st.error(f"{row['tool']} {row['status']}: {row['error']}")
+    st.dataframe(tools, hide_index=True, width="stretch")
+else:
+    st.info("This run has no analyzer records (generated or imported data).")

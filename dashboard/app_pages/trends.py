@@ -1,0 +1,88 @@
+"""Project trends: metrics over time with gates, failures, tool changes, and what changed."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.charts import trend_figure
+from dashboard.context import get_context
+from dashboard.data_trends import (
+    RANGE_PRESETS,
+    compare_runs,
+    gate_failures,
+    gate_thresholds,
+    project_metrics,
+    project_runs,
+    project_span,
+    range_bounds,
+    tool_changes,
+    trend_series,
+)
+from dashboard.ui import choose_project, data_or_stop
+
+ctx = get_context()
+db, ttl = str(ctx.db), ctx.cache_ttl_s
+st.title("Project trends")
+version = data_or_stop(ctx)
+
+top = st.columns([2, 3, 2])
+with top[0]:
+    project = choose_project(ctx, version)
+available = project_metrics(db, version, project, ttl_s=ttl)
+default = [m for m in (ctx.score_metric, "ruff.issues", "coverage.line_percent") if m in available][:2]
+metrics = top[1].multiselect("Metrics", available, default=default or available[:1], key="trend_metrics")
+preset = top[2].radio("Range", list(RANGE_PRESETS), index=1, horizontal=True, key="trend_range")
+
+span = project_span(db, version, project, ttl_s=ttl)
+if span is None or not metrics:
+    st.info("Pick at least one metric.")
+    st.stop()
+start, end = range_bounds(span, str(preset))
+points, grain = trend_series(db, version, project, metrics, start, end, ttl_s=ttl)
+failures = gate_failures(db, version, project, metrics, start, end, ttl_s=ttl)
+changes = tool_changes(db, version, project, start, end, ttl_s=ttl)
+st.caption(
+    f"{start:%Y-%m-%d} to {end:%Y-%m-%d} · granularity: **{grain}**"
+    + (" (raw points: hover shows commit, author and message)" if grain == "raw" else
+       " (rollup buckets: line is each bucket's last value, band is min to max)")
+    + f" · {failures.height} gate failures · {changes.height} analyzer or configuration changes"
+)
+st.plotly_chart(
+    trend_figure(points, metrics, grain,
+                 thresholds=gate_thresholds(db, version, project, ctx.gates, ttl_s=ttl),
+                 failures=failures, changes=changes),
+    width="stretch", key="trend_chart",
+)
+if changes.height:
+    with st.expander(f"Analyzer and configuration changes ({changes.height})"):
+        st.dataframe(changes, hide_index=True, width="stretch")
+
+st.subheader("What changed")
+runs = project_runs(db, version, project, start, end, ttl_s=ttl)
+if runs.height < 2:
+    st.info("Fewer than two runs in this range: widen the range to compare.")
+    st.stop()
+labels = {
+    row["run_id"]: f"{row['ts']:%Y-%m-%d %H:%M} · {(row['commit_sha'] or 'working tree')[:8]} · {row['message'] or ''}"[:90]
+    for row in runs.iter_rows(named=True)
+}
+ids = runs["run_id"].to_list()
+pick = st.columns(2)
+run_a = pick[0].selectbox("From", ids, index=0, format_func=labels.__getitem__, key="trend_from")
+run_b = pick[1].selectbox("To", ids, index=len(ids) - 1, format_func=labels.__getitem__, key="trend_to")
+if run_a == run_b:
+    st.info("Choose two different runs.")
+    st.stop()
+comparison = compare_runs(db, version, project, str(run_a), str(run_b), ttl_s=ttl)
+tabs = st.tabs([
+    f"Metrics ({comparison.deltas.filter(comparison.deltas['verdict'] != 'same').height} changed)",
+    f"New findings ({comparison.new_findings.height})",
+    f"Fixed findings ({comparison.fixed_findings.height})",
+    f"Commits ({comparison.commits.height})",
+])
+tabs[0].dataframe(comparison.deltas, hide_index=True, width="stretch")
+tabs[1].dataframe(comparison.new_findings.select("tool", "rule", "severity", "path", "line", "message"),
+                  hide_index=True, width="stretch")
+tabs[2].dataframe(comparison.fixed_findings.select("tool", "rule", "severity", "path", "line", "message"),
+                  hide_index=True, width="stretch")
+tabs[3].dataframe(comparison.commits, hide_index=True, width="stretch")

@@ -1,0 +1,243 @@
+"""Read access for the dashboard: short read-only connections, cached per data version.
+
+Every helper takes the database path and a *data version* (a string that changes whenever a
+run, a gate result or an outbox message lands) as its first arguments, so that
+``st.cache_data`` serves repeated reruns from memory and a new run invalidates the cache at
+once; the TTL (``dashboard.cache_ttl_s``) bounds staleness of anything the version misses.
+Connections are opened read-only for one helper call and retried while a writer holds the
+file (``MetricStore.reader``). The alert views (``gate_results``, ``alert_states``,
+``outbox``) may not exist in a database: helpers check the catalogue and degrade to empty.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import duckdb
+import polars as pl
+import streamlit as st
+
+from storage.store import MetricStore
+
+__all__ = [
+    "ALERT_VIEWS",
+    "FAIL_STATES",
+    "cached",
+    "data_version",
+    "existing_views",
+    "has_runs",
+    "overview",
+    "page_count",
+    "page_rows",
+    "projects",
+    "read",
+    "search_projects",
+    "state_of",
+    "store_for",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+ALERT_VIEWS: tuple[str, ...] = ("gate_results", "alert_states", "outbox")
+# The alerts layer owns the state words; accept the usual spellings of "failing".
+FAIL_STATES: tuple[str, ...] = ("fail", "failed", "failing", "red", "violated")
+STALE_STATES: tuple[str, ...] = ("stale",)
+STATE_ORDER: dict[str, int] = {"red": 0, "stale": 1, "no gates": 2, "green": 3}
+
+_STORES: dict[str, MetricStore] = {}
+_STORES_LOCK = threading.Lock()
+_WRAPPED: dict[tuple[str, int], Callable[..., Any]] = {}
+
+
+def store_for(db: str) -> MetricStore:
+    with _STORES_LOCK:
+        if db not in _STORES:
+            _STORES[db] = MetricStore(Path(db), read_timeout_s=30.0)
+        return _STORES[db]
+
+
+def read(db: str, *queries: tuple[str, Sequence[object]]) -> list[pl.DataFrame]:
+    """Run trusted queries on one short read-only connection; one frame per query."""
+    with store_for(db).reader() as con:
+        return [con.sql(sql, params=list(params) or None).pl() for sql, params in queries]
+
+
+def cached(func: Callable[P, R], ttl_s: int) -> Callable[P, R]:
+    """``func`` behind ``st.cache_data`` with this TTL (wrapped once per function and TTL)."""
+    key = (f"{func.__module__}.{func.__qualname__}", ttl_s)
+    if key not in _WRAPPED:
+        _WRAPPED[key] = st.cache_data(ttl=ttl_s, show_spinner=False)(func)
+    wrapped: Callable[P, R] = _WRAPPED[key]
+    return wrapped
+
+
+def existing_views(db: str) -> frozenset[str]:
+    """Which of the alert views exist in this database (uncached: it is one catalogue read)."""
+    (frame,) = read(
+        db,
+        (
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND table_name IN (SELECT unnest(?::VARCHAR[]))",
+            [list(ALERT_VIEWS)],
+        ),
+    )
+    return frozenset(frame["table_name"].to_list())
+
+
+def data_version(db: str) -> str | None:
+    """A string that changes when new data lands; ``None`` when there is no database file.
+
+    Counts and newest times of runs, gate results and outbox changes: one cheap aggregate each.
+    """
+    if not Path(db).exists():
+        return None
+    views = existing_views(db)
+    parts = ["SELECT 'runs' AS k, count(*)::VARCHAR || '/' || coalesce(max(finished_at)::VARCHAR, '') AS v FROM runs"]
+    if "gate_results" in views:
+        parts.append(
+            "SELECT 'gates', count(*)::VARCHAR || '/' || coalesce(max(evaluated_at)::VARCHAR, '') FROM gate_results"
+        )
+    if "alert_states" in views:
+        parts.append("SELECT 'states', count(*)::VARCHAR || '/' || string_agg(state, ',') FROM alert_states")
+    if "outbox" in views:
+        parts.append(
+            "SELECT 'outbox', count(*)::VARCHAR || '/' || coalesce(sum(attempts), 0)::VARCHAR || '/' "
+            "|| count(delivered_at)::VARCHAR || '/' || string_agg(status, ',') FROM outbox"
+        )
+    (frame,) = read(db, (" UNION ALL ".join(parts), []))
+    return ";".join(f"{k}={v}" for k, v in sorted(frame.iter_rows()))
+
+
+def has_runs(version: str | None) -> bool:
+    """True when the version says at least one run is stored."""
+    return version is not None and not version.startswith("runs=0/") and "runs=0/" not in version
+
+
+def _projects(db: str, version: str) -> list[str]:
+    del version  # cache key only
+    (frame,) = read(db, ("SELECT DISTINCT project FROM runs ORDER BY project", []))
+    return [str(p) for p in frame["project"].to_list()]
+
+
+def projects(db: str, version: str, ttl_s: int) -> list[str]:
+    """Every project name with at least one run, sorted."""
+    return cached(_projects, ttl_s)(db, version)
+
+
+def state_of(gate_states: Sequence[str]) -> str:
+    """One project's gate state from its gates' states: red, stale, green or 'no gates'."""
+    lowered = [s.lower() for s in gate_states if s]
+    if any(s in FAIL_STATES for s in lowered):
+        return "red"
+    if any(s in STALE_STATES for s in lowered):
+        return "stale"
+    return "green" if lowered else "no gates"
+
+
+_OVERVIEW_SQL = """
+WITH last AS (
+    SELECT project, max(coalesce(committed_at, started_at)) AS last_ts, count(*) AS runs,
+           arg_max(status, coalesce(committed_at, started_at)) AS last_status
+    FROM runs GROUP BY project
+),
+horizon AS (SELECT date_trunc('day', max(last_ts)) - INTERVAL 90 DAY AS low FROM last),
+daily AS (
+    SELECT d.project, d.bucket, d.last_value, date_trunc('day', l.last_ts) AS last_day
+    FROM measures_daily d JOIN last l USING (project)
+    WHERE d.metric = ? AND d.bucket >= (SELECT low FROM horizon)
+      AND d.bucket >= date_trunc('day', l.last_ts) - INTERVAL 90 DAY
+)
+SELECT l.project, l.last_ts, l.runs, l.last_status,
+       arg_max(d.last_value, d.bucket) AS score,
+       arg_max(d.last_value, d.bucket) FILTER (WHERE d.bucket <= d.last_day - INTERVAL 7 DAY) AS score_week_ago,
+       arg_max(d.last_value, d.bucket) FILTER (WHERE d.bucket <= d.last_day - INTERVAL 30 DAY) AS score_month_ago,
+       list(d.last_value ORDER BY d.bucket) FILTER (WHERE d.last_value IS NOT NULL) AS spark
+FROM last l LEFT JOIN daily d USING (project)
+GROUP BY l.project, l.last_ts, l.runs, l.last_status
+"""
+
+
+def _overview(db: str, version: str, score_metric: str) -> pl.DataFrame:
+    queries: list[tuple[str, Sequence[object]]] = [(_OVERVIEW_SQL, [score_metric])]
+    if "alert_states" in existing_views(db):
+        queries.append(
+            ("SELECT project, list(state) AS states, count(*) AS gates FROM alert_states GROUP BY project", [])
+        )
+    frames = read(db, *queries)
+    frame = frames[0]
+    del version  # cache key only
+    if len(frames) > 1:
+        frame = frame.join(frames[1], on="project", how="left")
+    else:
+        frame = frame.with_columns(
+            pl.lit(None, dtype=pl.List(pl.String)).alias("states"), pl.lit(0).alias("gates")
+        )
+    return frame.with_columns(
+        (pl.col("score") - pl.col("score_week_ago")).alias("change_week"),
+        (pl.col("score") - pl.col("score_month_ago")).alias("change_month"),
+    )
+
+
+def overview(
+    db: str,
+    version: str,
+    *,
+    ttl_s: int,
+    score_metric: str,
+    now: datetime,
+    stale_after_days: float,
+) -> pl.DataFrame:
+    """Every project: score, gate state, sparkline, change over a week and a month; worst first.
+
+    One aggregate over the daily rollup for all projects (never a query per project). A project
+    whose newest run is older than ``stale_after_days`` before ``now`` is ``stale`` unless red.
+    """
+    frame = cached(_overview, ttl_s)(db, version, score_metric)
+    stale_before = now - timedelta(days=stale_after_days)
+    states = [
+        "red" if (s := state_of(list(states or []))) == "red"
+        else "stale" if last_ts is not None and last_ts < stale_before
+        else s
+        for states, last_ts in zip(frame["states"].to_list(), frame["last_ts"].to_list(), strict=True)
+    ]
+    frame = frame.with_columns(pl.Series("gate_state", states, dtype=pl.String))
+    return frame.with_columns(
+        pl.col("gate_state").replace_strict(STATE_ORDER, default=9, return_dtype=pl.Int32).alias("_rank")
+    ).sort(["_rank", "score"], nulls_last=True).drop("_rank")
+
+
+def search_projects(frame: pl.DataFrame, search: str) -> pl.DataFrame:
+    """Rows whose project name contains ``search`` (case-insensitive; empty keeps all)."""
+    needle = search.strip().lower()
+    if not needle:
+        return frame
+    return frame.filter(pl.col("project").str.to_lowercase().str.contains(needle, literal=True))
+
+
+def page_count(rows: int, page_size: int) -> int:
+    """Pages needed for ``rows`` rows (at least one)."""
+    return max(1, -(-rows // page_size))
+
+
+def page_rows(frame: pl.DataFrame, *, search: str, page: int, page_size: int) -> tuple[pl.DataFrame, int]:
+    """Filter ``frame`` by a project-name search, then cut one page; also return the page count."""
+    frame = search_projects(frame, search)
+    pages = page_count(frame.height, page_size)
+    page = min(max(1, page), pages)
+    return frame.slice((page - 1) * page_size, page_size), pages
+
+
+def matching(pattern_list: Sequence[str], project: str) -> bool:
+    """True when ``project`` matches one of the glob patterns (gates' ``projects``)."""
+    return any(fnmatch.fnmatchcase(project, p) for p in pattern_list)
+
+
+def is_catalog_error(error: BaseException) -> bool:
+    """True for DuckDB's "no such table or view" error (a view the alerts layer has not made)."""
+    return isinstance(error, duckdb.CatalogException)

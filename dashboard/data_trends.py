@@ -1,0 +1,269 @@
+"""Data of the Project trends page: series with commits, gate lines and failures, tool changes.
+
+Every function is cached per (database, data version) through :func:`dashboard.data.cached`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from dashboard.context import GateLine
+from dashboard.data import FAIL_STATES, cached, existing_views, matching, read, store_for
+from storage import queries
+
+__all__ = [
+    "RANGE_PRESETS",
+    "Comparison",
+    "compare_runs",
+    "gate_failures",
+    "gate_thresholds",
+    "metric_catalogue",
+    "project_metrics",
+    "project_runs",
+    "project_span",
+    "range_bounds",
+    "tool_changes",
+    "trend_series",
+]
+
+RANGE_PRESETS: dict[str, int | None] = {"30 days": 30, "90 days": 90, "1 year": 365, "all": None}
+_POINT_TS = "coalesce(committed_at, started_at)"
+
+
+def _span(db: str, version: str, project: str) -> tuple[datetime, datetime] | None:
+    del version
+    (frame,) = read(db, (f"SELECT min({_POINT_TS}) AS lo, max({_POINT_TS}) AS hi FROM runs WHERE project = ?", [project]))
+    lo, hi = frame.row(0)
+    return None if lo is None else (lo, hi)
+
+
+def project_span(db: str, version: str, project: str, *, ttl_s: int) -> tuple[datetime, datetime] | None:
+    """First and last point time of a project (``None`` when it has no run)."""
+    return cached(_span, ttl_s)(db, version, project)
+
+
+def range_bounds(span: tuple[datetime, datetime], preset: str) -> tuple[datetime, datetime]:
+    """The (start, end) of a range preset, ending at the project's newest point."""
+    first, last = span
+    days = RANGE_PRESETS[preset]
+    end = last + timedelta(seconds=1)
+    return (first if days is None else max(first, last - timedelta(days=days))), end
+
+
+def _catalogue(db: str, version: str) -> pl.DataFrame:
+    del version
+    (frame,) = read(db, ("SELECT name, unit, direction, aggregation, description, tool FROM metrics", []))
+    return frame
+
+
+def metric_catalogue(db: str, version: str, *, ttl_s: int) -> pl.DataFrame:
+    """The ``metrics`` view (name, unit, direction, aggregation, description, tool)."""
+    return cached(_catalogue, ttl_s)(db, version)
+
+
+def _project_metrics(db: str, version: str, project: str) -> list[str]:
+    del version
+    (frame,) = read(
+        db, ("SELECT DISTINCT metric FROM measures_monthly WHERE project = ? ORDER BY metric", [project])
+    )
+    return [str(m) for m in frame["metric"].to_list()]
+
+
+def project_metrics(db: str, version: str, project: str, *, ttl_s: int) -> list[str]:
+    """Metrics a project has data for (from the monthly rollup: small and fast)."""
+    return cached(_project_metrics, ttl_s)(db, version, project)
+
+
+def _project_runs(db: str, version: str, project: str, start: datetime, end: datetime) -> pl.DataFrame:
+    del version
+    (frame,) = read(
+        db,
+        (
+            f"""SELECT run_id, {_POINT_TS} AS ts, commit_sha, author, message, status, trigger
+                FROM runs WHERE project = ? AND {_POINT_TS} BETWEEN ? AND ?
+                ORDER BY ts, started_at""",
+            [project, start, end],
+        ),
+    )
+    return frame
+
+
+def project_runs(db: str, version: str, project: str, start: datetime, end: datetime, *, ttl_s: int) -> pl.DataFrame:
+    """Runs of a project in a range: run_id, ts, commit_sha, author, message, status, trigger."""
+    return cached(_project_runs, ttl_s)(db, version, project, start, end)
+
+
+def _series(
+    db: str, version: str, project: str, metrics: tuple[str, ...], start: datetime, end: datetime
+) -> tuple[pl.DataFrame, str]:
+    grain = queries.choose_granularity(start, end)
+    frame = queries.series(store_for(db), project, list(metrics), start, end, grain)
+    if grain == "raw":
+        runs = _project_runs(db, version, project, start, end).select("run_id", "author", "message")
+        frame = frame.join(runs, on="run_id", how="left")
+    else:
+        frame = frame.with_columns(
+            pl.lit(None, dtype=pl.String).alias("author"), pl.lit(None, dtype=pl.String).alias("message")
+        )
+    return frame, grain
+
+
+def trend_series(
+    db: str, version: str, project: str, metrics: Sequence[str], start: datetime, end: datetime, *, ttl_s: int
+) -> tuple[pl.DataFrame, str]:
+    """Points of the chosen metrics and the granularity used (raw, day, week or month).
+
+    Raw points carry run_id, commit_sha, author and message for the hover; rollup buckets
+    carry min, max and count instead. Long ranges read the rollups, never the raw points.
+    """
+    return cached(_series, ttl_s)(db, version, project, tuple(metrics), start, end)
+
+
+def _failures(
+    db: str, version: str, project: str, metrics: tuple[str, ...], start: datetime, end: datetime
+) -> pl.DataFrame:
+    del version
+    if "gate_results" not in existing_views(db):
+        return pl.DataFrame(schema={"ts": pl.Datetime("us"), "metric": pl.String, "gate": pl.String,
+                                    "value": pl.Float64, "threshold": pl.Float64, "commit_sha": pl.String})
+    (frame,) = read(
+        db,
+        (
+            f"""SELECT {_POINT_TS} AS ts, g.metric, g.gate, g.value, g.threshold, r.commit_sha
+                FROM gate_results g JOIN runs r USING (run_id)
+                WHERE g.project = ? AND g.metric IN (SELECT unnest(?::VARCHAR[]))
+                  AND lower(g.state) IN (SELECT unnest(?::VARCHAR[]))
+                  AND {_POINT_TS} BETWEEN ? AND ?
+                ORDER BY ts""",
+            [project, list(metrics), list(FAIL_STATES), start, end],
+        ),
+    )
+    return frame
+
+
+def gate_failures(
+    db: str, version: str, project: str, metrics: Sequence[str], start: datetime, end: datetime, *, ttl_s: int
+) -> pl.DataFrame:
+    """Runs where a gate on one of ``metrics`` failed: ts, metric, gate, value, threshold, sha."""
+    return cached(_failures, ttl_s)(db, version, project, tuple(metrics), start, end)
+
+
+def _stored_thresholds(db: str, version: str, project: str) -> pl.DataFrame:
+    del version
+    if "gate_results" not in existing_views(db):
+        return pl.DataFrame(schema={"gate": pl.String, "metric": pl.String, "threshold": pl.Float64})
+    (frame,) = read(
+        db,
+        (
+            """SELECT gate, metric, arg_max(threshold, evaluated_at) AS threshold
+               FROM gate_results WHERE project = ? AND threshold IS NOT NULL
+               GROUP BY gate, metric ORDER BY gate""",
+            [project],
+        ),
+    )
+    return frame
+
+
+def gate_thresholds(
+    db: str, version: str, project: str, configured: Sequence[GateLine], *, ttl_s: int
+) -> list[tuple[str, str, float]]:
+    """(gate, metric, threshold) lines to draw: configured absolute gates, then stored ones.
+
+    Relative gates ("must not rise by N") have a moving threshold, so only the newest stored
+    threshold is drawn for them.
+    """
+    lines: dict[tuple[str, str], float] = {}
+    for gate in configured:
+        if matching(gate.projects, project):
+            for bound in (gate.min, gate.max):
+                if bound is not None:
+                    lines[(gate.gate, gate.metric)] = bound
+    stored = cached(_stored_thresholds, ttl_s)(db, version, project)
+    for gate_name, metric, threshold in stored.iter_rows():
+        lines.setdefault((str(gate_name), str(metric)), float(threshold))
+    return [(g, m, t) for (g, m), t in lines.items()]
+
+
+def _changes(db: str, version: str, project: str, start: datetime, end: datetime) -> pl.DataFrame:
+    del version
+    (frame,) = read(
+        db,
+        (
+            f"""
+            SELECT ts, tool, prev_version, tool_version, prev_hash, config_hash, commit_sha FROM (
+                SELECT {_POINT_TS} AS ts, t.tool, t.tool_version, t.config_hash, r.commit_sha,
+                       lag(t.tool_version) OVER w AS prev_version,
+                       lag(t.config_hash) OVER w AS prev_hash,
+                       row_number() OVER w AS nth
+                FROM tool_runs t JOIN runs r USING (run_id)
+                WHERE r.project = ? AND t.status = 'succeeded'
+                WINDOW w AS (PARTITION BY t.tool ORDER BY {_POINT_TS}, r.started_at)
+            )
+            WHERE nth > 1 AND (prev_version IS DISTINCT FROM tool_version
+                               OR prev_hash IS DISTINCT FROM config_hash)
+              AND ts BETWEEN ? AND ?
+            ORDER BY ts, tool""",
+            [project, start, end],
+        ),
+    )
+    return frame
+
+
+def tool_changes(db: str, version: str, project: str, start: datetime, end: datetime, *, ttl_s: int) -> pl.DataFrame:
+    """Runs where an analyzer's version or configuration hash changed from its previous run."""
+    return cached(_changes, ttl_s)(db, version, project, start, end)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """What changed between two runs of one project."""
+
+    deltas: pl.DataFrame
+    new_findings: pl.DataFrame
+    fixed_findings: pl.DataFrame
+    commits: pl.DataFrame
+
+
+def _compare(db: str, version: str, project: str, run_a: str, run_b: str) -> Comparison:
+    catalogue = _catalogue(db, version)
+    values, commits = read(
+        db,
+        (
+            "SELECT run_id, metric, value FROM measures WHERE run_id IN (?, ?)",
+            [run_a, run_b],
+        ),
+        (
+            f"""SELECT {_POINT_TS} AS ts, commit_sha, author, message, status, run_id FROM runs
+                WHERE project = ?
+                  AND {_POINT_TS} > (SELECT {_POINT_TS} FROM runs WHERE run_id = ?)
+                  AND {_POINT_TS} <= (SELECT {_POINT_TS} FROM runs WHERE run_id = ?)
+                ORDER BY ts""",
+            [project, run_a, run_b],
+        ),
+    )
+    before = values.filter(pl.col("run_id") == run_a).select("metric", pl.col("value").alias("before"))
+    after = values.filter(pl.col("run_id") == run_b).select("metric", pl.col("value").alias("after"))
+    deltas = (
+        before.join(after, on="metric", how="full", coalesce=True)
+        .with_columns((pl.col("after") - pl.col("before")).alias("delta"))
+        .join(catalogue.select(pl.col("name").alias("metric"), "direction", "unit"), on="metric", how="left")
+        .with_columns(
+            pl.when(pl.col("delta").is_null() | (pl.col("delta") == 0)).then(pl.lit("same"))
+            .when((pl.col("delta") > 0) == (pl.col("direction") == "aim_high")).then(pl.lit("better"))
+            .when(pl.col("direction").is_null()).then(pl.lit("changed"))
+            .otherwise(pl.lit("worse"))
+            .alias("verdict")
+        )
+        .sort("metric")
+    )
+    new, fixed = queries.new_and_fixed(store_for(db), run_b, against=run_a)
+    return Comparison(deltas, new, fixed, commits)
+
+
+def compare_runs(db: str, version: str, project: str, run_a: str, run_b: str, *, ttl_s: int) -> Comparison:
+    """Metric deltas, new and fixed findings, and the commits after ``run_a`` up to ``run_b``."""
+    return cached(_compare, ttl_s)(db, version, project, run_a, run_b)
