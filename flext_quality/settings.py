@@ -143,6 +143,13 @@ class DashboardSettings(_Section):
         default=None, description="Public URL of the dashboard, for links in alerts."
     )
     cache_ttl_s: int = Field(default=30, ge=1, description="Seconds a page's data may be reused.")
+    score_metric: str = Field(
+        default="quality.score", min_length=1,
+        description="Metric shown as each project's score on the Overview.",
+    )
+    page_size: int = Field(
+        default=50, ge=5, le=1000, description="Projects per page on the Overview."
+    )
 
 
 class ProjectSettings(_Section):
