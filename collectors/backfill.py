@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from collectors.base import Adapter, CollectOptions
 from collectors.gitwalk import (
     BlobReader,
     Commit,
@@ -34,17 +35,26 @@ from collectors.gitwalk import (
     list_tree,
     repo_info,
 )
+from collectors.prewarm import ChunkCommit, prewarm_chunk
+from collectors.stored_cache import StoredFileCache
+from storage.blob_cache import BlobCache
 from storage.errors import FlextQualityError
 from storage.models import RunRecord, RunResult
 from storage.store import MetricStore
 
 __all__ = [
+    "PER_FILE_TOOLS",
     "BackfillProgress",
+    "BackfillRequest",
     "BackfillSummary",
     "CollectFn",
     "backfill",
     "select_commits",
 ]
+
+
+#: Tools whose results are per file (cached and batched); the others run per commit.
+PER_FILE_TOOLS: frozenset[str] = frozenset({"ruff", "bandit", "complexity", "suppressions"})
 
 
 class CollectFn(Protocol):
@@ -56,9 +66,9 @@ class CollectFn(Protocol):
         *,
         project: str,
         tools: Sequence[str],
-        options: Any,
+        options: CollectOptions,
         trigger: str,
-        file_cache: Any = None,
+        file_cache: StoredFileCache | None = None,
     ) -> RunResult: ...
 
 
@@ -98,6 +108,7 @@ class BackfillSummary:
     stored: int = 0
     partial: int = 0
     failed: int = 0
+    files_needed: int = 0
     files_analysed: int = 0
     files_cached: int = 0
     wall_s: float = 0.0
@@ -187,22 +198,29 @@ def _failed_run(project: str, commit: Commit, error: BaseException, started: dat
     )
 
 
+@dataclass(frozen=True, slots=True)
+class BackfillRequest:
+    """What to backfill and how (the CLI flags, as plain values)."""
+
+    project: str
+    tools: tuple[str, ...]
+    options: CollectOptions
+    ref: str | None = None
+    max_commits: int | None = None
+    since: datetime | None = None
+    every: Every | None = None
+    force: bool = False
+    chunk: int = 25
+    coverage_dir: Path | None = None
+
+
 def backfill(
     path: Path,
+    request: BackfillRequest,
     *,
     store: MetricStore,
-    project: str,
-    tools: Sequence[str],
-    options: Any,
     collect: CollectFn,
-    file_cache: Any = None,
-    prewarm: Callable[[Path, list[Commit], Any], None] | None = None,
-    ref: str | None = None,
-    max_commits: int | None = None,
-    since: datetime | None = None,
-    every: Every | None = None,
-    force: bool = False,
-    chunk: int = 25,
+    adapters: Sequence[Adapter] = (),
     on_progress: ProgressFn | None = None,
     on_stored: Callable[[int, Commit], None] | None = None,
     tmp_root: Path | None = None,
@@ -210,85 +228,117 @@ def backfill(
 ) -> BackfillSummary:
     """Analyse the selected commits of ``path`` and store one run per commit.
 
-    ``prewarm(repo, commits, file_cache)`` is called per chunk of ``chunk`` commits before they
-    are collected, to fill the cache in a few large tool invocations. ``on_stored(n, commit)``
-    is called after the n-th run is committed to the store.
+    ``adapters`` are the per-file analyzers whose work is batched per chunk of commits
+    (:func:`collectors.prewarm.prewarm_chunk`); leave empty to analyse commit by commit.
+    ``on_stored(n, commit)`` is called after the n-th run is committed to the store.
     """
     started = clock()
     path = path.resolve()
     info = repo_info(path)
     commits = list_commits(
-        info.root, ref=ref or "HEAD", max_commits=max_commits, since=since, every=every,
-        prefix=info.prefix,
+        info.root, ref=request.ref or "HEAD", max_commits=request.max_commits,
+        since=request.since, every=request.every, prefix=info.prefix,
     )
-    summary = BackfillSummary(project=project, selected=len(commits))
-    done = set() if force else stored_commits(store, project)
+    summary = BackfillSummary(project=request.project, selected=len(commits))
+    done = set() if request.force else stored_commits(store, request.project)
     todo = [c for c in commits if c.sha not in done]
     summary.skipped = len(commits) - len(todo)
-    branch = ref or info.branch
+    cache = StoredFileCache(BlobCache(store))
+    workdir = Path(tempfile.mkdtemp(prefix="flext-backfill-", dir=tmp_root))
+    context = _Context(
+        info_root=info.root, prefix=info.prefix, branch=request.ref or info.branch, path=path,
+        store=store, request=request, collect=collect, cache=cache, summary=summary,
+        options=_with_mypy_cache(request.options, workdir),
+    )
 
-    def report(index: int, commit: Commit | None, status: str | None) -> None:
+    def report(commit: Commit | None, status: str | None) -> None:
         if on_progress is not None:
             on_progress(BackfillProgress(
-                done=index, total=len(todo), commit=commit, status=status,
+                done=summary.stored, total=len(todo), commit=commit, status=status,
                 files_analysed=summary.files_analysed, files_cached=summary.files_cached,
                 elapsed_s=clock() - started,
             ))
 
-    report(0, None, None)
-    workdir = Path(tempfile.mkdtemp(prefix="flext-backfill-", dir=tmp_root))
+    report(None, None)
     try:
         checkout = workdir / "tree"
         checkout.mkdir()
         with BlobReader(info.root) as reader:
             materialiser = Materialiser(reader, checkout)
-            for offset in range(0, len(todo), chunk):
-                batch = todo[offset:offset + chunk]
-                if prewarm is not None and file_cache is not None:
-                    prewarm(info.root, batch, file_cache)
-                for commit in batch:
-                    status = _one_commit(
-                        commit, materialiser=materialiser, info_root=info.root,
-                        prefix=info.prefix, store=store, project=project, tools=tools,
-                        options=options, collect=collect, file_cache=file_cache,
-                        branch=branch, path=path, summary=summary,
+            for offset in range(0, len(todo), request.chunk):
+                batch = [
+                    ChunkCommit(c.sha, list_tree(info.root, c.sha, info.prefix))
+                    for c in todo[offset:offset + request.chunk]
+                ]
+                if adapters:
+                    summary.files_analysed += prewarm_chunk(
+                        reader, batch, cache, adapters=adapters, options=context.options,
+                        tmp_root=workdir,
                     )
+                for commit, listed in zip(todo[offset:offset + request.chunk], batch, strict=True):
+                    status = _one_commit(commit, listed, materialiser, context)
                     if on_stored is not None:
                         on_stored(summary.stored, commit)
-                    report(summary.stored, commit, status)
+                    report(commit, status)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     summary.wall_s = clock() - started
     return summary
 
 
+def _with_mypy_cache(options: CollectOptions, workdir: Path) -> CollectOptions:
+    # One incremental mypy cache for every commit of this backfill, outside the checkout.
+    if options.cache_dir is not None:
+        return options
+    return dataclasses.replace(options, cache_dir=workdir / "cache")
+
+
+@dataclass(slots=True)
+class _Context:
+    info_root: Path
+    prefix: str
+    branch: str | None
+    path: Path
+    store: MetricStore
+    request: BackfillRequest
+    collect: CollectFn
+    cache: StoredFileCache
+    summary: BackfillSummary
+    options: CollectOptions
+
+
+def _commit_tools(commit: Commit, ctx: _Context) -> tuple[tuple[str, ...], CollectOptions]:
+    """Tools and options for one commit: coverage only where a per-commit file exists."""
+    tools = tuple(t for t in ctx.request.tools if t != "coverage")
+    folder = ctx.request.coverage_dir
+    if folder is None or "coverage" not in ctx.request.tools:
+        return tools, ctx.options
+    for suffix in (".json", ".xml"):
+        candidate = folder / f"{commit.sha}{suffix}"
+        if candidate.is_file():
+            return (*tools, "coverage"), dataclasses.replace(
+                ctx.options, coverage_file=str(candidate.resolve()), coverage_run_tests=False
+            )
+    return tools, ctx.options
+
+
 def _one_commit(
-    commit: Commit,
-    *,
-    materialiser: Materialiser,
-    info_root: Path,
-    prefix: str,
-    store: MetricStore,
-    project: str,
-    tools: Sequence[str],
-    options: Any,
-    collect: CollectFn,
-    file_cache: Any,
-    branch: str | None,
-    path: Path,
-    summary: BackfillSummary,
+    commit: Commit, listed: ChunkCommit, materialiser: Materialiser, ctx: _Context
 ) -> str:
     begun = _now()
+    summary = ctx.summary
     try:
-        materialiser.checkout(list_tree(info_root, commit.sha, prefix))
-        result = collect(
-            materialiser.directory, project=project, tools=tools, options=options,
-            trigger="backfill", file_cache=file_cache,
+        materialiser.checkout(dict(listed.tree))
+        ctx.cache.use_tree({p: e.blob_sha for p, e in listed.tree.items()})
+        tools, options = _commit_tools(commit, ctx)
+        result = ctx.collect(
+            materialiser.directory, project=ctx.request.project, tools=tools, options=options,
+            trigger="backfill", file_cache=ctx.cache,
         )
-        result = _as_backfill_run(result, commit, branch=branch, path=path)
+        result = _as_backfill_run(result, commit, branch=ctx.branch, path=ctx.path)
     except (FlextQualityError, OSError, ValueError) as error:
-        result = _failed_run(project, commit, error, begun)
-    store.append_run(result)
+        result = _failed_run(ctx.request.project, commit, error, begun)
+    ctx.store.append_run(result)
     summary.stored += 1
     summary.run_ids.append(result.run.run_id)
     status = result.run.status
@@ -297,6 +347,8 @@ def _one_commit(
     elif status == "failed":
         summary.failed += 1
     for tool in result.tools:
-        summary.files_cached += tool.cached_files
-        summary.files_analysed += max(tool.files - tool.cached_files, 0)
+        if tool.tool in PER_FILE_TOOLS:
+            summary.files_needed += tool.files
+            summary.files_analysed += max(tool.files - tool.cached_files, 0)
+    summary.files_cached = max(summary.files_needed - summary.files_analysed, 0)
     return status

@@ -24,7 +24,7 @@ from pathlib import PurePosixPath
 from collectors.cache import PerFileResult
 from storage.blob_cache import BlobCache, CacheStats
 
-__all__ = ["CONTEXT_TOOLS", "StoredFileCache", "layout_contexts"]
+__all__ = ["CONTEXT_TOOLS", "StoredFileCache", "context_stand_ins", "layout_contexts"]
 
 CONTEXT_TOOLS: frozenset[str] = frozenset({"ruff"})
 
@@ -32,22 +32,29 @@ CONTEXT_TOOLS: frozenset[str] = frozenset({"ruff"})
 _SOURCE_ROOTS = ("", "src")
 
 
-def _top_level_modules(paths: Iterable[str]) -> list[str]:
+def _module_entries(paths: Iterable[str]) -> list[str]:
+    """Module names directly under each source root, as folders (``name/``) or files."""
     names: set[str] = set()
     for path in paths:
         parts = PurePosixPath(path).parts
         for root in _SOURCE_ROOTS:
             rest = parts if not root else (parts[1:] if parts[:1] == (root,) else ())
-            if len(rest) >= 2 or (len(rest) == 1 and rest[0].endswith((".py", ".pyi"))):
-                names.add(f"{root}/{rest[0]}")
+            if len(rest) >= 2:
+                names.add(str(PurePosixPath(root, rest[0])) + "/")
+            elif len(rest) == 1:
+                names.add(str(PurePosixPath(root, rest[0])))
     return sorted(names)
 
 
+def _python(paths: Iterable[str]) -> list[str]:
+    return sorted(p for p in paths if p.endswith((".py", ".pyi")))
+
+
 def layout_contexts(paths: Iterable[str]) -> dict[str, str]:
-    """For each path, a short hash of what context-dependent rules may look at besides content."""
-    all_paths = sorted(paths)
+    """For each Python path, a short hash of what context-dependent rules may look at besides content."""
+    all_paths = _python(paths)
     packages = {str(PurePosixPath(p).parent) for p in all_paths if PurePosixPath(p).name == "__init__.py"}
-    modules = "\x1e".join(_top_level_modules(all_paths))
+    modules = "\x1e".join(_module_entries(all_paths))
     contexts: dict[str, str] = {}
     for path in all_paths:
         pure = PurePosixPath(path)
@@ -55,6 +62,13 @@ def layout_contexts(paths: Iterable[str]) -> dict[str, str]:
         text = "\x1f".join((path, chain, modules))
         contexts[path] = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
     return contexts
+
+
+def context_stand_ins(paths: Iterable[str]) -> list[str]:
+    """Empty files and folders (ending in ``/``) that reproduce a layout's context in a scratch tree."""
+    python = _python(paths)
+    inits = [p for p in python if PurePosixPath(p).name == "__init__.py"]
+    return sorted({*inits, *_module_entries(python)})
 
 
 class StoredFileCache:
@@ -82,12 +96,14 @@ class StoredFileCache:
         """
         contexts = layout_contexts(blob_paths)
         keys: dict[str, set[str]] = {}
-        for path, sha in blob_paths.items():
+        for path in contexts:
+            sha = blob_paths[path]
             keys.setdefault(sha, set()).add(f"{sha}:{contexts[path]}")
         self._blob_key = {sha: next(iter(k)) for sha, k in keys.items() if len(k) == 1}
         self._ambiguous = {sha for sha, k in keys.items() if len(k) > 1}
 
-    def _key(self, tool: str, sha: str) -> str | None:
+    def key_for(self, tool: str, sha: str) -> str | None:
+        """The cache key of blob ``sha`` for ``tool`` in the current layout (None: not cached)."""
         if tool not in CONTEXT_TOOLS:
             return sha
         if sha in self._ambiguous:
@@ -102,7 +118,7 @@ class StoredFileCache:
         to_read: dict[str, str] = {}
         for sha in dict.fromkeys(blob_shas):
             self.asked += 1
-            key = self._key(tool, sha)
+            key = self.key_for(tool, sha)
             if key is None:
                 continue
             memo = self._memo.get((tool, tool_version, config_hash, key))
@@ -119,13 +135,22 @@ class StoredFileCache:
         self.served += len(found)
         return found
 
+    def peek(
+        self, tool: str, tool_version: str, config_hash: str, blob_shas: Iterable[str]
+    ) -> set[str]:
+        """Which of ``blob_shas`` are cached, without counting them as served (for prewarm)."""
+        asked, served = self.asked, self.served
+        known = set(self.get_many(tool, tool_version, config_hash, blob_shas))
+        self.asked, self.served = asked, served
+        return known
+
     def put_many(
         self, tool: str, tool_version: str, config_hash: str, results: Mapping[str, PerFileResult]
     ) -> None:
         """Store new results by blob sha (the protocol's method)."""
         fresh: dict[str, PerFileResult] = {}
         for sha, result in results.items():
-            key = self._key(tool, sha)
+            key = self.key_for(tool, sha)
             if key is not None and (tool, tool_version, config_hash, key) not in self._memo:
                 fresh[key] = result
         if not fresh:

@@ -1,11 +1,212 @@
-"""Commands of this area (registered on the main group by :func:`register`)."""
+"""``flext-quality backfill``: analyse a project's git history, one run per commit.
+
+Only option parsing, progress display and signal handling live here; the work is
+:func:`collectors.backfill.backfill`.
+"""
 
 from __future__ import annotations
 
+import json
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
 import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from collectors.backfill import BackfillProgress, BackfillRequest, BackfillSummary, backfill
+from collectors.base import CollectOptions
+from collectors.discovery import resolve_project
+from collectors.gitwalk import Commit, Every
+from flext_quality.cli.common import AppContext, common_options, pass_app
+from flext_quality.settings import Settings
+from storage.errors import ConfigError
 
 __all__ = ["register"]
 
+BACKFILL_TOOLS = ("ruff", "mypy", "bandit", "complexity", "coverage")
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--since {value!r} is not a date (use YYYY-MM-DD or an ISO time)") from None
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so temporary checkouts are removed on the way out."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _pause_hook(after: int | None, fifo: Path | None) -> Any:
+    """A test hook: after N stored runs, announce it on a FIFO and wait to be killed."""
+    if after is None or fifo is None:
+        return None
+
+    def on_stored(count: int, commit: Commit) -> None:
+        if count != after:
+            return
+        with fifo.open("w", encoding="utf-8") as pipe:  # blocks until the test reads
+            pipe.write(f"paused {count} {commit.sha}\n")
+        while True:
+            signal.pause()
+
+    return on_stored
+
+
+class _Display:
+    """Progress on stderr: a rich bar on a terminal, one plain line per commit otherwise."""
+
+    def __init__(self, console: Console, enabled: bool) -> None:
+        self.console = console
+        self.enabled = enabled
+        self.progress: Progress | None = None
+        self.task: Any = None
+
+    def __enter__(self) -> _Display:
+        if self.enabled and self.console.is_terminal:
+            self.progress = Progress(
+                TextColumn("[bold]backfill"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[commit]}"),
+                TextColumn("cache {task.fields[hits]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("backfill", total=None, commit="", hits="-")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self, event: BackfillProgress) -> None:
+        if not self.enabled:
+            return
+        hits = f"{event.hit_rate:.0%}"
+        label = f"{event.commit.sha[:10]} {event.status}" if event.commit else "starting"
+        if self.progress is not None:
+            self.progress.update(
+                self.task, total=event.total, completed=event.done, commit=label, hits=hits
+            )
+            return
+        if event.commit is None:
+            self.console.print(f"backfill: {event.total} commits to analyse", highlight=False)
+            return
+        eta = f"{event.eta_s:.0f}s" if event.eta_s is not None else "?"
+        self.console.print(
+            f"[{event.done}/{event.total}] {label} cache {hits} eta {eta}", highlight=False
+        )
+
+
+def _print_summary(summary: BackfillSummary, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(summary.as_dict(), indent=2))
+        return
+    click.echo(
+        f"backfill of {summary.project}: {summary.selected} commits selected, "
+        f"{summary.skipped} already stored, {summary.stored} runs stored "
+        f"({summary.partial} partial, {summary.failed} failed); files analysed "
+        f"{summary.files_analysed}, served from cache {summary.files_cached} "
+        f"({summary.hit_rate:.0%}); {summary.wall_s:.1f}s"
+    )
+
+
+@click.command("backfill")
+@common_options
+@click.argument("path", type=click.Path(path_type=Path, file_okay=False, exists=True), default=Path())
+@click.option("--project", default=None, help="Project name (default: the folder name).")
+@click.option("--commits", "max_commits", type=click.IntRange(min=1), default=None,
+              help="Newest N commits (after --every thinning).")
+@click.option("--since", default=None, help="Only commits at or after this UTC date (YYYY-MM-DD).")
+@click.option("--every", type=click.Choice(["day", "week", "month"]), default=None,
+              help="Keep only the last commit of each UTC day, ISO week or month.")
+@click.option("--branch", default=None, help="Branch or ref to walk (default: the current one).")
+@click.option("--tools", default=None,
+              help="Comma-separated analyzers (default: collect.tools; coverage only with --coverage-dir).")
+@click.option("--coverage-dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
+              default=None, help="Folder with per-commit coverage files named <sha>.json or <sha>.xml.")
+@click.option("--force", is_flag=True, help="Re-analyse commits that are already stored.")
+@click.option("--chunk", type=click.IntRange(min=1), default=25, show_default=True,
+              help="Commits whose changed files are analysed together in one tool call.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="Summary format; json also turns the progress display off.")
+@click.option("--pause-after", type=int, default=None, hidden=True)
+@click.option("--pause-fifo", type=click.Path(path_type=Path), default=None, hidden=True)
+@pass_app
+def backfill_cmd(
+    app: AppContext, path: Path, project: str | None, max_commits: int | None,
+    since: str | None, every: Every | None, branch: str | None, tools: str | None,
+    coverage_dir: Path | None, force: bool, chunk: int, fmt: str,
+    pause_after: int | None, pause_fifo: Path | None,
+) -> None:
+    """Analyse the git history of PATH: one run per commit, oldest first, resumable."""
+    settings = app.settings
+    chosen = [t.strip() for t in tools.split(",")] if tools else list(settings.collect.tools)
+    unknown = sorted(set(chosen) - set(BACKFILL_TOOLS))
+    if unknown:
+        raise ConfigError(f"--tools: unknown analyzer {unknown[0]!r} (allowed: {', '.join(BACKFILL_TOOLS)})")
+    resolved = resolve_project(path, settings.allowed_roots)
+    store = app.store()
+    store.ensure_schema()
+    request = BackfillRequest(
+        project=project or resolved.name, tools=tuple(chosen), options=collect_options(settings),
+        ref=branch, max_commits=max_commits, since=_parse_since(since), every=every,
+        force=force, chunk=chunk, coverage_dir=coverage_dir,
+    )
+    # imported here: the analyzers load only when a backfill really runs
+    from collectors.pipeline import collect
+    from collectors.registry import ADAPTERS
+
+    per_file = [ADAPTERS[name] for name in chosen if name in ADAPTERS and ADAPTERS[name].per_file]
+    console = Console(stderr=True)
+    with _sigterm_as_interrupt(), _Display(console, enabled=fmt == "text") as display:
+        summary = backfill(
+            resolved, request, store=store, collect=collect, adapters=per_file,
+            on_progress=display, on_stored=_pause_hook(pause_after, pause_fifo),
+        )
+    _print_summary(summary, fmt)
+
+
+def collect_options(settings: Settings) -> CollectOptions:
+    """Collect options from the settings (the same mapping ``collect`` uses)."""
+    c = settings.collect
+    return CollectOptions(
+        allowed_roots=tuple(settings.allowed_roots), concurrency=c.concurrency,
+        timeout_s=c.timeout_s, excludes=tuple(c.excludes), ruff_select=tuple(c.ruff_select),
+        mypy_args=tuple(c.mypy_args), bandit_skip_tests=c.bandit_skip_tests,
+        coverage_file=c.coverage_file, coverage_run_tests=False,
+        coverage_test_args=tuple(c.coverage_test_args), complexity_limit=c.complexity_limit,
+    )
+
 
 def register(group: click.Group) -> None:
-    """Add this module's commands to ``group``."""
+    """Add the backfill command to ``group``."""
+    group.add_command(backfill_cmd)
