@@ -93,8 +93,8 @@ def render_alert(events: list[AlertEvent], fmt: str, *, link: str | None) -> tup
     project = events[0].project
     red = sum(e.kind in ("alert", "stale", "reminder") for e in events)
     green = sum(e.kind == "recovery" for e in events)
-    counts = ", ".join(p for p in (f"{red} red" if red else "", f"{green} recovered" if green else "") if p)
-    title = f"flext-quality: {project}: {counts}"
+    counts = [f"{red} gate(s) RED" if red else "", f"{green} gate(s) green again" if green else ""]
+    title = f"flext-quality: {project}: {', '.join(c for c in counts if c)}"
     lines = [_line(e) for e in events]
     if fmt == "html":
         items = "".join(
