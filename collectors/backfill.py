@@ -35,7 +35,7 @@ from collectors.gitwalk import (
     list_tree,
     repo_info,
 )
-from collectors.prewarm import ChunkCommit, prewarm_chunk
+from collectors.prewarm import ChunkCommit, layout_of, prewarm_chunk
 from collectors.stored_cache import StoredFileCache
 from storage.blob_cache import BlobCache
 from storage.errors import FlextQualityError
@@ -329,7 +329,7 @@ def _one_commit(
     summary = ctx.summary
     try:
         materialiser.checkout(dict(listed.tree))
-        ctx.cache.use_tree({p: e.blob_sha for p, e in listed.tree.items()})
+        ctx.cache.use_tree(*layout_of(listed.tree))
         tools, options = _commit_tools(commit, ctx)
         result = ctx.collect(
             materialiser.directory, project=ctx.request.project, tools=tools, options=options,

@@ -38,7 +38,14 @@ from collectors.gitwalk import BlobReader, TreeEntry
 from collectors.runner import ToolFailed
 from collectors.stored_cache import CONTEXT_TOOLS, StoredFileCache, context_stand_ins
 
-__all__ = ["ChunkCommit", "config_fingerprint", "discover_in_tree", "prewarm_chunk"]
+__all__ = [
+    "ChunkCommit",
+    "config_fingerprint",
+    "discover_in_tree",
+    "executable_paths",
+    "layout_of",
+    "prewarm_chunk",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +91,16 @@ def _root_files(tree: Mapping[str, TreeEntry]) -> dict[str, str]:
     }
 
 
+def executable_paths(tree: Mapping[str, TreeEntry]) -> frozenset[str]:
+    """Paths with the executable bit in ``tree``."""
+    return frozenset(p for p, e in tree.items() if e.mode == "100755")
+
+
+def layout_of(tree: Mapping[str, TreeEntry]) -> tuple[dict[str, str], frozenset[str]]:
+    """The arguments of :meth:`StoredFileCache.use_tree` for ``tree``."""
+    return {p: e.blob_sha for p, e in tree.items()}, executable_paths(tree)
+
+
 def config_fingerprint(tree: Mapping[str, TreeEntry]) -> str:
     """A hash of the root configuration files: commits with equal ones share tool setups."""
     text = "\n".join(f"{p}\0{s}" for p, s in sorted(_root_files(tree).items()))
@@ -96,12 +113,19 @@ class _Writer:
     def __init__(self, reader: BlobReader) -> None:
         self.reader = reader
 
-    def write(self, root: Path, files: Mapping[str, str], empty: Sequence[str] = ()) -> None:
+    def write(
+        self,
+        root: Path,
+        files: Mapping[str, str],
+        empty: Sequence[str] = (),
+        executable: frozenset[str] = frozenset(),
+    ) -> None:
         contents = self.reader.read_many(files.values())
         for path, sha in files.items():
             target = root.joinpath(*PurePosixPath(path).parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(contents[sha])
+            target.chmod(0o755 if path in executable else 0o644)
         for path in empty:
             target = root.joinpath(*PurePosixPath(path).parts)
             if path.endswith("/"):
@@ -188,7 +212,7 @@ def _prewarm_flat(
     missing: dict[str, str] = {}  # blob sha -> one path it has
     for commit in commits:
         wanted = _wanted(commit, adapter, setup, options)
-        cache.use_tree({p: e.blob_sha for p, e in commit.tree.items()})
+        cache.use_tree(*layout_of(commit.tree))
         known = cache.peek(adapter.name, setup.version, setup.config_hash, wanted.values())
         for path, sha in wanted.items():
             if sha not in known and sha not in missing:
@@ -222,8 +246,8 @@ def _prewarm_by_commit(
     seen: set[str] = set()
     jobs: list[tuple[ChunkCommit, Path, dict[str, str]]] = []
     for number, commit in enumerate(commits):
-        layout = {p: e.blob_sha for p, e in commit.tree.items()}
-        cache.use_tree(layout)
+        layout, executable = layout_of(commit.tree)
+        cache.use_tree(layout, executable)
         wanted = _wanted(commit, adapter, setup, options)
         known = cache.peek(adapter.name, setup.version, setup.config_hash, wanted.values())
         todo: dict[str, str] = {}
@@ -236,7 +260,7 @@ def _prewarm_by_commit(
         if not todo:
             continue
         shard = root / f"c{number}"
-        writer.write(shard, {**todo, **root_files}, context_stand_ins(layout))
+        writer.write(shard, {**todo, **root_files}, context_stand_ins(layout), executable)
         jobs.append((commit, shard, todo))
     if not jobs:
         return 0
@@ -248,7 +272,7 @@ def _prewarm_by_commit(
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
         outputs = list(pool.map(run, jobs))
     for (commit, _shard, todo), results in zip(jobs, outputs, strict=True):
-        cache.use_tree({p: e.blob_sha for p, e in commit.tree.items()})
+        cache.use_tree(*layout_of(commit.tree))
         found = {todo[p]: r for p, r in results.items() if p in todo}
         cache.put_many(adapter.name, setup.version, setup.config_hash, found)
     return sum(len(todo) for _c, _s, todo in jobs)

@@ -8,9 +8,9 @@ Context-dependent tools. A few ruff rules look beyond the file's bytes: ``INP001
 whether the file's folder has an ``__init__.py``, isort's first-party detection (``I001``)
 depends on which top-level modules the project has, and ``per-file-ignores`` depend on the
 path. For such tools (``CONTEXT_TOOLS``) the key is not the bare blob sha but the blob sha
-joined with a hash of that context (the file's path, which of its ancestor folders are
-packages, the project's top-level module names), set per commit with :meth:`use_tree`. A blob
-that sits in two different contexts in the same commit is not cached for that commit at all.
+joined with a hash of that context (the file's path and executable bit, which of its
+ancestor folders are packages, the project's top-level module names), set per commit with
+:meth:`use_tree`. A blob that sits in two different contexts in the same commit is not cached for that commit at all.
 So the cache stays exact, and it still serves a file unchanged between commits unless its
 package layout changed.
 """
@@ -50,8 +50,12 @@ def _python(paths: Iterable[str]) -> list[str]:
     return sorted(p for p in paths if p.endswith((".py", ".pyi")))
 
 
-def layout_contexts(paths: Iterable[str]) -> dict[str, str]:
-    """For each Python path, a short hash of what context-dependent rules may look at besides content."""
+def layout_contexts(paths: Iterable[str], executable: Iterable[str] = ()) -> dict[str, str]:
+    """For each Python path, a short hash of what context-dependent rules may look at besides content.
+
+    ``executable`` lists the paths with the executable bit (ruff's ``EXE`` rules look at it).
+    """
+    runnable = set(executable)
     all_paths = _python(paths)
     packages = {str(PurePosixPath(p).parent) for p in all_paths if PurePosixPath(p).name == "__init__.py"}
     modules = "\x1e".join(_module_entries(all_paths))
@@ -59,7 +63,7 @@ def layout_contexts(paths: Iterable[str]) -> dict[str, str]:
     for path in all_paths:
         pure = PurePosixPath(path)
         chain = "".join("1" if str(parent) in packages else "0" for parent in pure.parents)
-        text = "\x1f".join((path, chain, modules))
+        text = "\x1f".join((path, chain, modules, "x" if path in runnable else "-"))
         contexts[path] = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
     return contexts
 
@@ -88,13 +92,13 @@ class StoredFileCache:
         """Database-level counts (hits served from the memo are in ``served``)."""
         return self.blobs.stats
 
-    def use_tree(self, blob_paths: Mapping[str, str]) -> None:
-        """Set the layout of the commit being analysed: ``{path: blob_sha}``.
+    def use_tree(self, blob_paths: Mapping[str, str], executable: Iterable[str] = ()) -> None:
+        """Set the layout of the commit being analysed: ``{path: blob_sha}`` and executable paths.
 
         Until it is called (e.g. a plain ``collect``), context tools are not cached at all,
         which is always exact.
         """
-        contexts = layout_contexts(blob_paths)
+        contexts = layout_contexts(blob_paths, executable)
         keys: dict[str, set[str]] = {}
         for path in contexts:
             sha = blob_paths[path]
