@@ -1,0 +1,80 @@
+"""append_run: one transaction per run, and re-appending a commit replaces it."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from store_helpers import T0, counts, make_run, rollup_rows
+
+from storage.store import MetricStore
+
+
+def test_append_writes_every_part_of_a_run(store: MetricStore) -> None:
+    store.append_run(make_run("p", "c1", {"ruff.issues": 3, "size.loc": 100}, findings=3))
+    assert counts(store) == {
+        "runs": 1, "tool_runs": 2, "measures": 2, "findings": 3,
+        "measures_daily": 2, "measures_weekly": 2, "measures_monthly": 2,
+    }
+    command = store.fetch("SELECT command FROM tool_runs WHERE tool = 'ruff'")[0][0]
+    assert json.loads(command) == ["ruff", "check", "."]
+    assert store.fetch("SELECT name FROM metrics ORDER BY name") == [("ruff.issues",), ("size.loc",)]
+
+
+def test_reappending_the_same_commit_changes_nothing(store: MetricStore) -> None:
+    store.append_run(make_run("p", "c0", {"ruff.issues": 1}, T0 - timedelta(hours=1)))
+    first = make_run("p", "c1", {"ruff.issues": 3, "size.loc": 100})
+    store.append_run(first)
+    before_counts, before_rollups = counts(store), rollup_rows(store)
+    for _ in range(3):
+        store.append_run(first)
+    assert counts(store) == before_counts
+    assert rollup_rows(store) == before_rollups
+
+
+def test_a_new_run_of_the_same_commit_replaces_the_old_one(store: MetricStore) -> None:
+    store.append_run(make_run("p", "c1", {"ruff.issues": 3, "old.metric": 1}, run_id="r1"))
+    store.append_run(make_run("p", "c1", {"ruff.issues": 7}, run_id="r2", findings=1))
+    assert store.fetch("SELECT run_id FROM runs") == [("r2",)]
+    assert store.fetch("SELECT metric, value, run_id FROM measures") == [("ruff.issues", 7.0, "r2")]
+    assert store.fetch("SELECT count(*) FROM findings")[0][0] == 1
+    assert store.fetch("SELECT count(*) FROM tool_runs WHERE run_id = 'r1'")[0][0] == 0
+    # The replaced run's rollup contributions are gone, including a metric it alone had.
+    daily = store.fetch("SELECT metric, min_value, max_value, last_value, n FROM measures_daily")
+    assert daily == [("ruff.issues", 7.0, 7.0, 7.0, 1)]
+
+
+def test_other_commits_and_projects_are_untouched_by_a_replacement(store: MetricStore) -> None:
+    store.append_run(make_run("p", "c1", {"m": 1}, T0))
+    store.append_run(make_run("p", "c2", {"m": 5}, T0 + timedelta(hours=2)))
+    store.append_run(make_run("q", "c1", {"m": 9}, T0))
+    store.append_run(make_run("p", "c1", {"m": 3}, T0, run_id="again"))
+    rows = store.fetch("SELECT project, commit_sha, value FROM measures ORDER BY ALL")
+    assert rows == [("p", "c1", 3.0), ("p", "c2", 5.0), ("q", "c1", 9.0)]
+    day = store.fetch(
+        "SELECT project, min_value, max_value, mean_value, last_value, n FROM measures_daily ORDER BY ALL"
+    )
+    assert day == [("p", 3.0, 5.0, 4.0, 5.0, 2), ("q", 9.0, 9.0, 9.0, 9.0, 1)]
+
+
+def test_runs_without_a_commit_accumulate_unless_the_run_id_repeats(store: MetricStore) -> None:
+    store.append_run(make_run("p", None, {"m": 1}, T0, run_id="w1"))
+    store.append_run(make_run("p", None, {"m": 2}, T0 + timedelta(minutes=5), run_id="w2"))
+    store.append_run(make_run("p", None, {"m": 4}, T0 + timedelta(minutes=5), run_id="w2"))
+    assert store.fetch("SELECT run_id, value FROM measures ORDER BY run_id") == [("w1", 1.0), ("w2", 4.0)]
+    assert store.fetch("SELECT n, last_value FROM measures_daily") == [(2, 4.0)]
+
+
+def test_a_failed_append_leaves_nothing(store: MetricStore) -> None:
+    store.append_run(make_run("p", "c1", {"m": 1}))
+    before = counts(store), rollup_rows(store)
+    bad = make_run("p", "c1", {"m": 2}, run_id="dup-tools")
+    bad.tools.append(bad.tools[0])  # (run_id, tool) is a primary key: the insert fails
+    try:
+        store.append_run(bad)
+    except Exception as error:  # noqa: BLE001 - any store error will do
+        assert "run_id" in str(error) or "constraint" in str(error).lower()
+    else:
+        raise AssertionError("a duplicate tool record must fail the append")
+    assert (counts(store), rollup_rows(store)) == before
+    assert store.fetch("SELECT run_id FROM runs") == [("p-c1-2026-03-02T09:00:00",)]
