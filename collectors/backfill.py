@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from collectors.base import Adapter, CollectOptions
+from collectors.discovery import resolve_project
 from collectors.gitwalk import (
     BlobReader,
     Commit,
@@ -233,7 +234,7 @@ def backfill(
     ``on_stored(n, commit)`` is called after the n-th run is committed to the store.
     """
     started = clock()
-    path = path.resolve()
+    path = resolve_project(path, request.options.allowed_roots)
     info = repo_info(path)
     commits = list_commits(
         info.root, ref=request.ref or "HEAD", max_commits=request.max_commits,
@@ -248,7 +249,7 @@ def backfill(
     context = _Context(
         info_root=info.root, prefix=info.prefix, branch=request.ref or info.branch, path=path,
         store=store, request=request, collect=collect, cache=cache, summary=summary,
-        options=_with_mypy_cache(request.options, workdir),
+        options=_inner_options(request.options, workdir),
     )
 
     def report(commit: Commit | None, status: str | None) -> None:
@@ -286,11 +287,18 @@ def backfill(
     return summary
 
 
-def _with_mypy_cache(options: CollectOptions, workdir: Path) -> CollectOptions:
-    # One incremental mypy cache for every commit of this backfill, outside the checkout.
-    if options.cache_dir is not None:
-        return options
-    return dataclasses.replace(options, cache_dir=workdir / "cache")
+def _inner_options(options: CollectOptions, workdir: Path) -> CollectOptions:
+    """Options for collecting the temporary checkout.
+
+    The project itself was checked against the allowed roots; the checkout lives in our own
+    temporary folder, which is therefore allowed too. One incremental mypy cache serves every
+    commit of this backfill, outside the checkout (unless the settings name one).
+    """
+    return dataclasses.replace(
+        options,
+        allowed_roots=(*options.allowed_roots, workdir),
+        cache_dir=options.cache_dir if options.cache_dir is not None else workdir / "cache",
+    )
 
 
 @dataclass(slots=True)

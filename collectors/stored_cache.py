@@ -11,8 +11,8 @@ path. For such tools (``CONTEXT_TOOLS``) the key is not the bare blob sha but th
 joined with a hash of that context (the file's path and executable bit, which of its
 ancestor folders are packages, the project's top-level module names), set per commit with
 :meth:`use_tree`. A blob that sits in two different contexts in the same commit is not
-cached for that commit at all. So the cache stays exact, and it still serves a file unchanged between commits unless its
-package layout changed.
+cached for that commit at all. So the cache stays exact, and it still serves a file
+unchanged between commits unless its package layout changed.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ from storage.store import MetricStore
 
 
 def _result(n: int) -> PerFileResult:
-    finding = FileFinding(rule="F401", severity="warning", line=n, col=1, message="unused", anchor="import os")
+    finding = FileFinding(
+        rule="F401", severity="warning", line=n, col=1, message="unused", anchor="import os"
+    )
     return PerFileResult(findings=(finding,), numbers={"loc": float(n)})
 
 

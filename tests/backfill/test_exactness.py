@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+from collectors.pipeline import collect
+from collectors.registry import ADAPTERS
 
 from collectors.backfill import BackfillRequest, backfill
 from collectors.base import CollectOptions
-from collectors.pipeline import collect
-from collectors.registry import ADAPTERS
 from storage.models import RunResult
 from storage.store import MetricStore
 
@@ -90,7 +90,7 @@ def test_runs_carry_commit_metadata(planted: tuple[GitRepo, list[str]], tmp_path
 def test_tool_failure_gives_partial_run_and_goes_on(
     planted: tuple[GitRepo, list[str]], tmp_path: Path
 ) -> None:
-    repo, shas = planted
+    repo, _ = planted
     crash = tmp_path / "crash.sh"
     crash.write_text("#!/bin/sh\necho 'radon 9.9' ; exit 3\n")
     crash.chmod(0o755)

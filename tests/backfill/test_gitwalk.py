@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,7 +39,7 @@ def test_lists_first_parent_history_oldest_first(repo: GitRepo) -> None:
     commits = list_commits(repo.root)
     assert len(commits) == 20
     assert [c.subject for c in commits[:2]] == ["day 0 am", "day 0 pm"]
-    assert all(a.committed_at <= b.committed_at for a, b in zip(commits, commits[1:], strict=False))
+    assert all(a.committed_at <= b.committed_at for a, b in itertools.pairwise(commits))
     assert commits[-1].sha == repo.git("rev-parse", "HEAD").strip()
     assert commits[0].author == "Dev Eloper"
 
