@@ -9,10 +9,12 @@ errors (:func:`mask_text`) and in every log record (:func:`install_log_masking`)
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import apprise
@@ -23,6 +25,7 @@ __all__ = [
     "install_log_masking",
     "mask_text",
     "mask_url",
+    "register_url",
     "secret_parts",
 ]
 
@@ -31,6 +34,7 @@ _SECRET_KEYS = re.compile(r"pass|pw|token|secret|key|auth|sig|webhook|apikey", r
 _MIN_SECRET = 4
 _lock = threading.Lock()
 _registered: set[str] = set()
+_known: set[str] = set()
 
 
 def _fallback_mask(url: str) -> str:
@@ -45,21 +49,31 @@ def _fallback_mask(url: str) -> str:
 
 def mask_url(url: str) -> str:
     """The URL as it may be shown or stored: Apprise's privacy form, secret parts masked."""
+    register_url(url)
     plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
     shown = plugin.url(privacy=True) if plugin else _fallback_mask(url)  # type: ignore[no-untyped-call]
     return mask_text(str(shown), secret_parts(url))
 
 
-def secret_parts(url: str) -> set[str]:
-    """Parts of ``url`` that must never be shown: user info, tokens, secret query values.
-
-    A path segment or query value counts as secret when Apprise's privacy form hides it or
-    its key looks like one (``token``, ``password``, custom ``+Header`` values).
-    """
+def _raw_parts(url: str) -> set[str]:
+    """Every component of ``url`` long enough to be a secret (over-approximation)."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return {url}
+    host = parts.netloc.rsplit("@", 1)[-1].rsplit(":", 1)[0]  # keeps case, unlike .hostname
+    found = {parts.password or "", parts.username or "", host}
+    found.update(unquote(seg) for seg in parts.path.split("/"))
+    found.update(v for _, v in parse_qsl(parts.query))
+    return {f for f in found if len(f) >= _MIN_SECRET} | {url}
+
+
+@functools.lru_cache(maxsize=256)
+def _secret_parts(url: str) -> frozenset[str]:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return frozenset({url})
     plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
     private = unquote(str(plugin.url(privacy=True))) if plugin else ""  # type: ignore[no-untyped-call]
     found: set[str] = set()
@@ -68,7 +82,7 @@ def secret_parts(url: str) -> set[str]:
     host = parts.netloc.rsplit("@", 1)[-1].rsplit(":", 1)[0]  # keeps case, unlike .hostname
     for segment in [parts.username or "", *parts.path.split("/"), host]:
         segment = unquote(segment)
-        # A host-like segment that the private form keeps is an address, not a secret.
+        # A segment that the private form keeps (an address, a path) is not a secret.
         if len(segment) >= _MIN_SECRET and segment not in private:
             found.add(segment)
     for key, value in parse_qsl(parts.query, keep_blank_values=False):
@@ -76,9 +90,18 @@ def secret_parts(url: str) -> set[str]:
             continue
         if key.startswith(("+", "-")) or _SECRET_KEYS.search(key) or value not in private:
             found.add(value)
-    # Slack-style tokens joined with "/" also appear as one string in webhook URLs.
-    found.discard("")
-    return found | {url}
+    return frozenset(found | {url})
+
+
+def secret_parts(url: str) -> set[str]:
+    """Parts of ``url`` that must never be shown: passwords, tokens, secret query values.
+
+    A path segment or query value counts as secret when Apprise's privacy form hides it or
+    its key looks like one (``token``, ``password``, custom ``+Header`` values). Registers
+    them with the log masking first, since Apprise logs the full URL while parsing it.
+    """
+    register_url(url)
+    return set(_secret_parts(url))
 
 
 def mask_text(text: str, secrets: Iterable[str]) -> str:
@@ -105,7 +128,9 @@ class SecretMaskingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Mask the record in place; never drops it."""
-        _mask_record(record, self.secrets | _registered)
+        with _lock:
+            registered = set(_registered)
+        _mask_record(record, self.secrets | registered)
         return True
 
 
@@ -128,24 +153,49 @@ def _mask_record(record: logging.LogRecord, secrets: set[str]) -> None:
 _installed = False
 
 
+def register_url(url: str) -> None:
+    """Mask ``url``'s secrets in every log record from now on (see :func:`install_log_masking`).
+
+    Every component of the URL is masked while Apprise parses it (it logs the full URL at
+    DEBUG), then only the parts found to be secret stay registered.
+    """
+    with _lock:
+        if url in _known:
+            return
+        _ensure_factory()
+        raw = _raw_parts(url) - _registered
+        _registered.update(raw)
+    refined = _secret_parts(url)
+    with _lock:
+        _registered.difference_update(raw - refined)
+        _registered.update(refined)
+        _known.add(url)
+
+
+def _ensure_factory() -> None:
+    global _installed
+    if _installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        with _lock:
+            secrets = set(_registered)
+        _mask_record(record, secrets)
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _installed = True
+
+
 def install_log_masking(urls: Iterable[str]) -> set[str]:
     """Mask the secrets of ``urls`` in every log record created from now on, process-wide.
 
     Wraps the log record factory, so records reach every handler (also ones added later,
     and test capture handlers) already masked. Idempotent; returns the registered secrets.
     """
-    global _installed
+    for url in urls:
+        register_url(url)
     with _lock:
-        for url in urls:
-            _registered.update(secret_parts(url))
-        if not _installed:
-            previous = logging.getLogRecordFactory()
-
-            def factory(*args: object, **kwargs: object) -> logging.LogRecord:
-                record = previous(*args, **kwargs)
-                _mask_record(record, _registered)
-                return record
-
-            logging.setLogRecordFactory(factory)
-            _installed = True
         return set(_registered)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 import apprise
 
 from alerts.config import RouteSpec, route_names
-from alerts.masking import mask_text, mask_url, secret_parts
+from alerts.masking import mask_text, mask_url, register_url, secret_parts
 from alerts.messages import route_messages
 from storage.alert_store import (
     BreakerRow,
@@ -90,6 +90,7 @@ class DeliveryOutcome:
 
 def apprise_send(url: str, title: str, body: str, body_format: str) -> tuple[bool, str | None]:
     """Send one message to one Apprise URL; return (ok, Apprise's warnings on failure)."""
+    register_url(url)  # before Apprise parses (and DEBUG-logs) the URL
     app = apprise.Apprise()
     if not app.add(url):
         return False, "not a valid Apprise URL"
@@ -113,6 +114,7 @@ def validate_routes(routes: list[RouteSpec]) -> None:
         raise NotifyError(str(error)) from None
     for n, route in enumerate(routes, start=1):
         for url in route.urls:
+            register_url(url)
             if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
                 raise NotifyError(
                     f"invalid setting routes[{n}].urls: {mask_url(url)!r} is not a URL Apprise "

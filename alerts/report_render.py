@@ -73,16 +73,17 @@ def _plain_rows(r: ProjectReport) -> list[tuple[str, str]]:
 
 
 def _markdown(reports: list[ProjectReport], base_url: str | None) -> str:
-    parts = [f"*{report_title(reports)}*"]
+    # Standard Markdown: Apprise converts it to each service's dialect (Slack mrkdwn, ...).
+    parts = [f"**{report_title(reports)}**"]
     for r in reports:
-        parts.append(f"\n*{r.project}*")
+        parts.append(f"\n**{r.project}**")
         for heading, text in _plain_rows(r):
             if heading:
-                parts.append(f"_{heading}_")
+                parts.append(f"**{heading}**")
             parts.extend(f"• {line}" if heading else line for line in text.splitlines())
         link = dashboard_link(base_url, r.project)
         if link:
-            parts.append(f"<{link}|Open {r.project} in the dashboard>")
+            parts.append(f"[Open {r.project} in the dashboard]({link})")
     return "\n".join(parts)
 
 
