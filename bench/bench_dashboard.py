@@ -35,7 +35,9 @@ TARGET_S = 2.0
 END = datetime(2026, 11, 1)
 
 
-def build_db(path: Path, *, projects: int = 1_000, metrics: int = 20, days: int = 1_000, chunk: int = 50) -> Path:
+def build_db(
+    path: Path, *, projects: int = 1_000, metrics: int = 20, days: int = 1_000, chunk: int = 50
+) -> Path:
     """Create the benchmark database at ``path`` unless it is already complete."""
     marker = path.with_suffix(".complete")
     if path.exists() and marker.exists():
@@ -58,7 +60,9 @@ def build_db(path: Path, *, projects: int = 1_000, metrics: int = 20, days: int 
             )
 
         store.ingest_points(rename(data.points), rename(data.runs))
-        print(f"  built {offset + size}/{projects} projects ({time.perf_counter() - started:.0f}s)", flush=True)
+        print(
+            f"  built {offset + size}/{projects} projects ({time.perf_counter() - started:.0f}s)", flush=True
+        )
     store.rebuild_rollups()
     marker.write_text("ok\n", encoding="utf-8")
     return path

@@ -26,7 +26,6 @@ from storage.errors import ConfigError  # noqa: E402
 PAGES = Path(__file__).resolve().parent / "app_pages"
 
 
-@st.cache_resource(show_spinner=False)
 def _settings(config: str | None, db: str | None) -> Settings:
     return load_settings(Path(config) if config else None, {"db": Path(db) if db else None})
 

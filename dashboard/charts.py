@@ -23,9 +23,9 @@ __all__ = [
 ]
 
 FAIL_COLOUR = "#dc2626"
-PASS_COLOUR = "#16a34a"
+GOOD_COLOUR = "#16a34a"
 LINE_COLOUR = "#2563eb"
-STATE_COLOURS = {"pass": PASS_COLOUR, "fail": FAIL_COLOUR, "stale": "#a16207", "no_data": "#64748b"}
+STATE_COLOURS = {"pass": GOOD_COLOUR, "fail": FAIL_COLOUR, "stale": "#a16207", "no_data": "#64748b"}
 
 
 def _hover(frame: pl.DataFrame, grain: str) -> tuple[list[list[object]], str]:
@@ -71,55 +71,106 @@ def trend_figure(
         legend_shown.add(name)
         return first
 
-    fig = make_subplots(rows=len(metrics), cols=1, shared_xaxes=True, vertical_spacing=0.06,
-                        subplot_titles=metrics)
+    fig = make_subplots(
+        rows=len(metrics), cols=1, shared_xaxes=True, vertical_spacing=0.06, subplot_titles=metrics
+    )
     for row, metric in enumerate(metrics, start=1):
         part = points.filter(pl.col("metric") == metric).sort("ts")
         if grain != "raw" and part.height:
-            fig.add_trace(go.Scatter(
-                x=[*part["ts"].to_list(), *reversed(part["ts"].to_list())],
-                y=[*part["max_value"].to_list(), *reversed(part["min_value"].to_list())],
-                fill="toself", fillcolor="rgba(37,99,235,0.12)", line={"width": 0},
-                hoverinfo="skip", name="range", legendgroup="range", showlegend=once("range"),
-            ), row=row, col=1)
+            fig.add_trace(
+                go.Scatter(
+                    x=[*part["ts"].to_list(), *reversed(part["ts"].to_list())],
+                    y=[*part["max_value"].to_list(), *reversed(part["min_value"].to_list())],
+                    fill="toself",
+                    fillcolor="rgba(37,99,235,0.12)",
+                    line={"width": 0},
+                    hoverinfo="skip",
+                    name="range",
+                    legendgroup="range",
+                    showlegend=once("range"),
+                ),
+                row=row,
+                col=1,
+            )
         customdata, template = _hover(part, grain)
-        fig.add_trace(go.Scatter(
-            x=part["ts"].to_list(), y=part["value"].to_list(), mode="lines+markers" if part.height < 120 else "lines",
-            name=metric, line={"color": LINE_COLOUR, "width": 2}, marker={"size": 5},
-            customdata=customdata, hovertemplate=template, showlegend=False,
-        ), row=row, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=part["ts"].to_list(),
+                y=part["value"].to_list(),
+                mode="lines+markers" if part.height < 120 else "lines",
+                name=metric,
+                line={"color": LINE_COLOUR, "width": 2},
+                marker={"size": 5},
+                customdata=customdata,
+                hovertemplate=template,
+                showlegend=False,
+            ),
+            row=row,
+            col=1,
+        )
         x_range = [part["ts"].min(), part["ts"].max()] if part.height else []
         for gate, gate_metric, value in thresholds:
             if gate_metric == metric and x_range:
-                fig.add_trace(go.Scatter(
-                    x=x_range, y=[value, value], mode="lines", name=f"gate: {gate}",
-                    line={"color": FAIL_COLOUR, "dash": "dash", "width": 1.5},
-                    hovertemplate=f"gate {gate}: {value:g}<extra></extra>",
-                ), row=row, col=1)
+                fig.add_trace(
+                    go.Scatter(
+                        x=x_range,
+                        y=[value, value],
+                        mode="lines",
+                        name=f"gate: {gate}",
+                        line={"color": FAIL_COLOUR, "dash": "dash", "width": 1.5},
+                        hovertemplate=f"gate {gate}: {value:g}<extra></extra>",
+                    ),
+                    row=row,
+                    col=1,
+                )
         if failures is not None and failures.height:
             failed = failures.filter(pl.col("metric") == metric)
             if failed.height:
-                fig.add_trace(go.Scatter(
-                    x=failed["ts"].to_list(), y=failed["value"].to_list(), mode="markers",
-                    name="gate failed", marker={"color": FAIL_COLOUR, "size": 10, "symbol": "circle"},
-                    customdata=[[g, (s or "")[:10]] for g, s in failed.select("gate", "commit_sha").iter_rows()],
-                    hovertemplate="gate %{customdata[0]} failed<br>%{y:.4g} at commit %{customdata[1]}<extra></extra>",
-                    legendgroup="failed", showlegend=once("gate failed"),
-                ), row=row, col=1)
+                fig.add_trace(
+                    go.Scatter(
+                        x=failed["ts"].to_list(),
+                        y=failed["value"].to_list(),
+                        mode="markers",
+                        name="gate failed",
+                        marker={"color": FAIL_COLOUR, "size": 10, "symbol": "circle"},
+                        customdata=[
+                            [g, (s or "")[:10]] for g, s in failed.select("gate", "commit_sha").iter_rows()
+                        ],
+                        hovertemplate="gate %{customdata[0]} failed<br>%{y:.4g} at commit %{customdata[1]}"
+                        "<extra></extra>",
+                        legendgroup="failed",
+                        showlegend=once("gate failed"),
+                    ),
+                    row=row,
+                    col=1,
+                )
         if changes is not None and changes.height and part.height:
             top = float(part["max_value"].max() or 0.0)  # type: ignore[arg-type]
             labels = [_change_label(r) for r in changes.iter_rows(named=True)]
-            fig.add_trace(go.Scatter(
-                x=changes["ts"].to_list(), y=[top] * changes.height, mode="markers", name="tool change",
-                marker={"symbol": "triangle-down", "size": 11, "color": "#7c3aed"},
-                text=labels, hovertemplate="%{text}<extra>tool change</extra>",
-                legendgroup="change", showlegend=once("tool change"),
-            ), row=row, col=1)
+            fig.add_trace(
+                go.Scatter(
+                    x=changes["ts"].to_list(),
+                    y=[top] * changes.height,
+                    mode="markers",
+                    name="tool change",
+                    marker={"symbol": "triangle-down", "size": 11, "color": "#7c3aed"},
+                    text=labels,
+                    hovertemplate="%{text}<extra>tool change</extra>",
+                    legendgroup="change",
+                    showlegend=once("tool change"),
+                ),
+                row=row,
+                col=1,
+            )
     if changes is not None:
         for ts in changes["ts"].unique().to_list():
             fig.add_vline(x=ts, line={"color": "#7c3aed", "dash": "dot", "width": 1})
-    fig.update_layout(height=max(320, 260 * len(metrics)), margin={"l": 40, "r": 20, "t": 40, "b": 30},
-                      hovermode="closest", legend={"orientation": "h", "y": -0.08})
+    fig.update_layout(
+        height=max(320, 260 * len(metrics)),
+        margin={"l": 40, "r": 20, "t": 40, "b": 30},
+        hovermode="closest",
+        legend={"orientation": "h", "y": -0.08},
+    )
     return fig
 
 
@@ -135,21 +186,33 @@ def _change_label(row: dict[str, object]) -> str:
 def findings_flow_figure(flow: pl.DataFrame) -> go.Figure:
     """New findings up, fixed findings down, per period."""
     fig = go.Figure()
-    for kind, sign, colour in (("new", 1, FAIL_COLOUR), ("fixed", -1, PASS_COLOUR)):
+    for kind, sign, colour in (("new", 1, FAIL_COLOUR), ("fixed", -1, GOOD_COLOUR)):
         part = flow.filter(pl.col("kind") == kind).sort("period")
-        fig.add_trace(go.Bar(x=part["period"].to_list(), y=[sign * v for v in part["findings"].to_list()],
-                             name=kind, marker_color=colour,
-                             hovertemplate=f"%{{x|%Y-%m-%d}}: %{{customdata}} {kind}<extra></extra>",
-                             customdata=part["findings"].to_list()))
-    fig.update_layout(barmode="relative", height=320, margin={"l": 40, "r": 20, "t": 20, "b": 30},
-                      yaxis_title="findings (fixed below zero)")
+        fig.add_trace(
+            go.Bar(
+                x=part["period"].to_list(),
+                y=[sign * v for v in part["findings"].to_list()],
+                name=kind,
+                marker_color=colour,
+                hovertemplate=f"%{{x|%Y-%m-%d}}: %{{customdata}} {kind}<extra></extra>",
+                customdata=part["findings"].to_list(),
+            )
+        )
+    fig.update_layout(
+        barmode="relative",
+        height=320,
+        margin={"l": 40, "r": 20, "t": 20, "b": 30},
+        yaxis_title="findings (fixed below zero)",
+    )
     return fig
 
 
 def horizontal_bars(frame: pl.DataFrame, label: str, value: str, *, colour: str = LINE_COLOUR) -> go.Figure:
     """A ranked horizontal bar chart (largest on top)."""
     part = frame.sort(value)
-    fig = go.Figure(go.Bar(x=part[value].to_list(), y=part[label].to_list(), orientation="h", marker_color=colour))
+    fig = go.Figure(
+        go.Bar(x=part[value].to_list(), y=part[label].to_list(), orientation="h", marker_color=colour)
+    )
     fig.update_layout(height=max(240, 24 * part.height + 60), margin={"l": 10, "r": 10, "t": 10, "b": 30})
     return fig
 
@@ -160,25 +223,42 @@ def gate_timeline_figure(history: pl.DataFrame) -> go.Figure:
     frame = history.with_columns((pl.col("project") + " · " + pl.col("gate")).alias("row"))
     for state in sorted(set(frame["state"].to_list())):
         part = frame.filter(pl.col("state") == state)
-        fig.add_trace(go.Scatter(
-            x=part["evaluated_at"].to_list(), y=part["row"].to_list(), mode="markers", name=state,
-            marker={"color": STATE_COLOURS.get(state, "#64748b"), "size": 9, "symbol": "square"},
-            customdata=part.select("value", "threshold").rows(),
-            hovertemplate="%{y}<br>%{x|%Y-%m-%d %H:%M}: value %{customdata[0]:.4g}, threshold %{customdata[1]:.4g}"
-                          f"<extra>{state}</extra>",
-        ))
-    fig.update_layout(height=max(220, 40 * frame["row"].n_unique() + 100),
-                      margin={"l": 10, "r": 10, "t": 10, "b": 30})
+        fig.add_trace(
+            go.Scatter(
+                x=part["evaluated_at"].to_list(),
+                y=part["row"].to_list(),
+                mode="markers",
+                name=state,
+                marker={"color": STATE_COLOURS.get(state, "#64748b"), "size": 9, "symbol": "square"},
+                customdata=part.select("value", "threshold").rows(),
+                hovertemplate="%{y}<br>%{x|%Y-%m-%d %H:%M}: value %{customdata[0]:.4g}, "
+                "threshold %{customdata[1]:.4g}"
+                f"<extra>{state}</extra>",
+            )
+        )
+    fig.update_layout(
+        height=max(220, 40 * frame["row"].n_unique() + 100), margin={"l": 10, "r": 10, "t": 10, "b": 30}
+    )
     return fig
 
 
 def tool_durations_figure(tools: pl.DataFrame) -> go.Figure:
     """Duration of each analyzer in one run; failed ones in red."""
     colours = [FAIL_COLOUR if s == "failed" else LINE_COLOUR for s in tools["status"].to_list()]
-    fig = go.Figure(go.Bar(x=tools["duration_s"].to_list(), y=tools["tool"].to_list(), orientation="h",
-                           marker_color=colours, hovertemplate="%{y}: %{x:.2f}s<extra></extra>"))
-    fig.update_layout(height=max(200, 36 * tools.height + 60), margin={"l": 10, "r": 10, "t": 10, "b": 30},
-                      xaxis_title="seconds")
+    fig = go.Figure(
+        go.Bar(
+            x=tools["duration_s"].to_list(),
+            y=tools["tool"].to_list(),
+            orientation="h",
+            marker_color=colours,
+            hovertemplate="%{y}: %{x:.2f}s<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=max(200, 36 * tools.height + 60),
+        margin={"l": 10, "r": 10, "t": 10, "b": 30},
+        xaxis_title="seconds",
+    )
     return fig
 
 
@@ -190,6 +270,8 @@ def query_chart(frame: pl.DataFrame, kind: str, x: str, y: Sequence[str]) -> go.
         if kind == "bar":
             fig.add_trace(go.Bar(x=xs, y=ys, name=column))
         else:
-            fig.add_trace(go.Scatter(x=xs, y=ys, name=column, mode="markers" if kind == "scatter" else "lines"))
+            fig.add_trace(
+                go.Scatter(x=xs, y=ys, name=column, mode="markers" if kind == "scatter" else "lines")
+            )
     fig.update_layout(height=380, margin={"l": 40, "r": 20, "t": 20, "b": 30})
     return fig

@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-__all__ = ["GateLine", "DashboardContext", "get_context", "set_context"]
+__all__ = ["DashboardContext", "GateLine", "get_context", "set_context"]
 
 _KEY = "flext_quality_context"
 

@@ -98,10 +98,14 @@ def data_version(db: str) -> str | None:
     if not Path(db).exists():
         return None
     views = existing_views(db)
-    parts = ["SELECT 'runs' AS k, count(*)::VARCHAR || '/' || coalesce(max(finished_at)::VARCHAR, '') AS v FROM runs"]
+    parts = [
+        "SELECT 'runs' AS k, count(*)::VARCHAR || '/' || coalesce(max(finished_at)::VARCHAR, '') AS v "
+        "FROM runs"
+    ]
     if "gate_results" in views:
         parts.append(
-            "SELECT 'gates', count(*)::VARCHAR || '/' || coalesce(max(evaluated_at)::VARCHAR, '') FROM gate_results"
+            "SELECT 'gates', count(*)::VARCHAR || '/' || coalesce(max(evaluated_at)::VARCHAR, '') "
+            "FROM gate_results"
         )
     if "alert_states" in views:
         parts.append("SELECT 'states', count(*)::VARCHAR || '/' || string_agg(state, ',') FROM alert_states")
@@ -155,8 +159,10 @@ daily AS (
 )
 SELECT l.project, l.last_ts, l.runs, l.last_status,
        arg_max(d.last_value, d.bucket) AS score,
-       arg_max(d.last_value, d.bucket) FILTER (WHERE d.bucket <= d.last_day - INTERVAL 7 DAY) AS score_week_ago,
-       arg_max(d.last_value, d.bucket) FILTER (WHERE d.bucket <= d.last_day - INTERVAL 30 DAY) AS score_month_ago,
+       arg_max(d.last_value, d.bucket) FILTER (WHERE d.bucket <= d.last_day - INTERVAL 7 DAY)
+           AS score_week_ago,
+       arg_max(d.last_value, d.bucket) FILTER (WHERE d.bucket <= d.last_day - INTERVAL 30 DAY)
+           AS score_month_ago,
        list(d.last_value ORDER BY d.bucket) FILTER (WHERE d.last_value IS NOT NULL) AS spark
 FROM last l LEFT JOIN daily d USING (project)
 GROUP BY l.project, l.last_ts, l.runs, l.last_status
@@ -167,7 +173,10 @@ def _overview(db: str, version: str, score_metric: str) -> pl.DataFrame:
     queries: list[tuple[str, Sequence[object]]] = [(_OVERVIEW_SQL, [score_metric])]
     if "alert_states" in existing_views(db):
         queries.append(
-            ("SELECT project, list(state) AS states, count(*) AS gates FROM alert_states GROUP BY project", [])
+            (
+                "SELECT project, list(state) AS states, count(*) AS gates FROM alert_states GROUP BY project",
+                [],
+            )
         )
     frames = read(db, *queries)
     frame = frames[0]
@@ -201,15 +210,21 @@ def overview(
     frame = cached(_overview, ttl_s)(db, version, score_metric)
     stale_before = now - timedelta(days=stale_after_days)
     states = [
-        "red" if (s := state_of(list(states or []))) == "red"
-        else "stale" if last_ts is not None and last_ts < stale_before
+        "red"
+        if (s := state_of(list(states or []))) == "red"
+        else "stale"
+        if last_ts is not None and last_ts < stale_before
         else s
         for states, last_ts in zip(frame["states"].to_list(), frame["last_ts"].to_list(), strict=True)
     ]
     frame = frame.with_columns(pl.Series("gate_state", states, dtype=pl.String))
-    return frame.with_columns(
-        pl.col("gate_state").replace_strict(STATE_ORDER, default=9, return_dtype=pl.Int32).alias("_rank")
-    ).sort(["_rank", "score"], nulls_last=True).drop("_rank")
+    return (
+        frame.with_columns(
+            pl.col("gate_state").replace_strict(STATE_ORDER, default=9, return_dtype=pl.Int32).alias("_rank")
+        )
+        .sort(["_rank", "score"], nulls_last=True)
+        .drop("_rank")
+    )
 
 
 def search_projects(frame: pl.DataFrame, search: str) -> pl.DataFrame:

@@ -14,7 +14,15 @@ import polars as pl
 
 from dashboard.data import cached, read
 
-__all__ = ["FindingFilter", "as_filter", "current_findings", "filter_options", "flow", "hot_spots", "top_rules"]
+__all__ = [
+    "FindingFilter",
+    "as_filter",
+    "current_findings",
+    "filter_options",
+    "flow",
+    "hot_spots",
+    "top_rules",
+]
 
 _POINT_TS = "coalesce(committed_at, started_at)"
 
@@ -148,18 +156,27 @@ def current_findings(db: str, version: str, project: str, flt: FindingFilter, *,
 
 def top_rules(current: pl.DataFrame, limit: int = 15) -> pl.DataFrame:
     """The rules with the most current findings: tool, rule, findings, label ("tool rule")."""
-    return current.group_by("tool", "rule").agg(pl.len().alias("findings")).sort(
-        ["findings", "tool", "rule"], descending=[True, False, False]
-    ).head(limit).with_columns((pl.col("tool") + " " + pl.col("rule")).alias("label"))
+    return (
+        current.group_by("tool", "rule")
+        .agg(pl.len().alias("findings"))
+        .sort(["findings", "tool", "rule"], descending=[True, False, False])
+        .head(limit)
+        .with_columns((pl.col("tool") + " " + pl.col("rule")).alias("label"))
+    )
 
 
 def hot_spots(current: pl.DataFrame, limit: int = 15) -> pl.DataFrame:
     """The files with the most current findings: path, findings, rules."""
-    return current.group_by("path").agg(
-        pl.len().alias("findings"), pl.col("rule").unique().sort().str.join(", ").alias("rules")
-    ).sort(["findings", "path"], descending=[True, False]).head(limit)
+    return (
+        current.group_by("path")
+        .agg(pl.len().alias("findings"), pl.col("rule").unique().sort().str.join(", ").alias("rules"))
+        .sort(["findings", "path"], descending=[True, False])
+        .head(limit)
+    )
 
 
-def as_filter(tools: Sequence[str], severities: Sequence[str], rules: Sequence[str], path: str) -> FindingFilter:
+def as_filter(
+    tools: Sequence[str], severities: Sequence[str], rules: Sequence[str], path: str
+) -> FindingFilter:
     """A :class:`FindingFilter` from widget values."""
     return FindingFilter(tuple(tools), tuple(severities), tuple(rules), path)

@@ -41,7 +41,8 @@ EXAMPLE_QUERIES: dict[str, str] = {
     ),
     "Slowest analyzers": (
         "SELECT tool, round(avg(duration_s), 2) AS mean_s, round(max(duration_s), 2) AS max_s,\n"
-        "       count(*) FILTER (WHERE status = 'failed') AS failures\nFROM tool_runs\nGROUP BY tool\nORDER BY mean_s DESC"
+        "       count(*) FILTER (WHERE status = 'failed') AS failures\n"
+        "FROM tool_runs\nGROUP BY tool\nORDER BY mean_s DESC"
     ),
     "Most frequent rules in the newest runs": (
         "WITH latest AS (\n  SELECT project, arg_max(run_id, coalesce(committed_at, started_at)) AS run_id\n"
@@ -74,7 +75,9 @@ def schema(db: str, version: str, *, ttl_s: int) -> dict[str, pl.DataFrame]:
     return {str(name): part.drop("view") for (name,), part in frame.group_by("view", maintain_order=True)}
 
 
-def _run_query(db: str, version: str, sql: str, timeout_s: float, row_limit: int, memory_limit: str) -> SandboxResult:
+def _run_query(
+    db: str, version: str, sql: str, timeout_s: float, row_limit: int, memory_limit: str
+) -> SandboxResult:
     del version
     return run_sandboxed(Path(db), sql, timeout_s=timeout_s, row_limit=row_limit, memory_limit=memory_limit)
 
@@ -105,11 +108,18 @@ def _flat(frame: pl.DataFrame) -> pl.DataFrame:
     nested = [c for c, t in frame.schema.items() if t.is_nested()]
     if not nested:
         return frame
-    return frame.with_columns(pl.col(c).map_elements(lambda v: str(v), return_dtype=pl.String) for c in nested)
+    return frame.with_columns(
+        pl.col(c).map_elements(lambda v: str(v), return_dtype=pl.String) for c in nested
+    )
 
 
 def _recent_runs(
-    db: str, version: str, project: str | None, statuses: tuple[str, ...], triggers: tuple[str, ...], limit: int
+    db: str,
+    version: str,
+    project: str | None,
+    statuses: tuple[str, ...],
+    triggers: tuple[str, ...],
+    limit: int,
 ) -> pl.DataFrame:
     del version
     where = ["true"]
@@ -128,7 +138,7 @@ def _recent_runs(
         (
             f"""
             WITH recent AS (
-                SELECT * FROM runs r WHERE {' AND '.join(where)}
+                SELECT * FROM runs r WHERE {" AND ".join(where)}
                 ORDER BY r.started_at DESC LIMIT ?
             )
             SELECT r.started_at, r.project, r.status, r.trigger, r.commit_sha, r.author, r.branch,
@@ -146,8 +156,14 @@ def _recent_runs(
 
 
 def recent_runs(
-    db: str, version: str, *, project: str | None, statuses: Sequence[str], triggers: Sequence[str],
-    limit: int, ttl_s: int,
+    db: str,
+    version: str,
+    *,
+    project: str | None,
+    statuses: Sequence[str],
+    triggers: Sequence[str],
+    limit: int,
+    ttl_s: int,
 ) -> pl.DataFrame:
     """The newest runs (optionally of one project, some statuses, some triggers) with tool summary."""
     return cached(_recent_runs, ttl_s)(db, version, project, tuple(statuses), tuple(triggers), limit)
@@ -175,8 +191,11 @@ def _alert_view(db: str, version: str, view: str, project: str | None) -> pl.Dat
     del version
     if view not in ALERT_VIEWS or view not in existing_views(db):
         return None
-    order = {"gate_results": "evaluated_at DESC", "alert_states": "state, project, gate",
-             "outbox": "created_at DESC"}[view]
+    order = {
+        "gate_results": "evaluated_at DESC",
+        "alert_states": "state, project, gate",
+        "outbox": "created_at DESC",
+    }[view]
     where, params = ("project = ?", [project]) if project else ("true", [])
     (frame,) = read(db, (f"SELECT * FROM {view} WHERE {where} ORDER BY {order} LIMIT 5000", params))
     return frame
@@ -200,8 +219,12 @@ def outbox(db: str, version: str, *, project: str | None, ttl_s: int) -> pl.Data
     return frame.with_columns(pl.col("endpoint").map_elements(mask_endpoint, return_dtype=pl.String))
 
 
-_USERINFO = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/]*):(?P<secret>[^@/]+)@", re.IGNORECASE)
-_QUERY_SECRET = re.compile(r"(?P<key>[?&+][^=&]*(?:pass|token|secret|key|auth|sig)[^=&]*=)[^&]+", re.IGNORECASE)
+_USERINFO = re.compile(
+    r"^(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/]*):(?P<secret>[^@/]+)@", re.IGNORECASE
+)
+_QUERY_SECRET = re.compile(
+    r"(?P<key>[?&+][^=&]*(?:pass|token|secret|key|auth|sig)[^=&]*=)[^&]+", re.IGNORECASE
+)
 _LONG_TOKEN = re.compile(r"(?<=/)(?P<head>[A-Za-z0-9_-]{2})[A-Za-z0-9_-]{10,}")
 
 

@@ -36,7 +36,9 @@ _POINT_TS = "coalesce(committed_at, started_at)"
 
 def _span(db: str, version: str, project: str) -> tuple[datetime, datetime] | None:
     del version
-    (frame,) = read(db, (f"SELECT min({_POINT_TS}) AS lo, max({_POINT_TS}) AS hi FROM runs WHERE project = ?", [project]))
+    (frame,) = read(
+        db, (f"SELECT min({_POINT_TS}) AS lo, max({_POINT_TS}) AS hi FROM runs WHERE project = ?", [project])
+    )
     lo, hi = frame.row(0)
     return None if lo is None else (lo, hi)
 
@@ -92,7 +94,9 @@ def _project_runs(db: str, version: str, project: str, start: datetime, end: dat
     return frame
 
 
-def project_runs(db: str, version: str, project: str, start: datetime, end: datetime, *, ttl_s: int) -> pl.DataFrame:
+def project_runs(
+    db: str, version: str, project: str, start: datetime, end: datetime, *, ttl_s: int
+) -> pl.DataFrame:
     """Runs of a project in a range: run_id, ts, commit_sha, author, message, status, trigger."""
     return cached(_project_runs, ttl_s)(db, version, project, start, end)
 
@@ -128,8 +132,16 @@ def _failures(
 ) -> pl.DataFrame:
     del version
     if "gate_results" not in existing_views(db):
-        return pl.DataFrame(schema={"ts": pl.Datetime("us"), "metric": pl.String, "gate": pl.String,
-                                    "value": pl.Float64, "threshold": pl.Float64, "commit_sha": pl.String})
+        return pl.DataFrame(
+            schema={
+                "ts": pl.Datetime("us"),
+                "metric": pl.String,
+                "gate": pl.String,
+                "value": pl.Float64,
+                "threshold": pl.Float64,
+                "commit_sha": pl.String,
+            }
+        )
     (frame,) = read(
         db,
         (
@@ -213,7 +225,9 @@ def _changes(db: str, version: str, project: str, start: datetime, end: datetime
     return frame
 
 
-def tool_changes(db: str, version: str, project: str, start: datetime, end: datetime, *, ttl_s: int) -> pl.DataFrame:
+def tool_changes(
+    db: str, version: str, project: str, start: datetime, end: datetime, *, ttl_s: int
+) -> pl.DataFrame:
     """Runs where an analyzer's version or configuration hash changed from its previous run."""
     return cached(_changes, ttl_s)(db, version, project, start, end)
 
@@ -252,9 +266,12 @@ def _compare(db: str, version: str, project: str, run_a: str, run_b: str) -> Com
         .with_columns((pl.col("after") - pl.col("before")).alias("delta"))
         .join(catalogue.select(pl.col("name").alias("metric"), "direction", "unit"), on="metric", how="left")
         .with_columns(
-            pl.when(pl.col("delta").is_null() | (pl.col("delta") == 0)).then(pl.lit("same"))
-            .when((pl.col("delta") > 0) == (pl.col("direction") == "aim_high")).then(pl.lit("better"))
-            .when(pl.col("direction").is_null()).then(pl.lit("changed"))
+            pl.when(pl.col("delta").is_null() | (pl.col("delta") == 0))
+            .then(pl.lit("same"))
+            .when((pl.col("delta") > 0) == (pl.col("direction") == "aim_high"))
+            .then(pl.lit("better"))
+            .when(pl.col("direction").is_null())
+            .then(pl.lit("changed"))
             .otherwise(pl.lit("worse"))
             .alias("verdict")
         )

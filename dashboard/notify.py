@@ -22,7 +22,17 @@ def send_test(db: Path, routes: Sequence[Any]) -> tuple[Literal["ok", "error"], 
     except (ImportError, AttributeError) as error:
         return "error", f"Test notifications are not available in this installation ({error})."
     try:
-        result = send(MetricStore(db), list(routes), purpose="alerts")
+        outcomes = list(send(MetricStore(db), list(routes), purpose="alerts"))
     except FlextQualityError as error:
         return "error", f"Could not send: {error}"
-    return "ok", f"Test notification queued and sent: {result}"
+    if not outcomes:
+        return "error", "No alert route has an endpoint: nothing was sent."
+    # Each outcome names a masked endpoint, whether it worked and why not.
+    lines = [
+        f"{getattr(o, 'endpoint', '?')}: {getattr(o, 'status', '?')}"
+        + (f" ({o.error})" if getattr(o, "error", None) else "")
+        for o in outcomes
+    ]
+    failed = sum(1 for o in outcomes if not getattr(o, "ok", False))
+    summary = f"{len(outcomes) - failed} of {len(outcomes)} endpoints reached: " + "; ".join(lines)
+    return ("error" if failed else "ok"), summary

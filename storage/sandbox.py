@@ -38,8 +38,14 @@ __all__ = [
 ]
 
 PUBLIC_VIEW_NAMES: tuple[str, ...] = (
-    "runs", "tool_runs", "measures", "findings", "metrics",
-    "measures_daily", "measures_weekly", "measures_monthly",
+    "runs",
+    "tool_runs",
+    "measures",
+    "findings",
+    "metrics",
+    "measures_daily",
+    "measures_weekly",
+    "measures_monthly",
 )
 
 # Statement kinds (duckdb.StatementType names) that only read. DESCRIBE, SHOW, SUMMARIZE,
@@ -136,8 +142,13 @@ def run_sandboxed(
         if is_lock_error(error):
             raise DatabaseBusyError(f"database {db_path} is busy (a writer holds it): try again") from error
         raise SandboxError(f"cannot open {db_path} read-only: {_first_line(error)}") from error
-    clock = threading.Event()
-    timer = threading.Timer(timeout_s, lambda: (clock.set(), con.interrupt()))
+    expired = threading.Event()
+
+    def stop() -> None:
+        expired.set()
+        con.interrupt()
+
+    timer = threading.Timer(timeout_s, stop)
     started = time.perf_counter()
     timer.start()
     try:
@@ -147,7 +158,7 @@ def run_sandboxed(
         # One row past the cap tells "exactly the cap" from "cut short" without counting all.
         frame = relation.limit(row_limit + 1).pl()
     except duckdb.Error as error:
-        if clock.is_set():
+        if expired.is_set():
             raise SandboxError(
                 f"query stopped: it ran longer than the time limit of {timeout_s:g}s"
             ) from None
@@ -157,5 +168,8 @@ def run_sandboxed(
         con.close()
     truncated = frame.height > row_limit
     return SandboxResult(
-        frame.head(row_limit), truncated=truncated, row_limit=row_limit, elapsed_s=time.perf_counter() - started
+        frame.head(row_limit),
+        truncated=truncated,
+        row_limit=row_limit,
+        elapsed_s=time.perf_counter() - started,
     )

@@ -31,24 +31,38 @@ selected = as_filter(
 )
 
 st.subheader(f"New and fixed per {grain}")
-st.plotly_chart(findings_flow_figure(flow(db, version, project, str(grain), selected, ttl_s=ttl)),
-                width="stretch", key="findings_flow")
+st.plotly_chart(
+    findings_flow_figure(flow(db, version, project, str(grain), selected, ttl_s=ttl)),
+    width="stretch",
+    key="findings_flow",
+)
 
 current = current_findings(db, version, project, selected, ttl_s=ttl)
 left, right = st.columns(2)
 with left:
     st.subheader("Top rules")
-    st.plotly_chart(horizontal_bars(top_rules(current), "label", "findings"), width="stretch",
-                    key="findings_rules_chart")
+    st.plotly_chart(
+        horizontal_bars(top_rules(current), "label", "findings"), width="stretch", key="findings_rules_chart"
+    )
 with right:
     st.subheader("Hot-spot files")
-    st.plotly_chart(horizontal_bars(hot_spots(current), "path", "findings", colour=FAIL_COLOUR),
-                    width="stretch", key="findings_files_chart")
+    st.plotly_chart(
+        horizontal_bars(hot_spots(current), "path", "findings", colour=FAIL_COLOUR),
+        width="stretch",
+        key="findings_files_chart",
+    )
 
 st.subheader(f"Current findings ({current.height})")
-st.caption("Findings of the newest run; 'first seen' is the earliest run of this project that had the same fingerprint.")
+st.caption(
+    "Findings of the newest run; 'first seen' is the earliest run of this project "
+    "that had the same fingerprint."
+)
 st.dataframe(
-    current.drop("fingerprint"), hide_index=True, width="stretch",
-    column_config={"first_seen": st.column_config.DatetimeColumn("First seen", format="YYYY-MM-DD HH:mm"),
-                   "first_commit": st.column_config.TextColumn("First commit")},
+    current.drop("fingerprint"),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "first_seen": st.column_config.DatetimeColumn("First seen", format="YYYY-MM-DD HH:mm"),
+        "first_commit": st.column_config.TextColumn("First commit"),
+    },
 )

@@ -22,8 +22,10 @@ chosen = None if project == "(all projects)" else str(project)
 
 states = alert_states(db, version, project=chosen, ttl_s=ttl)
 if states is None:
-    st.info("No gates configured yet: this database has no gate results. Add `[[gates]]` to "
-            "flext-quality.toml and run `flext-quality check` or the scheduler.")
+    st.info(
+        "No gates configured yet: this database has no gate results. Add `[[gates]]` to "
+        "flext-quality.toml and run `flext-quality check` or the scheduler."
+    )
 else:
     st.subheader("Current state")
     if states.height:
@@ -34,8 +36,19 @@ else:
         st.info("No gate has been evaluated for this selection yet.")
     if ctx.gates:
         with st.expander(f"Configured gates ({len(ctx.gates)})"):
-            st.dataframe([{"gate": g.gate, "metric": g.metric, "min": g.min, "max": g.max,
-                           "projects": ", ".join(g.projects)} for g in ctx.gates], hide_index=True)
+            st.dataframe(
+                [
+                    {
+                        "gate": g.gate,
+                        "metric": g.metric,
+                        "min": g.min,
+                        "max": g.max,
+                        "projects": ", ".join(g.projects),
+                    }
+                    for g in ctx.gates
+                ],
+                hide_index=True,
+            )
 
     st.subheader("History")
     history = gate_history(db, version, project=chosen, ttl_s=ttl)
@@ -49,8 +62,13 @@ messages = outbox(db, version, project=chosen, ttl_s=ttl)
 if messages is None:
     st.info("No outbox yet: notifications appear here once routes are configured and a gate changes state.")
 else:
-    status = st.segmented_control("Status", ["pending", "delivered", "failed"], selection_mode="multi",
-                                  default=["pending", "delivered", "failed"], key="gates_outbox_status")
+    status = st.segmented_control(
+        "Status",
+        ["pending", "delivered", "failed"],
+        selection_mode="multi",
+        default=["pending", "delivered", "failed"],
+        key="gates_outbox_status",
+    )
     shown = messages.filter(messages["status"].is_in(list(status or [])))
     st.caption(f"{shown.height} of {messages.height} messages · endpoints are masked")
     st.dataframe(shown.drop([c for c in ("body",) if c in shown.columns]), hide_index=True, width="stretch")

@@ -15,8 +15,12 @@ st.title("Overview")
 version = data_or_stop(ctx)
 
 projects = overview(
-    str(ctx.db), version, ttl_s=ctx.cache_ttl_s, score_metric=ctx.score_metric,
-    now=datetime.now(UTC).replace(tzinfo=None), stale_after_days=ctx.stale_after_days,
+    str(ctx.db),
+    version,
+    ttl_s=ctx.cache_ttl_s,
+    score_metric=ctx.score_metric,
+    now=datetime.now(UTC).replace(tzinfo=None),
+    stale_after_days=ctx.stale_after_days,
 )
 counts = projects["gate_state"].value_counts().to_dict(as_series=False)
 tally = dict(zip(counts["gate_state"], counts["count"], strict=True))
@@ -29,7 +33,9 @@ cols[3].metric("Green", tally.get("green", 0))
 left, middle, right = st.columns([3, 1, 1])
 search = left.text_input("Search projects", key="overview_search", placeholder="name contains…")
 sizes = sorted({25, 50, 100, 250, ctx.page_size})
-page_size = int(middle.selectbox("Per page", sizes, index=sizes.index(ctx.page_size), key="overview_page_size"))
+page_size = int(
+    middle.selectbox("Per page", sizes, index=sizes.index(ctx.page_size), key="overview_page_size")
+)
 pages = page_count(search_projects(projects, search).height, page_size)
 if int(st.session_state.get("overview_page", 1)) > pages:  # a narrower search has fewer pages
     st.session_state["overview_page"] = pages
@@ -38,8 +44,17 @@ shown, pages = page_rows(projects, search=search, page=int(page), page_size=page
 
 st.caption(f"Sorted worst first: red gates, then stale, then by {ctx.score_metric} (lowest first).")
 st.dataframe(
-    shown.select("gate_state", "project", "score", "change_week", "change_month", "spark", "last_ts",
-                 "last_status", "runs"),
+    shown.select(
+        "gate_state",
+        "project",
+        "score",
+        "change_week",
+        "change_month",
+        "spark",
+        "last_ts",
+        "last_status",
+        "runs",
+    ),
     hide_index=True,
     width="stretch",
     column_config={

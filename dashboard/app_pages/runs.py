@@ -22,21 +22,37 @@ statuses = filters[1].multiselect("Status", list(RUN_STATUSES), key="runs_status
 triggers = filters[2].multiselect("Trigger", list(TRIGGERS), key="runs_trigger")
 limit = int(filters[3].selectbox("Show", [50, 200, 1000], key="runs_limit"))
 
-runs = recent_runs(db, version, project=None if project == "(all projects)" else str(project),
-                   statuses=statuses, triggers=triggers, limit=limit, ttl_s=ttl)
-st.caption(f"{runs.height} runs, newest first · {runs.filter(runs['status'] != 'succeeded').height} not fully succeeded")
+runs = recent_runs(
+    db,
+    version,
+    project=None if project == "(all projects)" else str(project),
+    statuses=statuses,
+    triggers=triggers,
+    limit=limit,
+    ttl_s=ttl,
+)
+st.caption(
+    f"{runs.height} runs, newest first · "
+    f"{runs.filter(runs['status'] != 'succeeded').height} not fully succeeded"
+)
 st.dataframe(
-    runs, hide_index=True, width="stretch",
-    column_config={"started_at": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm:ss"),
-                   "duration_s": st.column_config.NumberColumn("Duration (s)", format="%.1f"),
-                   "commit_sha": st.column_config.TextColumn("Commit")},
+    runs,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "started_at": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm:ss"),
+        "duration_s": st.column_config.NumberColumn("Duration (s)", format="%.1f"),
+        "commit_sha": st.column_config.TextColumn("Commit"),
+    },
 )
 if not runs.height:
     st.stop()
 
 st.subheader("Analyzers of one run")
-labels = {r["run_id"]: f"{r['started_at']:%Y-%m-%d %H:%M} · {r['project']} · {r['status']}"
-          for r in runs.iter_rows(named=True)}
+labels = {
+    r["run_id"]: f"{r['started_at']:%Y-%m-%d %H:%M} · {r['project']} · {r['status']}"
+    for r in runs.iter_rows(named=True)
+}
 run_id = st.selectbox("Run", list(labels), format_func=labels.__getitem__, key="runs_detail")
 tools = tool_details(db, version, str(run_id), ttl_s=ttl)
 if tools.height:

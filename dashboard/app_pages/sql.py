@@ -44,8 +44,15 @@ if not ran:
     st.stop()
 
 try:
-    result = run_query(db, version, ran, timeout_s=ctx.sql_timeout_s, row_limit=ctx.sql_row_limit,
-                       memory_limit=ctx.sql_memory_limit, ttl_s=ttl)
+    result = run_query(
+        db,
+        version,
+        ran,
+        timeout_s=ctx.sql_timeout_s,
+        row_limit=ctx.sql_row_limit,
+        memory_limit=ctx.sql_memory_limit,
+        ttl_s=ttl,
+    )
 except DatabaseBusyError as error:
     st.warning(f"{error}")
     st.stop()
@@ -56,19 +63,27 @@ except SandboxError as error:
 frame = result.frame
 st.success(f"{frame.height:,} rows · {len(frame.columns)} columns · {result.elapsed_s:.2f}s")
 if result.truncated:
-    st.warning(f"Stopped at the row limit: only the first {result.row_limit:,} rows are shown and downloadable.")
+    st.warning(
+        f"Stopped at the row limit: only the first {result.row_limit:,} rows are shown and downloadable."
+    )
 st.dataframe(frame, hide_index=True, width="stretch")
 downloads = st.columns(2)
 downloads[0].download_button("Download CSV", csv_bytes(frame), "query.csv", "text/csv", key="sql_csv")
-downloads[1].download_button("Download Parquet", parquet_bytes(frame), "query.parquet",
-                             "application/vnd.apache.parquet", key="sql_parquet")
+downloads[1].download_button(
+    "Download Parquet",
+    parquet_bytes(frame),
+    "query.parquet",
+    "application/vnd.apache.parquet",
+    key="sql_parquet",
+)
 
 if frame.height and len(frame.columns) >= 2 and st.toggle("Chart", key="sql_chart"):
     numeric = [c for c, t in frame.schema.items() if t.is_numeric()]
     chart_cols = st.columns(3)
     kind = chart_cols[0].selectbox("Kind", ["line", "bar", "scatter"], key="sql_chart_kind")
     x = chart_cols[1].selectbox("X", frame.columns, key="sql_chart_x")
-    y = chart_cols[2].multiselect("Y", [c for c in numeric if c != x], default=[c for c in numeric if c != x][:1],
-                                  key="sql_chart_y")
+    y = chart_cols[2].multiselect(
+        "Y", [c for c in numeric if c != x], default=[c for c in numeric if c != x][:1], key="sql_chart_y"
+    )
     if y:
         st.plotly_chart(query_chart(frame, str(kind), str(x), y), width="stretch", key="sql_chart_fig")

@@ -43,15 +43,24 @@ failures = gate_failures(db, version, project, metrics, start, end, ttl_s=ttl)
 changes = tool_changes(db, version, project, start, end, ttl_s=ttl)
 st.caption(
     f"{start:%Y-%m-%d} to {end:%Y-%m-%d} · granularity: **{grain}**"
-    + (" (raw points: hover shows commit, author and message)" if grain == "raw" else
-       " (rollup buckets: line is each bucket's last value, band is min to max)")
+    + (
+        " (raw points: hover shows commit, author and message)"
+        if grain == "raw"
+        else " (rollup buckets: line is each bucket's last value, band is min to max)"
+    )
     + f" · {failures.height} gate failures · {changes.height} analyzer or configuration changes"
 )
 st.plotly_chart(
-    trend_figure(points, metrics, grain,
-                 thresholds=gate_thresholds(db, version, project, ctx.gates, ttl_s=ttl),
-                 failures=failures, changes=changes),
-    width="stretch", key="trend_chart",
+    trend_figure(
+        points,
+        metrics,
+        grain,
+        thresholds=gate_thresholds(db, version, project, ctx.gates, ttl_s=ttl),
+        failures=failures,
+        changes=changes,
+    ),
+    width="stretch",
+    key="trend_chart",
 )
 if changes.height:
     with st.expander(f"Analyzer and configuration changes ({changes.height})"):
@@ -63,7 +72,11 @@ if runs.height < 2:
     st.info("Fewer than two runs in this range: widen the range to compare.")
     st.stop()
 labels = {
-    row["run_id"]: f"{row['ts']:%Y-%m-%d %H:%M} · {(row['commit_sha'] or 'working tree')[:8]} · {row['message'] or ''}"[:90]
+    row[
+        "run_id"
+    ]: f"{row['ts']:%Y-%m-%d %H:%M} · {(row['commit_sha'] or 'working tree')[:8]} · {row['message'] or ''}"[
+        :90
+    ]
     for row in runs.iter_rows(named=True)
 }
 ids = runs["run_id"].to_list()
@@ -74,15 +87,23 @@ if run_a == run_b:
     st.info("Choose two different runs.")
     st.stop()
 comparison = compare_runs(db, version, project, str(run_a), str(run_b), ttl_s=ttl)
-tabs = st.tabs([
-    f"Metrics ({comparison.deltas.filter(comparison.deltas['verdict'] != 'same').height} changed)",
-    f"New findings ({comparison.new_findings.height})",
-    f"Fixed findings ({comparison.fixed_findings.height})",
-    f"Commits ({comparison.commits.height})",
-])
+tabs = st.tabs(
+    [
+        f"Metrics ({comparison.deltas.filter(comparison.deltas['verdict'] != 'same').height} changed)",
+        f"New findings ({comparison.new_findings.height})",
+        f"Fixed findings ({comparison.fixed_findings.height})",
+        f"Commits ({comparison.commits.height})",
+    ]
+)
 tabs[0].dataframe(comparison.deltas, hide_index=True, width="stretch")
-tabs[1].dataframe(comparison.new_findings.select("tool", "rule", "severity", "path", "line", "message"),
-                  hide_index=True, width="stretch")
-tabs[2].dataframe(comparison.fixed_findings.select("tool", "rule", "severity", "path", "line", "message"),
-                  hide_index=True, width="stretch")
+tabs[1].dataframe(
+    comparison.new_findings.select("tool", "rule", "severity", "path", "line", "message"),
+    hide_index=True,
+    width="stretch",
+)
+tabs[2].dataframe(
+    comparison.fixed_findings.select("tool", "rule", "severity", "path", "line", "message"),
+    hide_index=True,
+    width="stretch",
+)
 tabs[3].dataframe(comparison.commits, hide_index=True, width="stretch")
