@@ -1,0 +1,179 @@
+"""What every analyzer adapter shares: run options, the adapter record, outputs and helpers.
+
+An adapter is a module with a name, its metric catalogue entries and four plain functions,
+bundled in an :class:`Adapter` and registered in :data:`collectors.registry.ADAPTERS`:
+
+- ``prepare(root, options) -> ToolSetup``: find the executable, its version, and the
+  effective configuration (the project's own wins, else our defaults) with its hash;
+- ``command(setup, files) -> argv``: the exact argv for a file list (recorded per run);
+- ``run(setup, root, files, options) -> ToolOutput``: run it and parse the output;
+- ``summarise(per_file, options) -> metrics`` (per-file tools): metrics from per-file numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from collectors.cache import FileFinding, PerFileResult
+from storage.models import MetricSpec
+
+__all__ = [
+    "DEFAULT_RUFF_SELECT",
+    "Adapter",
+    "CollectOptions",
+    "SourceLines",
+    "ToolOutput",
+    "ToolSetup",
+    "config_hash",
+    "metric",
+    "relative_path",
+]
+
+#: Same default as the settings (kept here too: collectors do not import the entry points).
+DEFAULT_RUFF_SELECT: tuple[str, ...] = ("E4", "E7", "E9", "F", "W", "B", "UP", "PLE", "RUF100")
+
+
+@dataclass(frozen=True, slots=True)
+class CollectOptions:
+    """How a collect runs; built by the entry points from ``Settings.collect``.
+
+    ``executables`` maps a tool name to the argv prefix that starts it (a configured path,
+    or a test's fake script); unnamed tools are found beside the interpreter, then on PATH.
+    ``cache_dir`` holds mypy's incremental cache (never inside the analysed project).
+    """
+
+    allowed_roots: tuple[Path, ...]
+    concurrency: int = 2
+    timeout_s: float = 600.0
+    excludes: tuple[str, ...] = ()
+    ruff_select: tuple[str, ...] = DEFAULT_RUFF_SELECT
+    mypy_args: tuple[str, ...] = ("--ignore-missing-imports",)
+    bandit_skip_tests: bool = True
+    coverage_file: str | None = None
+    coverage_run_tests: bool = False
+    coverage_test_args: tuple[str, ...] = ("-m", "pytest", "-q", "-x")
+    complexity_limit: int = 10
+    executables: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    cache_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency!r}")
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {self.timeout_s!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSetup:
+    """A tool ready to run: its argv prefix, version and effective configuration.
+
+    ``choices`` are adapter-specific decisions that are part of the configuration hash
+    (for example bandit's ``skip_tests``).
+    """
+
+    tool: str
+    prefix: tuple[str, ...]
+    version: str
+    config_args: tuple[str, ...]
+    config_hash: str
+    own_config: bool = False
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class ToolOutput:
+    """What one tool run produced.
+
+    Per-file tools fill ``per_file`` (every analysed file has an entry, also when clean);
+    project-wide tools fill ``findings`` as (relative path, finding) pairs and ``measures``.
+    ``skipped`` is the reason when the tool had nothing to analyse (coverage without data).
+    """
+
+    command: tuple[str, ...] = ()
+    per_file: dict[str, PerFileResult] = field(default_factory=dict)
+    findings: list[tuple[str, FileFinding]] = field(default_factory=list)
+    measures: dict[str, float] = field(default_factory=dict)
+    skipped: str | None = None
+
+
+Prepare = Callable[[Path, CollectOptions], ToolSetup]
+Command = Callable[[ToolSetup, Sequence[str]], tuple[str, ...]]
+Run = Callable[[ToolSetup, Path, Sequence[str], CollectOptions], ToolOutput]
+Summarise = Callable[[Mapping[str, PerFileResult], CollectOptions], dict[str, float]]
+Select = Callable[[ToolSetup, Sequence[str]], list[str]]
+
+
+def _all_files(_setup: ToolSetup, files: Sequence[str]) -> list[str]:
+    return list(files)
+
+
+@dataclass(frozen=True, slots=True)
+class Adapter:
+    """One analyzer: its name, metrics, and the functions the pipeline calls."""
+
+    name: str
+    metrics: tuple[MetricSpec, ...]
+    per_file: bool
+    prepare: Prepare
+    command: Command
+    run: Run
+    summarise: Summarise | None = None
+    select: Select = _all_files
+
+
+def metric(tool: str, name: str, unit: str, direction: str, aggregation: str, description: str) -> MetricSpec:
+    """A catalogue entry (short form used by the adapters' ``METRICS`` tuples)."""
+    return MetricSpec(
+        name=name, unit=unit, direction=direction,  # type: ignore[arg-type]
+        aggregation=aggregation, description=description, tool=tool,  # type: ignore[arg-type]
+    )
+
+
+def config_hash(tool: str, version: str, *parts: object) -> str:
+    """A short stable hash of a tool's version and effective configuration."""
+    text = json.dumps([tool, version, *[str(p) for p in parts]], sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def relative_path(filename: str, root: Path) -> str:
+    """A tool's file name (absolute, ``./x``, or relative) as a POSIX path relative to ``root``."""
+    path = Path(filename)
+    if path.is_absolute():
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            try:
+                return path.resolve().relative_to(root).as_posix()
+            except ValueError:
+                return path.as_posix()
+    text = path.as_posix()
+    return text[2:] if text.startswith("./") else text
+
+
+class SourceLines:
+    """Lines of a project's files, read once each, for finding anchors."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lines: dict[str, list[str]] = {}
+
+    def line(self, path: str, number: int | None) -> str:
+        """The stripped source line ``number`` (1-based) of ``path``, or ``""``."""
+        if number is None or number < 1:
+            return ""
+        lines = self._lines.get(path)
+        if lines is None:
+            try:
+                text = (self.root / path).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                text = ""
+            lines = self._lines[path] = text.splitlines()
+        return lines[number - 1].strip() if number <= len(lines) else ""
+
+    def anchor(self, path: str, number: int | None, message: str) -> str:
+        """The finding's anchor: its source line, or the message where there is none."""
+        return self.line(path, number) or message

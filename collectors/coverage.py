@@ -1,0 +1,120 @@
+"""coverage: line and branch coverage read from the project's ``coverage.json`` or Cobertura XML.
+
+The file is the one named by ``coverage_file`` (relative to the project), else
+``coverage.json``, else ``coverage.xml``. When none exists and ``coverage_run_tests`` is on,
+the project's tests run under ``coverage run --branch`` (data kept outside the project) and
+the report is read from that run. No data at all: the tool is ``skipped`` and the coverage
+metrics are absent, never zero.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from xml.etree import ElementTree
+
+from collectors.base import Adapter, CollectOptions, ToolOutput, ToolSetup, config_hash, metric
+from collectors.runner import ToolFailed, one_line, resolve_executable, run_process, tool_version
+
+__all__ = ["ADAPTER", "METRICS", "parse_cobertura", "parse_json"]
+
+NAME = "coverage"
+METRICS = (
+    metric(NAME, "coverage.line_percent", "%", "aim_high", "last", "Share of statements run by the tests."),
+    metric(NAME, "coverage.branch_percent", "%", "aim_high", "last",
+           "Share of branch directions taken by the tests (when branch data exists)."),
+    metric(NAME, "coverage.statements", "statements", "aim_high", "last",
+           "Statements measured by coverage."),
+)
+DEFAULT_FILES = ("coverage.json", "coverage.xml")
+
+
+def parse_json(text: str) -> dict[str, float]:
+    """Metrics from coverage.py's JSON report (``totals``)."""
+    try:
+        totals = json.loads(text)["totals"]
+        statements = float(totals["num_statements"])
+        covered = float(totals["covered_lines"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise ToolFailed("coverage report is not coverage.py JSON with totals") from None
+    line = totals.get("percent_statements_covered")
+    measures = {
+        "coverage.line_percent": float(line) if line is not None
+        else (100.0 * covered / statements if statements else 100.0),
+        "coverage.statements": statements,
+    }
+    if totals.get("num_branches"):
+        branches = float(totals["num_branches"])
+        measures["coverage.branch_percent"] = float(
+            totals.get("percent_branches_covered", 100.0 * totals.get("covered_branches", 0) / branches)
+        )
+    return measures
+
+
+def parse_cobertura(text: str) -> dict[str, float]:
+    """Metrics from a Cobertura ``coverage.xml`` (root attributes)."""
+    try:
+        root = ElementTree.fromstring(text)  # noqa: S314 - a local report of the analysed project
+        line_rate = float(root.attrib["line-rate"])
+    except (ElementTree.ParseError, KeyError, ValueError):
+        raise ToolFailed("coverage.xml is not a Cobertura report") from None
+    measures = {"coverage.line_percent": 100.0 * line_rate}
+    if "lines-valid" in root.attrib:
+        measures["coverage.statements"] = float(root.attrib["lines-valid"])
+    if float(root.attrib.get("branches-valid", "0") or 0) > 0:
+        measures["coverage.branch_percent"] = 100.0 * float(root.attrib.get("branch-rate", "0"))
+    return measures
+
+
+def _report_path(root: Path, options: CollectOptions) -> Path | None:
+    names = (options.coverage_file,) if options.coverage_file else DEFAULT_FILES
+    for name in names:
+        if name and (root / name).is_file():
+            return root / name
+    return None
+
+
+def prepare(root: Path, options: CollectOptions) -> ToolSetup:
+    """The coverage executable is needed only to run tests; reading a report needs nothing."""
+    report = _report_path(root, options)
+    if report is None and options.coverage_run_tests:
+        prefix = resolve_executable(NAME, options.executables)
+        version = tool_version(prefix, cwd=root)
+        args = ("run", "--branch", *options.coverage_test_args)
+        return ToolSetup(NAME, prefix, version, args, config_hash(NAME, version, *args))
+    shown = report.relative_to(root).as_posix() if report else ""
+    return ToolSetup(NAME, (), "report", (shown,) if shown else (), config_hash(NAME, "report", shown))
+
+
+def command(setup: ToolSetup, _files: Sequence[str]) -> tuple[str, ...]:
+    """The test command when tests are run, else empty (a report file is only read)."""
+    return (*setup.prefix, *setup.config_args) if setup.prefix else ()
+
+
+def run(setup: ToolSetup, root: Path, _files: Sequence[str], options: CollectOptions) -> ToolOutput:
+    """Read the report, or run the tests under coverage and read that run's report."""
+    if not setup.prefix:
+        if not setup.config_args:
+            return ToolOutput(skipped="no coverage data (coverage.json or coverage.xml)")
+        report = root / setup.config_args[0]
+        text = report.read_text(encoding="utf-8", errors="replace")
+        parse = parse_cobertura if report.suffix == ".xml" else parse_json
+        return ToolOutput(measures=parse(text))
+    with tempfile.TemporaryDirectory(prefix="flext-coverage-") as tmp:
+        key = hashlib.sha256(str(root).encode()).hexdigest()[:8]
+        data = Path(tmp) / f"coverage-{key}"
+        argv = (*setup.prefix, "run", f"--data-file={data}", *setup.config_args[1:])
+        run_process(argv, cwd=root, timeout_s=options.timeout_s)  # failing tests still give data
+        out = Path(tmp) / "coverage.json"
+        report = run_process((*setup.prefix, "json", f"--data-file={data}", "-o", str(out)),
+                             cwd=root, timeout_s=options.timeout_s)
+        if report.returncode != 0 or not out.is_file():
+            detail = one_line(report.stderr) or one_line(report.stdout)
+            return ToolOutput(command=argv, skipped=f"the tests gave no coverage data ({detail})")
+        return ToolOutput(command=argv, measures=parse_json(out.read_text(encoding="utf-8")))
+
+
+ADAPTER = Adapter(NAME, METRICS, False, prepare, command, run)

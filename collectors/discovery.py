@@ -1,0 +1,90 @@
+"""Which project may be analysed, and which of its files: the allow-list and file discovery.
+
+A project path is resolved (symlinks followed) and must lie inside one of the allowed roots.
+Discovery walks it once and returns one sorted list of relative POSIX paths that every
+analyzer is given, so all tools see the same files.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from storage.errors import ProjectError
+
+__all__ = ["SKIPPED_DIRS", "discover_files", "is_excluded", "resolve_project"]
+
+#: Folder names never descended into (besides hidden folders and virtual environments).
+SKIPPED_DIRS: frozenset[str] = frozenset(
+    {"build", "dist", "node_modules", "__pycache__", "site-packages", "venv", "env"}
+)
+
+
+def resolve_project(path: Path, allowed_roots: Sequence[Path]) -> Path:
+    """The resolved project folder, or :class:`ProjectError` when missing or not allowed."""
+    try:
+        resolved = path.expanduser().resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise ProjectError(f"project path {str(path)!r} does not exist") from None
+    if not resolved.is_dir():
+        raise ProjectError(f"project path {str(path)!r} is not a folder")
+    roots = [Path(root).expanduser().resolve() for root in allowed_roots]
+    if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
+        shown = ", ".join(str(root) for root in roots) or "(none)"
+        raise ProjectError(
+            f"project path {str(path)!r} resolves to {str(resolved)!r}, outside the allowed "
+            f"roots ({shown}); add a root to allowed_roots (FLEXT_QUALITY_ALLOWED_ROOTS)"
+        )
+    return resolved
+
+
+def is_excluded(relative: str, patterns: Iterable[str]) -> bool:
+    """Whether a relative POSIX path (or one of its parent folders) matches a glob pattern."""
+    parts = relative.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    return any(
+        fnmatch.fnmatchcase(candidate, pattern) or fnmatch.fnmatchcase(parts[-1], pattern)
+        for pattern in patterns
+        for candidate in prefixes
+    )
+
+
+def _skip_dir(parent: Path, name: str) -> bool:
+    if name.startswith(".") or name in SKIPPED_DIRS or name.endswith(".egg-info"):
+        return True
+    # a virtual environment under any name carries a pyvenv.cfg
+    return (parent / name / "pyvenv.cfg").is_file()
+
+
+def discover_files(root: Path, excludes: Sequence[str] = ()) -> list[str]:
+    """Python files under ``root`` as sorted relative POSIX paths.
+
+    Skips hidden folders and files, virtual environments, ``build/``, ``dist/``,
+    ``node_modules/``, ``__pycache__``, ``*.egg-info`` and paths matching ``excludes``
+    (globs against the relative path, a parent folder, or the file name). Symlinked folders
+    are not followed; a symlinked file is kept only when it points inside ``root``.
+    """
+    files: list[str] = []
+    for current, dirnames, filenames in os.walk(root):
+        here = Path(current)
+        rel_dir = here.relative_to(root).as_posix()
+        rel_dir = "" if rel_dir == "." else rel_dir + "/"
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if not _skip_dir(here, d) and not is_excluded(rel_dir + d, excludes)
+        )
+        for name in filenames:
+            if not name.endswith(".py") or name.startswith("."):
+                continue
+            relative = rel_dir + name
+            if is_excluded(relative, excludes):
+                continue
+            full = here / name
+            if full.is_symlink():
+                target = full.resolve()
+                if not target.is_relative_to(root) or not target.is_file():
+                    continue
+            files.append(relative)
+    return sorted(files)

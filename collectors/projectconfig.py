@@ -1,0 +1,47 @@
+"""Finding an analysed project's own tool configuration (it wins over our defaults)."""
+
+from __future__ import annotations
+
+import configparser
+import tomllib
+from pathlib import Path
+
+__all__ = ["config_text", "pyproject_section", "setup_cfg_section"]
+
+
+def pyproject_section(root: Path, tool: str) -> str | None:
+    """The ``[tool.<tool>]`` table of ``root/pyproject.toml`` as canonical text, if present."""
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    section = data.get("tool", {}).get(tool)
+    return None if section is None else repr(sorted(section.items()))
+
+
+def setup_cfg_section(root: Path, name: str, file: str = "setup.cfg") -> str | None:
+    """Sections ``[name]`` and ``[name-*]`` of an ini-style file as text, if present."""
+    path = root / file
+    if not path.is_file():
+        return None
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return None
+    wanted = [s for s in parser.sections() if s == name or s.startswith(name + "-")]
+    if not wanted:
+        return None
+    return repr([(s, sorted(parser.items(s))) for s in wanted])
+
+
+def config_text(root: Path, name: str) -> str | None:
+    """The text of ``root/name`` when it is a file, else ``None``."""
+    path = root / name
+    try:
+        return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+    except OSError:
+        return None

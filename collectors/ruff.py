@@ -1,0 +1,103 @@
+"""ruff: lint findings from ``ruff check --output-format json``.
+
+Exit codes: 0 clean, 1 findings, 2 bad usage. Syntax errors arrive as ordinary entries with
+``code: null`` (recorded with rule ``invalid-syntax``). Without a project configuration we run
+``--isolated`` (no configuration from parent folders) with ``--select`` from the settings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from collectors.base import (
+    Adapter,
+    CollectOptions,
+    SourceLines,
+    ToolOutput,
+    ToolSetup,
+    config_hash,
+    metric,
+    relative_path,
+)
+from collectors.cache import FileFinding, PerFileResult
+from collectors.projectconfig import config_text, pyproject_section
+from collectors.runner import ToolFailed, check_exit, resolve_executable, run_process, tool_version
+
+__all__ = ["ADAPTER", "METRICS", "parse"]
+
+NAME = "ruff"
+METRICS = (
+    metric(NAME, "ruff.issues", "findings", "aim_low", "sum", "Lint findings reported by ruff."),
+    metric(NAME, "ruff.issues.fixable", "findings", "aim_low", "sum",
+           "ruff findings that ruff can fix automatically."),
+)
+
+
+def parse(text: str, root: Path) -> list[tuple[str, dict[str, object]]]:
+    """ruff's JSON output as (relative path, entry) pairs; :class:`ToolFailed` if not JSON."""
+    try:
+        entries = json.loads(text)
+    except json.JSONDecodeError:
+        raise ToolFailed("ruff printed something that is not JSON") from None
+    if not isinstance(entries, list):
+        raise ToolFailed("ruff printed JSON that is not a list of findings")
+    return [(relative_path(str(e["filename"]), root), e) for e in entries]
+
+
+def prepare(root: Path, options: CollectOptions) -> ToolSetup:
+    """Own configuration (``ruff.toml``, ``.ruff.toml``, ``[tool.ruff]``) wins, else our selection."""
+    prefix = resolve_executable(NAME, options.executables)
+    version = tool_version(prefix, cwd=root)
+    own = [text for text in (config_text(root, "ruff.toml"), config_text(root, ".ruff.toml"),
+                             pyproject_section(root, "ruff")) if text is not None]
+    if own:
+        return ToolSetup(NAME, prefix, version, (), config_hash(NAME, version, *own), own_config=True)
+    args = ("--isolated", "--select", ",".join(options.ruff_select))
+    return ToolSetup(NAME, prefix, version, args, config_hash(NAME, version, *args))
+
+
+def command(setup: ToolSetup, files: Sequence[str]) -> tuple[str, ...]:
+    """``ruff check --output-format json --no-cache [config] FILES``."""
+    return (*setup.prefix, "check", "--output-format", "json", "--no-cache", *setup.config_args,
+            "--", *files)
+
+
+def run(setup: ToolSetup, root: Path, files: Sequence[str], options: CollectOptions) -> ToolOutput:
+    """Run ruff on ``files`` and group its findings per file."""
+    argv = command(setup, files)
+    result = run_process(argv, cwd=root, timeout_s=options.timeout_s)
+    check_exit(result, (0, 1), NAME)
+    sources = SourceLines(root)
+    grouped: dict[str, list[FileFinding]] = {f: [] for f in files}
+    fixable: dict[str, int] = dict.fromkeys(files, 0)
+    for path, entry in parse(result.stdout, root):
+        location = entry.get("location") or {}
+        line = location.get("row") if isinstance(location, dict) else None
+        col = location.get("column") if isinstance(location, dict) else None
+        message = str(entry.get("message", ""))
+        grouped.setdefault(path, []).append(FileFinding(
+            rule=str(entry.get("code") or entry.get("name") or "invalid-syntax"),
+            severity=str(entry.get("severity") or "error"),
+            line=line, col=col, message=message,
+            anchor=sources.anchor(path, line, message),
+        ))
+        if entry.get("fix"):
+            fixable[path] = fixable.get(path, 0) + 1
+    per_file = {
+        path: PerFileResult(tuple(found), {"issues": len(found), "fixable": fixable.get(path, 0)})
+        for path, found in grouped.items()
+    }
+    return ToolOutput(command=argv, per_file=per_file)
+
+
+def summarise(per_file: Mapping[str, PerFileResult], _options: CollectOptions) -> dict[str, float]:
+    """``ruff.issues`` and ``ruff.issues.fixable`` summed over files."""
+    return {
+        "ruff.issues": sum(r.numbers.get("issues", 0) for r in per_file.values()),
+        "ruff.issues.fixable": sum(r.numbers.get("fixable", 0) for r in per_file.values()),
+    }
+
+
+ADAPTER = Adapter(NAME, METRICS, True, prepare, command, run, summarise)
