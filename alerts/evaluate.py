@@ -123,6 +123,8 @@ def evaluate_run(
         raise StoreError(f"no run {run_id!r} in the store")
     project = str(summary["project"])
     applicable = [g for g in gates if g.applies_to(project)]
+    if not applicable:
+        return Evaluation(run_id, project, [], [], [])
     metrics, days, bases = reference_requests(applicable)
     ctx = load_run_context(store, run_id, metrics=metrics, day_offsets=days, baselines=bases)
     if ctx is None:

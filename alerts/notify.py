@@ -32,7 +32,6 @@ from storage.alert_store import (
     OutboxRow,
     claim_due,
     enqueue_messages,
-    expire_old,
     load_breakers,
     record_attempt,
     release_claims,
@@ -161,12 +160,15 @@ class Notifier:
         """Try every due message (or just ``message_ids``); return one outcome per message."""
         now = self.clock()
         p = self.policy
-        expired = expire_old(self.store, created_before=now - timedelta(hours=p.max_age_hours),
-                             now=now, reason=f"undelivered after {p.max_age_hours:g}h")
+        rows, expired = claim_due(
+            self.store, now, claim_until=now + timedelta(seconds=p.claim_s),
+            message_ids=message_ids, expire_before=now - timedelta(hours=p.max_age_hours),
+            expire_reason=f"undelivered after {p.max_age_hours:g}h",
+        )
         if expired:
             log.warning("outbox: %d message(s) failed for good (too old)", expired)
-        rows = claim_due(self.store, now, claim_until=now + timedelta(seconds=p.claim_s),
-                         message_ids=message_ids)
+        if not rows:
+            return []
         channels: dict[str, list[OutboxRow]] = {}
         for row in rows:
             channels.setdefault(row.channel, []).append(row)

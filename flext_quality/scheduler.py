@@ -241,15 +241,21 @@ class QualityScheduler:
 
     def run_forever(self, *, max_sleep_s: float = 30.0, handle_signals: bool = True) -> None:
         """Loop until SIGTERM/SIGINT (or :attr:`stop_event`), finishing the current job first."""
+        previous: dict[signal.Signals, Any] = {}
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: self.stop_event.set())
+                # The handler only sets a flag: the running job finishes, later ones are skipped.
+                previous[sig] = signal.signal(sig, lambda *_: self.stop_event.set())
         log.info("scheduler started with %d job(s)", len(self.jobs))
-        while not self.stop_event.is_set():
-            self.run_pending()
-            nxt = self.next_run()
-            wait = max_sleep_s if nxt is None else (nxt - self.clock()).total_seconds()
-            self.stop_event.wait(min(max(wait, 0.05), max_sleep_s))
+        try:
+            while not self.stop_event.is_set():
+                self.run_pending()
+                nxt = self.next_run()
+                wait = max_sleep_s if nxt is None else (nxt - self.clock()).total_seconds()
+                self.stop_event.wait(min(max(wait, 0.05), max_sleep_s))
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         log.info("scheduler stopped")
 
 

@@ -28,7 +28,6 @@ __all__ = [
     "RunContext",
     "claim_due",
     "enqueue_messages",
-    "expire_old",
     "list_outbox",
     "load_alert_states",
     "load_breakers",
@@ -294,11 +293,25 @@ def claim_due(
     claim_until: datetime,
     message_ids: Sequence[str] | None = None,
     limit: int = 500,
-) -> list[OutboxRow]:
-    """Claim pending messages due at ``now`` so that no other flusher sends them meanwhile."""
+    expire_before: datetime | None = None,
+    expire_reason: str = "too old",
+) -> tuple[list[OutboxRow], int]:
+    """Claim pending messages due at ``now`` so that no other flusher sends them meanwhile.
+
+    In the same transaction, pending messages created before ``expire_before`` are failed
+    for good. Returns the claimed rows and the number expired.
+    """
     cond = "" if message_ids is None else "AND message_id IN (SELECT unnest(?::VARCHAR[]))"
     params: list[object] = [now, now] + ([list(message_ids)] if message_ids is not None else [])
     with store.transaction() as con:
+        expired = 0
+        if expire_before is not None:
+            expired = len(con.execute(
+                "UPDATE outbox_record SET status = 'failed', last_error = ? || coalesce(': ' || "
+                "last_error, ''), next_attempt_at = ?, claimed_until = NULL "
+                "WHERE status = 'pending' AND created_at < ? RETURNING message_id",
+                [expire_reason, now, expire_before],
+            ).fetchall())
         rows = con.execute(
             f"SELECT {', '.join(_MSG_COLS)}, status, attempts, next_attempt_at FROM outbox_record "
             "WHERE status = 'pending' AND next_attempt_at <= ? "
@@ -314,7 +327,8 @@ def claim_due(
                 [claim_until, ids],
             )
     n = len(_MSG_COLS)
-    return [OutboxRow(OutboxMessage(*r[:n]), str(r[n]), int(r[n + 1]), r[n + 2]) for r in rows]
+    claimed = [OutboxRow(OutboxMessage(*r[:n]), str(r[n]), int(r[n + 1]), r[n + 2]) for r in rows]
+    return claimed, expired
 
 
 def release_claims(store: MetricStore, message_ids: Sequence[str]) -> None:
@@ -347,18 +361,6 @@ def record_attempt(
             "last_error = coalesce(?, last_error) WHERE message_id = ?",
             [status, attempts, status, now, next_attempt_at, error, message_id],
         )
-
-
-def expire_old(store: MetricStore, *, created_before: datetime, now: datetime, reason: str) -> int:
-    """Fail pending messages created before ``created_before``; return how many."""
-    with store.transaction() as con:
-        rows = con.execute(
-            "UPDATE outbox_record SET status = 'failed', last_error = ? || coalesce(': ' || "
-            "last_error, ''), next_attempt_at = ? WHERE status = 'pending' AND created_at < ? "
-            "RETURNING message_id",
-            [reason, now, created_before],
-        ).fetchall()
-    return len(rows)
 
 
 def run_summary(store: MetricStore, run_id: str) -> dict[str, Any] | None:

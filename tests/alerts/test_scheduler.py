@@ -1,0 +1,154 @@
+"""The scheduler over simulated time (injected clock, no sleeping)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from alert_helpers import CATALOGUE, T0, HttpReceiver
+
+from flext_quality.scheduler import (
+    JobSpec,
+    QualityScheduler,
+    build_jobs,
+    project_lock,
+)
+from flext_quality.settings import Settings
+from storage import RunRecord, RunResult
+from storage.store import MetricStore
+
+
+class FakeClock:
+    """A settable wall clock."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _collector(clock: FakeClock, calls: list[str]):
+    def collect(path: Path, project: str, trigger: str) -> RunResult:
+        calls.append(project)
+        if project == "broken":
+            raise RuntimeError("analyzer exploded")
+        n = len(calls)
+        return RunResult(
+            RunRecord(f"{project}-{n}", project, clock.now, clock.now, "succeeded", trigger="scheduled"),
+            measures={"quality.score": 80 + n % 5}, catalogue=CATALOGUE,
+        )
+
+    return collect
+
+
+def _simulate(sched: QualityScheduler, clock: FakeClock, end: datetime) -> None:
+    while True:
+        nxt = sched.next_run()
+        if nxt is None or nxt >= end:
+            break
+        clock.now = nxt
+        sched.run_pending()
+
+
+def test_a_simulated_week(store: MetricStore, tmp_path: Path, http_receiver: HttpReceiver) -> None:
+    clock = FakeClock(T0.replace(hour=0))  # Monday 00:00
+    settings = Settings(
+        db=store.path,
+        projects=[
+            {"name": "app", "path": tmp_path, "every_minutes": 360},
+            {"name": "broken", "path": tmp_path, "at": "02:30"},
+        ],
+        scheduler={"report_day": "monday", "report_at": "09:00", "maintenance_at": "03:00",
+                   "flush_every_minutes": 240},
+        routes=[{"purpose": "reports", "urls": [f"json://127.0.0.1:{http_receiver.port}/r"]}],
+    )
+    calls: list[str] = []
+    specs = build_jobs(settings, store, collector=_collector(clock, calls))
+    sched = QualityScheduler(store, specs, clock=clock)
+    _simulate(sched, clock, clock.now + timedelta(days=7))
+    counts = dict(((job, status), n) for job, status, n in store.fetch(
+        "SELECT job, status, count(*) FROM job_runs GROUP BY ALL"))
+    assert counts == {
+        ("collect:app", "succeeded"): 27,  # every 6 h: 06:00 ... Sunday 18:00
+        ("collect:broken", "failed"): 7,  # daily 02:30, raises every time
+        ("report", "succeeded"): 1,  # Monday 09:00
+        ("maintenance", "succeeded"): 7,  # daily 03:00
+        ("flush", "succeeded"): 41,  # every 4 h
+    }
+    assert calls.count("app") == 27 and calls.count("broken") == 7
+    assert store.fetch("SELECT count(*) FROM runs WHERE project = 'app'") == [(27,)]
+    errors = store.fetch("SELECT DISTINCT error FROM job_runs WHERE status = 'failed'")
+    assert errors == [("RuntimeError: analyzer exploded",)]
+    # the weekly report went out once, on Monday at 09:00
+    assert len(http_receiver.requests) == 1
+    assert "weekly report: app" in http_receiver.requests[0].json()["title"]
+    started = store.fetch("SELECT started_at FROM job_runs WHERE job = 'report'")[0][0]
+    assert (started.weekday(), started.hour, started.minute) == (0, 9, 0)
+
+
+def test_a_busy_project_is_skipped_not_overlapped(store: MetricStore, tmp_path: Path) -> None:
+    clock = FakeClock(T0)
+    calls: list[str] = []
+    settings = Settings(db=store.path, projects=[{"name": "app", "path": tmp_path, "every_minutes": 10}])
+    specs = [s for s in build_jobs(settings, store, collector=_collector(clock, calls))
+             if s.name == "collect:app"]
+    sched = QualityScheduler(store, specs, clock=clock)
+    with project_lock(store.path, "app"):  # another process is collecting "app"
+        assert sched.run_job(specs[0]) == "skipped"
+    assert calls == []
+    assert sched.run_job(specs[0]) == "succeeded"
+    assert calls == ["app"]
+    assert store.fetch("SELECT status FROM job_runs ORDER BY started_at, status") == [
+        ("skipped",), ("succeeded",)]
+
+
+def test_once_runs_what_is_due_by_the_recorded_history(store: MetricStore) -> None:
+    clock = FakeClock(datetime(2026, 3, 4, 10, 0))  # a Wednesday
+    ran: list[str] = []
+    specs = [
+        JobSpec("flush", lambda: ran.append("flush"), every_minutes=5),
+        JobSpec("maintenance", lambda: ran.append("maintenance"), at="03:00"),
+        JobSpec("report", lambda: ran.append("report"), at="09:00", day="monday"),
+    ]
+    sched = QualityScheduler(store, specs, clock=clock)
+    assert set(sched.run_once()) == {"flush", "maintenance", "report"}  # nothing recorded yet
+    clock.now += timedelta(minutes=1)
+    assert sched.run_once() == {}
+    clock.now += timedelta(minutes=5)
+    assert sched.run_once() == {"flush": "succeeded"}
+    clock.now = datetime(2026, 3, 5, 3, 30)  # Thursday after 03:00
+    assert set(sched.run_once()) == {"flush", "maintenance"}
+    clock.now = datetime(2026, 3, 9, 9, 1)  # next Monday after 09:00
+    assert "report" in sched.run_once()
+    assert ran.count("report") == 2 and ran.count("maintenance") == 3
+
+
+def test_last_slot_of_weekly_and_daily_jobs() -> None:
+    weekly = JobSpec("r", lambda: None, at="09:00", day="monday")
+    assert weekly.last_slot(datetime(2026, 3, 4, 8, 0)) == datetime(2026, 3, 2, 9, 0)
+    assert weekly.last_slot(datetime(2026, 3, 2, 8, 59)) == datetime(2026, 2, 23, 9, 0)
+    daily = JobSpec("m", lambda: None, at="03:00")
+    assert daily.last_slot(datetime(2026, 3, 4, 2, 0)) == datetime(2026, 3, 3, 3, 0)
+
+
+def test_sigterm_stops_after_the_current_job(store: MetricStore) -> None:
+    clock = FakeClock(T0)
+    ran: list[str] = []
+
+    def first() -> None:
+        ran.append("first")
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while this job runs
+        ran.append("first finished")
+
+    specs = [JobSpec("first", first, every_minutes=1), JobSpec("second", lambda: ran.append("second"),
+                                                                every_minutes=1)]
+    sched = QualityScheduler(store, specs, clock=clock)
+    before = signal.getsignal(signal.SIGTERM)
+    clock.now += timedelta(minutes=1)  # both due
+    sched.run_forever(max_sleep_s=0.01)
+    assert ran == ["first", "first finished"]
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert store.fetch("SELECT job, status FROM job_runs") == [("first", "succeeded")]
