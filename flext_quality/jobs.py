@@ -7,12 +7,10 @@ scheduler call these functions with the settings, the store and, for tests, the 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from alerts.evaluate import AlertPolicy, Evaluation, evaluate_run
 from alerts.gates import StalePolicy
@@ -20,6 +18,8 @@ from alerts.masking import install_log_masking
 from alerts.notify import DeliveryOutcome, DeliveryPolicy, Notifier, Sender, apprise_send, utc_now
 from alerts.report import Period, ProjectReport, build_report
 from alerts.report_render import report_messages
+from collectors.base import CollectOptions
+from collectors.pipeline import collect
 from flext_quality.settings import Settings
 from storage.alert_store import enqueue_messages, project_names
 from storage.errors import ProjectError
@@ -33,6 +33,7 @@ __all__ = [
     "alert_policy",
     "build_reports",
     "collect_and_evaluate",
+    "collect_options",
     "default_collector",
     "delivery_policy",
     "evaluate_and_deliver",
@@ -71,24 +72,28 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
     )
 
 
-def default_collector(settings: Settings) -> Collector:
-    """The collect pipeline with options from the settings.
+def collect_options(settings: Settings) -> CollectOptions:
+    """Analyzer options from ``settings.collect`` and the allowed roots."""
+    c = settings.collect
+    return CollectOptions(
+        allowed_roots=tuple(settings.allowed_roots), concurrency=c.concurrency,
+        timeout_s=c.timeout_s, excludes=tuple(c.excludes), ruff_select=tuple(c.ruff_select),
+        mypy_args=tuple(c.mypy_args), bandit_skip_tests=c.bandit_skip_tests,
+        coverage_file=c.coverage_file, coverage_run_tests=c.coverage_run_tests,
+        coverage_test_args=tuple(c.coverage_test_args), complexity_limit=c.complexity_limit,
+    )
 
-    Imported when first needed, so that gates, reports and delivery work (and are tested)
-    without the analyzers being importable.
-    """
-    pipeline: Any = importlib.import_module("collectors.pipeline")
-    glue: Any = importlib.import_module("flext_quality.collect_glue")
 
-    def collect(path: Path, project: str, trigger: str) -> RunResult:
-        options = glue.collect_options(settings)
-        result: RunResult = pipeline.collect(
-            path, project=project, tools=list(settings.collect.tools), options=options,
-            trigger=trigger,
-        )
-        return result
+def default_collector(settings: Settings, tools: list[str] | None = None) -> Collector:
+    """The collect pipeline with options from the settings (``tools`` overrides the list)."""
+    options = collect_options(settings)
+    chosen = list(tools or settings.collect.tools)
 
-    return collect
+    def collect_run(path: Path, project: str, trigger: str) -> RunResult:
+        return collect(path, project=project, tools=chosen, options=options,
+                       trigger=trigger)  # type: ignore[arg-type]
+
+    return collect_run
 
 
 def flush_outbox(
@@ -147,8 +152,8 @@ def collect_and_evaluate(
     sender: Sender = apprise_send,
 ) -> CheckOutcome:
     """Collect ``path``, store the run, evaluate the gates and deliver the alerts."""
-    collect = collector or default_collector(settings)
-    result = collect(path, project, trigger)
+    run_collect = collector or default_collector(settings)
+    result = run_collect(path, project, trigger)
     run_id = store.append_run(result)
     evaluation, outcomes = evaluate_and_deliver(settings, store, run_id, now=now, sender=sender)
     return CheckOutcome(run_id, evaluation, outcomes)

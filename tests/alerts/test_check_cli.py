@@ -1,0 +1,117 @@
+"""`flext-quality check` on a planted project with the real analyzers (ruff, bandit), and the
+other commands of this area through the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import click
+from alert_helpers import HttpReceiver
+from click.testing import CliRunner, Result
+
+from flext_quality.cli import alert_cmds
+from flext_quality.cli.common import FlextGroup
+
+RISKY = '''"""A module with a high-severity security finding."""
+import subprocess
+
+
+def run(cmd: str) -> int:
+    """Run a shell command."""
+    return subprocess.call(cmd, shell=True)
+'''
+SAFE = '''"""The same module, fixed."""
+import subprocess
+
+
+def run(cmd: list[str]) -> int:
+    """Run a command without a shell."""
+    return subprocess.call(cmd)
+'''
+
+
+def _cli() -> click.Group:
+    @click.group(cls=FlextGroup)
+    def cli() -> None:
+        """Test group with this area's commands."""
+
+    alert_cmds.register(cli)
+    return cli
+
+
+def _invoke(*args: str) -> Result:
+    return CliRunner().invoke(_cli(), list(args))
+
+
+def test_check_collects_gates_and_exits_by_gate_state(tmp_path: Path, http_receiver: HttpReceiver) -> None:
+    project = tmp_path / "planted"
+    (project / "pkg").mkdir(parents=True)
+    (project / "pkg" / "__init__.py").write_text('"""Package."""\n')
+    (project / "pkg" / "shell.py").write_text(RISKY)
+    config = tmp_path / "flext-quality.toml"
+    config.write_text(f"""
+allowed_roots = ["{tmp_path}"]
+[collect]
+tools = ["ruff", "bandit"]
+[[gates]]
+metric = "bandit.issues.high"
+max = 0
+[[gates]]
+metric = "ruff.issues"
+max_increase = 100
+[[routes]]
+purpose = "alerts"
+urls = ["json://127.0.0.1:{http_receiver.port}/ci"]
+""", encoding="utf-8")
+    db = tmp_path / "q.duckdb"
+    junit = tmp_path / "out" / "gates.xml"
+    common = ["--db", str(db), "--config", str(config)]
+
+    red = _invoke("check", str(project), "--junit", str(junit), *common)
+    assert red.exit_code == 1, red.output
+    assert "FAIL     bandit.issues.high max=0: bandit.issues.high = 1 violates <= 0" in red.output
+    assert "NO DATA  ruff.issues max_increase=100" in red.output  # first run: no reference
+    assert "planted (run " in red.output and "1 red gate(s)" in red.output
+    suite = ET.parse(junit).getroot()
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("2", "1", "1")
+    failure = suite.find("testcase[@name='bandit.issues.high max=0']/failure")
+    assert failure is not None and "violates" in (failure.get("message") or "")
+    assert len(http_receiver.requests) == 1  # the alert went out right after the run
+
+    again = _invoke("check", "--no-collect", "--project", "planted", "--format", "json", *common)
+    assert again.exit_code == 1
+    data = json.loads(again.output)
+    assert data["passed"] is False
+    assert {g["gate"]: g["state"] for g in data["gates"]}["bandit.issues.high max=0"] == "fail"
+    assert len(http_receiver.requests) == 1  # same violation: no second alert
+
+    (project / "pkg" / "shell.py").write_text(SAFE)
+    green = _invoke("check", str(project), "--format", "json", *common)
+    assert green.exit_code == 0, green.output
+    data = json.loads(green.output)
+    assert data["passed"] is True
+    assert [g["state"] for g in data["gates"]] == ["pass", "pass"]
+    assert [n["status"] for n in data["notifications"]] == ["delivered"]
+    assert "green again" in http_receiver.requests[-1].json()["title"]
+
+    gates = _invoke("gates", *common)
+    assert gates.exit_code == 0
+    assert "bandit.issues.high max=0" in gates.output and "pass" in gates.output
+
+    listed = _invoke("notify", "--list", "--format", "json", *common)
+    rows = json.loads(listed.output)
+    assert [r["status"] for r in rows] == ["delivered", "delivered"]
+
+    report = _invoke("report", "--project", "planted", "--period", "day", "--format", "text", *common)
+    assert report.exit_code == 0
+    assert "== planted ==" in report.output and "bandit.issues.high" in report.output
+
+
+def test_check_without_runs_or_with_unknown_project_is_one_clear_line(tmp_path: Path) -> None:
+    result = _invoke("check", "--no-collect", "--project", "ghost", "--db", str(tmp_path / "x.duckdb"))
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("error: no stored run of project 'ghost'")
+    usage = _invoke("notify", "--db", str(tmp_path / "x.duckdb"))
+    assert usage.exit_code == 2 and "choose --flush, --list or --test" in usage.output
