@@ -69,8 +69,8 @@ def test_a_simulated_week(store: MetricStore, tmp_path: Path, http_receiver: Htt
     specs = build_jobs(settings, store, collector=_collector(clock, calls))
     sched = QualityScheduler(store, specs, clock=clock)
     _simulate(sched, clock, clock.now + timedelta(days=7))
-    counts = dict(((job, status), n) for job, status, n in store.fetch(
-        "SELECT job, status, count(*) FROM job_runs GROUP BY ALL"))
+    counts = {(job, status): n for job, status, n in store.fetch(
+        "SELECT job, status, count(*) FROM job_runs GROUP BY ALL")}
     assert counts == {
         ("collect:app", "succeeded"): 27,  # every 6 h: 06:00 ... Sunday 18:00
         ("collect:broken", "failed"): 7,  # daily 02:30, raises every time
