@@ -72,7 +72,7 @@ def stored(db: Path) -> dict[str, tuple[dict[str, float], list[tuple[object, ...
             measures = dict(con.execute(
                 "SELECT metric, value FROM measures WHERE commit_sha = ?", [sha]).fetchall())
             findings = sorted(con.execute(
-                "SELECT f.tool, rule, severity, path, line, col, message, fingerprint FROM findings f "
+                "SELECT f.tool, f.rule, f.severity, f.path, f.line, f.col, f.message, f.fingerprint FROM findings f "
                 "JOIN runs r USING (run_id) WHERE r.commit_sha = ?", [sha]).fetchall())
             result[str(sha)] = (measures, findings)
         return result

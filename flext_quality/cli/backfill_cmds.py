@@ -36,8 +36,6 @@ from storage.errors import ConfigError
 
 __all__ = ["register"]
 
-BACKFILL_TOOLS = ("ruff", "mypy", "bandit", "complexity", "coverage")
-
 
 def _parse_since(value: str | None) -> datetime | None:
     if value is None:
@@ -168,11 +166,15 @@ def backfill_cmd(
     pause_after: int | None, pause_fifo: Path | None,
 ) -> None:
     """Analyse the git history of PATH: one run per commit, oldest first, resumable."""
+    # imported here: the analyzers load only when a backfill really runs
+    from collectors.pipeline import collect
+    from collectors.registry import ADAPTERS
+
     settings = app.settings
     chosen = [t.strip() for t in tools.split(",")] if tools else list(settings.collect.tools)
-    unknown = sorted(set(chosen) - set(BACKFILL_TOOLS))
+    unknown = sorted(set(chosen) - set(ADAPTERS))
     if unknown:
-        raise ConfigError(f"--tools: unknown analyzer {unknown[0]!r} (allowed: {', '.join(BACKFILL_TOOLS)})")
+        raise ConfigError(f"--tools: unknown analyzer {unknown[0]!r} (allowed: {', '.join(ADAPTERS)})")
     resolved = resolve_project(path, settings.allowed_roots)
     store = app.store()
     store.ensure_schema()
@@ -181,10 +183,6 @@ def backfill_cmd(
         ref=branch, max_commits=max_commits, since=_parse_since(since), every=every,
         force=force, chunk=chunk, coverage_dir=coverage_dir,
     )
-    # imported here: the analyzers load only when a backfill really runs
-    from collectors.pipeline import collect
-    from collectors.registry import ADAPTERS
-
     per_file = [ADAPTERS[name] for name in chosen if name in ADAPTERS and ADAPTERS[name].per_file]
     console = Console(stderr=True)
     with _sigterm_as_interrupt(), _Display(console, enabled=fmt == "text") as display:

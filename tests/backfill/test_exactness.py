@@ -27,7 +27,7 @@ def _options(tmp_path: Path) -> CollectOptions:
 def _stored(store: MetricStore, sha: str) -> tuple[dict[str, float], list[tuple[object, ...]]]:
     measures = dict(store.fetch("SELECT metric, value FROM measures WHERE commit_sha = ?", [sha]))
     findings = store.fetch(
-        "SELECT f.tool, rule, severity, confidence, path, line, col, message, fingerprint "
+        "SELECT f.tool, f.rule, f.severity, f.confidence, f.path, f.line, f.col, f.message, f.fingerprint "
         "FROM findings f JOIN runs r USING (run_id) WHERE r.commit_sha = ? ORDER BY ALL",
         [sha],
     )
