@@ -50,7 +50,7 @@ def _context() -> DashboardContext:
     )
 
 
-st.set_page_config(page_title="flext-quality", page_icon="📈", layout="wide")
+st.set_page_config(page_title="flext-quality", page_icon=":material/monitoring:", layout="wide")
 try:
     set_context(_context())
 except ConfigError as error:
@@ -59,12 +59,12 @@ except ConfigError as error:
 
 navigation = st.navigation(
     [
-        st.Page(PAGES / "overview.py", title="Overview", icon="🗂️", default=True),
-        st.Page(PAGES / "trends.py", title="Project trends", icon="📈"),
-        st.Page(PAGES / "findings.py", title="Findings", icon="🔎"),
-        st.Page(PAGES / "gates.py", title="Gates and alerts", icon="🚦"),
-        st.Page(PAGES / "runs.py", title="Runs", icon="⏱️"),
-        st.Page(PAGES / "sql.py", title="SQL", icon="🧮"),
+        st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(PAGES / "trends.py", title="Project trends", icon=":material/show_chart:"),
+        st.Page(PAGES / "findings.py", title="Findings", icon=":material/bug_report:"),
+        st.Page(PAGES / "gates.py", title="Gates and alerts", icon=":material/traffic:"),
+        st.Page(PAGES / "runs.py", title="Runs", icon=":material/schedule:"),
+        st.Page(PAGES / "sql.py", title="SQL", icon=":material/terminal:"),
     ]
 )
 navigation.run()

@@ -63,7 +63,7 @@ st.dataframe(
         "score": st.column_config.ProgressColumn("Score", min_value=0, max_value=100, format="%.1f"),
         "change_week": st.column_config.NumberColumn("Δ week", format="%+.1f"),
         "change_month": st.column_config.NumberColumn("Δ month", format="%+.1f"),
-        "spark": st.column_config.LineChartColumn("Last 90 days", y_min=0, y_max=100),
+        "spark": st.column_config.LineChartColumn("Last 90 days"),
         "last_ts": st.column_config.DatetimeColumn("Last run", format="YYYY-MM-DD HH:mm"),
         "last_status": st.column_config.TextColumn("Status"),
         "runs": st.column_config.NumberColumn("Runs"),
