@@ -76,5 +76,9 @@ else:
 st.subheader("Send a test notification")
 st.caption(f"{len(ctx.routes)} routes configured. The message goes through the outbox like any alert.")
 if st.button("Send a test notification", key="gates_test", disabled=not ctx.routes):
-    kind, text = send_test(ctx.db, ctx.routes)
+    # Rerun after sending, so that the outbox above already lists the test message.
+    st.session_state["gates_test_result"] = send_test(ctx.db, ctx.routes)
+    st.rerun()
+if result := st.session_state.pop("gates_test_result", None):
+    kind, text = result
     (st.success if kind == "ok" else st.error)(text)
