@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from dashboard_testkit import END, run_page
@@ -38,7 +39,7 @@ def test_a_new_run_shows_up_without_waiting_for_the_cache(
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    bodies: list[dict[str, object]] = []
+    bodies: ClassVar[list[dict[str, object]]] = []
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
