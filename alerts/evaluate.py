@@ -25,7 +25,6 @@ from alerts.messages import AlertEvent, alert_messages
 from storage.alert_store import (
     AlertStateRow,
     GateResultRow,
-    load_alert_states,
     load_run_context,
     run_summary,
     save_evaluation,
@@ -118,18 +117,15 @@ def evaluate_run(
     now: datetime,
 ) -> Evaluation:
     """Evaluate every gate that applies to the run's project; store results, states, messages."""
-    summary = run_summary(store, run_id)
-    if summary is None:
-        raise StoreError(f"no run {run_id!r} in the store")
-    project = str(summary["project"])
-    applicable = [g for g in gates if g.applies_to(project)]
-    if not applicable:
-        return Evaluation(run_id, project, [], [], [])
-    metrics, days, bases = reference_requests(applicable)
+    # One read for everything (references of every gate; most apply to every project).
+    metrics, days, bases = reference_requests(gates)
     ctx = load_run_context(store, run_id, metrics=metrics, day_offsets=days, baselines=bases)
     if ctx is None:
         raise StoreError(f"no run {run_id!r} in the store")
-    states = load_alert_states(store, project)
+    summary = ctx.run
+    project = str(summary["project"])
+    applicable = [g for g in gates if g.applies_to(project)]
+    states = ctx.states
     point_ts: datetime = ctx.run["point_ts"]
     results: list[GateResultRow] = []
     new_states: list[AlertStateRow] = []

@@ -90,7 +90,8 @@ def _secret_parts(url: str) -> frozenset[str]:
             continue
         if key.startswith(("+", "-")) or _SECRET_KEYS.search(key) or value not in private:
             found.add(value)
-    return frozenset(found | {url})
+    # The whole URL is a secret only when something in it is (else its masked form would be).
+    return frozenset(found | {url}) if found else frozenset()
 
 
 def secret_parts(url: str) -> set[str]:

@@ -177,6 +177,9 @@ class Notifier:
         for channel, queue in channels.items():
             breaker = breakers.get(channel, BreakerRow(channel))
             outcomes.extend(self._flush_channel(queue, breaker, now))
+        if message_ids is not None:
+            order = {m: i for i, m in enumerate(message_ids)}
+            outcomes.sort(key=lambda o: order.get(o.message_id, len(order)))
         return outcomes
 
     def _flush_channel(

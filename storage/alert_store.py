@@ -135,6 +135,13 @@ class RunContext:
     last_seen: dict[str, tuple[datetime, int]] = field(default_factory=dict)
     directions: dict[str, str] = field(default_factory=dict)
     is_latest: bool = True
+    states: dict[tuple[str, str], AlertStateRow] = field(default_factory=dict)
+
+
+_STATE_COLS = (
+    "project", "gate", "state", "since", "since_run_id", "consecutive_failures",
+    "last_notified_at", "last_run_id", "last_point_ts", "updated_at", "streak_run_id",
+)
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> tuple[Any, ...] | None:
@@ -159,7 +166,8 @@ def load_run_context(
 ) -> RunContext | None:
     """Read a run, its measures and the reference values of ``metrics`` (None if no such run)."""
     with store.reader() as con:
-        cols = ["run_id", "project", "commit_sha", "author", "message", "point_ts", "started_at"]
+        cols = ["run_id", "project", "commit_sha", "author", "message", "committed_at",
+                "point_ts", "started_at"]
         row = _one(con, f"SELECT {', '.join(cols)} FROM run_record WHERE run_id = ?", [run_id])
         if row is None:
             return None
@@ -213,13 +221,13 @@ def load_run_context(
             str(n): str(d)
             for n, d in con.execute("SELECT name, direction FROM metric_catalogue").fetchall()
         }
+        rows = con.execute(
+            f"SELECT {', '.join(_STATE_COLS)} FROM alert_state_record WHERE project = ?", [project]
+        ).fetchall()
+        ctx.states = {(str(r[0]), str(r[1])): AlertStateRow(*r) for r in rows}
     return ctx
 
 
-_STATE_COLS = (
-    "project", "gate", "state", "since", "since_run_id", "consecutive_failures",
-    "last_notified_at", "last_run_id", "last_point_ts", "updated_at", "streak_run_id",
-)
 
 
 def load_alert_states(store: MetricStore, project: str | None = None) -> dict[tuple[str, str], AlertStateRow]:
