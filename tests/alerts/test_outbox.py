@@ -117,7 +117,9 @@ def test_breaker_is_per_endpoint(store: MetricStore) -> None:
     assert len(sender.sent) == 2  # endpoint b got both messages
 
 
-def test_send_test_notification_reports_each_endpoint(store: MetricStore, http_receiver: HttpReceiver) -> None:
+def test_send_test_notification_reports_each_endpoint(
+    store: MetricStore, http_receiver: HttpReceiver
+) -> None:
     routes = [RouteSpec(purpose="alerts", urls=[
         f"json://127.0.0.1:{http_receiver.port}/ok",
         "json://127.0.0.1:1/closed?+X-Token=NeverShowThis1",
