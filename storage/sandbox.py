@@ -107,6 +107,25 @@ def _open(db_path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _open_retrying(db_path: Path, memory_limit: str, busy_timeout_s: float) -> duckdb.DuckDBPyConnection:
+    # A writer (collector, scheduler) holds the file only for one transaction: wait it out.
+    deadline = time.monotonic() + busy_timeout_s
+    delay = 0.02
+    while True:
+        try:
+            return _open(db_path, memory_limit)
+        except duckdb.Error as error:
+            if not is_lock_error(error):
+                raise SandboxError(f"cannot open {db_path} read-only: {_first_line(error)}") from error
+            if time.monotonic() >= deadline:
+                raise DatabaseBusyError(
+                    f"database {db_path} is busy: a writer held it for more than "
+                    f"{busy_timeout_s:g}s; try again"
+                ) from error
+            time.sleep(delay)
+            delay = min(0.5, delay * 2)
+
+
 def _friendly(error: duckdb.Error) -> str:
     text = _first_line(error)
     lowered = text.lower()
@@ -128,20 +147,17 @@ def run_sandboxed(
     timeout_s: float = 10.0,
     row_limit: int = 10_000,
     memory_limit: str = "1GB",
+    busy_timeout_s: float = 10.0,
 ) -> SandboxResult:
     """Run one user query in the sandbox; raise :class:`SandboxError` with a readable reason.
 
-    :class:`DatabaseBusyError` means a writer held the file at that moment: try again.
+    While a writer holds the file the sandbox retries for up to ``busy_timeout_s``, then raises
+    :class:`DatabaseBusyError`.
     """
     check_statement(sql)
     if not db_path.exists():
         raise SandboxError(f"no database at {db_path}: collect or backfill first")
-    try:
-        con = _open(db_path, memory_limit)
-    except duckdb.Error as error:
-        if is_lock_error(error):
-            raise DatabaseBusyError(f"database {db_path} is busy (a writer holds it): try again") from error
-        raise SandboxError(f"cannot open {db_path} read-only: {_first_line(error)}") from error
+    con = _open_retrying(db_path, memory_limit, busy_timeout_s)
     expired = threading.Event()
 
     def stop() -> None:

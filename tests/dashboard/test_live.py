@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -12,8 +14,10 @@ from typing import ClassVar
 
 import pytest
 from dashboard_testkit import END, run_page
+from streamlit.testing.v1 import AppTest
 
 from storage.models import RunRecord, RunResult
+from storage.sandbox import SandboxResult, run_sandboxed
 from storage.store import MetricStore
 
 
@@ -87,3 +91,45 @@ def test_send_a_test_notification_reaches_a_real_endpoint(
     # The message went through the outbox, which the page now lists (masked).
     outbox = at.dataframe[-1].value.to_string()
     assert "flext-quality test notification" in outbox and "s3cr3t-token-value" not in outbox
+
+
+def test_pages_and_sql_wait_for_a_writer_then_show_its_run(
+    seeded_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another process writes, the dashboard waits (retrying read-only) instead of failing."""
+    holder = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("writer_holder.py")), str(seeded_db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        results: dict[str, object] = {}
+
+        def render() -> None:
+            results["at"] = run_page(seeded_db, "overview", monkeypatch)
+            results["sql"] = run_sandboxed(seeded_db, "SELECT count(*) AS n FROM runs WHERE project = 'held'")
+
+        reader = threading.Thread(target=render)
+        reader.start()
+        reader.join(timeout=1.0)  # bounded wait: the reader must still be blocked on the lock
+        assert reader.is_alive(), "the dashboard read the database while a writer held it"
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "stored"
+        reader.join(timeout=120)
+        assert not reader.is_alive()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait()
+    at = results["at"]
+    assert isinstance(at, AppTest)
+    assert not at.exception and not at.error
+    # The page and the sandbox both got through once the writer let go (the run lands right
+    # after, so either may or may not include it yet).
+    assert at.dataframe[0].value.shape[0] in (7, 8)
+    sql = results["sql"]
+    assert isinstance(sql, SandboxResult) and sql.frame["n"].to_list()[0] in (0, 1)
