@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,11 +107,11 @@ def parquet_bytes(frame: pl.DataFrame) -> bytes:
 
 def _flat(frame: pl.DataFrame) -> pl.DataFrame:
     nested = [c for c, t in frame.schema.items() if t.is_nested()]
-    if not nested:
-        return frame
-    return frame.with_columns(
-        pl.col(c).map_elements(lambda v: str(v), return_dtype=pl.String) for c in nested
-    )
+    return frame.with_columns(pl.Series(c, _as_json(frame[c].to_list()), pl.String) for c in nested)
+
+
+def _as_json(values: list[object]) -> list[str | None]:
+    return [None if v is None else json.dumps(v, default=str) for v in values]
 
 
 def _recent_runs(
