@@ -27,7 +27,8 @@ def report_title(reports: list[ProjectReport]) -> str:
         return "flext-quality report: no projects"
     period = reports[0].period
     names = reports[0].project if len(reports) == 1 else f"{len(reports)} projects"
-    return f"flext-quality {period}ly report: {names} ({reports[0].end:%Y-%m-%d})"
+    adjective = {"day": "daily", "week": "weekly", "month": "monthly"}.get(period, period)
+    return f"flext-quality {adjective} report: {names} ({reports[0].end:%Y-%m-%d})"
 
 
 def _num(value: float | None) -> str:

@@ -216,7 +216,15 @@ def notify_cmd(
         _echo_outcomes(outcomes)
     if list_:
         store.ensure_schema()
-        print_frame(list_outbox(store, status=status, limit=limit), fmt, title="outbox")
+        frame = list_outbox(store, status=status, limit=limit)
+        if fmt == "table":
+            # The full rows (endpoint, ids) are in --format json/csv; a terminal needs the gist.
+            frame = frame.select(
+                pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M"), "route", "project", "title",
+                "status", "attempts", pl.col("next_attempt_at").dt.strftime("%Y-%m-%d %H:%M"),
+                "last_error",
+            )
+        print_frame(frame, fmt, title="outbox")
 
 
 @click.command("scheduler")
