@@ -81,11 +81,13 @@ def _junit(evaluation: Evaluation, path: Path) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--junit", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the gate results as JUnit XML to this file.")
+@click.option("--fail-on-no-data", is_flag=True,
+              help="Also exit 1 when a gate's metric is missing (e.g. its analyzer failed).")
 @common_options
 @pass_app
 def check_cmd(
     app: AppContext, path: Path | None, project: str | None, no_collect: bool, fmt: str,
-    junit: Path | None,
+    junit: Path | None, fail_on_no_data: bool,
 ) -> None:
     """Collect (or read the latest run), evaluate the gates; exit 1 when any gate is red."""
     settings = _ready(app)
@@ -102,11 +104,12 @@ def check_cmd(
         outcome = jobs.collect_and_evaluate(settings, store, target, name, trigger="ci")
         evaluation, deliveries, run_id = outcome.evaluation, outcome.deliveries, outcome.run_id
     red = evaluation.red
+    missing = [r for r in evaluation.results if r.state == "no_data"] if fail_on_no_data else []
     if junit is not None:
         _junit(evaluation, junit)
     if fmt == "json":
         click.echo(json.dumps({
-            "project": name, "run_id": run_id, "passed": not red,
+            "project": name, "run_id": run_id, "passed": not (red or missing),
             "gates": [
                 {"gate": r.gate, "metric": r.metric, "state": r.state, "value": r.value,
                  "threshold": r.threshold, "reference_value": r.reference_value,
@@ -124,8 +127,10 @@ def check_cmd(
             mark = _MARKS[r.state]
             click.echo(f"{mark:<8} {r.gate}: {r.detail}")
         verdict = f"{len(red)} red gate(s)" if red else "all gates pass"
+        if missing:
+            verdict += f", {len(missing)} without data"
         click.echo(f"{name} (run {run_id}): {verdict}")
-    if red:
+    if red or missing:
         click.get_current_context().exit(1)
 
 
