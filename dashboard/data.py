@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-import duckdb
 import polars as pl
 import streamlit as st
 
@@ -31,12 +30,14 @@ __all__ = [
     "data_version",
     "existing_views",
     "has_runs",
+    "matching",
     "overview",
     "page_count",
     "page_rows",
     "projects",
     "read",
     "search_projects",
+    "state_counts",
     "state_of",
     "store_for",
 ]
@@ -119,8 +120,8 @@ def data_version(db: str) -> str | None:
 
 
 def has_runs(version: str | None) -> bool:
-    """True when the version says at least one run is stored."""
-    return version is not None and not version.startswith("runs=0/") and "runs=0/" not in version
+    """True when the version (see :func:`data_version`) says at least one run is stored."""
+    return version is not None and not any(part.startswith("runs=0/") for part in version.split(";"))
 
 
 def _projects(db: str, version: str) -> list[str]:
@@ -248,11 +249,12 @@ def page_rows(frame: pl.DataFrame, *, search: str, page: int, page_size: int) ->
     return frame.slice((page - 1) * page_size, page_size), pages
 
 
+def state_counts(frame: pl.DataFrame) -> dict[str, int]:
+    """How many projects of an :func:`overview` frame are in each gate state."""
+    counts = frame["gate_state"].value_counts()
+    return {str(state): int(n) for state, n in counts.iter_rows()}
+
+
 def matching(pattern_list: Sequence[str], project: str) -> bool:
     """True when ``project`` matches one of the glob patterns (gates' ``projects``)."""
     return any(fnmatch.fnmatchcase(project, p) for p in pattern_list)
-
-
-def is_catalog_error(error: BaseException) -> bool:
-    """True for DuckDB's "no such table or view" error (a view the alerts layer has not made)."""
-    return isinstance(error, duckdb.CatalogException)

@@ -8,7 +8,7 @@ from dashboard.context import DashboardContext
 from dashboard.data import data_version, has_runs, projects
 from storage.errors import DatabaseBusyError, StoreError
 
-__all__ = ["FIRST_RUN_TEXT", "choose_project", "data_or_stop", "first_run", "version_or_stop"]
+__all__ = ["FIRST_RUN_TEXT", "PROJECT_KEY", "choose_project", "data_or_stop", "first_run", "version_or_stop"]
 
 FIRST_RUN_TEXT = """
 **No runs yet.** This database is empty: collect something first, then reload this page.

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from dashboard.context import get_context
-from dashboard.data import overview, page_count, page_rows, search_projects
+from dashboard.data import overview, page_count, page_rows, search_projects, state_counts
 from dashboard.ui import PROJECT_KEY, data_or_stop
 
 ctx = get_context()
@@ -22,8 +22,7 @@ projects = overview(
     now=datetime.now(UTC).replace(tzinfo=None),
     stale_after_days=ctx.stale_after_days,
 )
-counts = projects["gate_state"].value_counts().to_dict(as_series=False)
-tally = dict(zip(counts["gate_state"], counts["count"], strict=True))
+tally = state_counts(projects)
 cols = st.columns(4)
 cols[0].metric("Projects", projects.height)
 cols[1].metric("Red", tally.get("red", 0))
