@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from collectors.base import Adapter, CollectOptions
+from collectors.cache import FileCache
 from collectors.discovery import resolve_project
 from collectors.gitwalk import (
     BlobReader,
@@ -40,7 +41,7 @@ from collectors.prewarm import ChunkCommit, layout_of, prewarm_chunk
 from collectors.stored_cache import StoredFileCache
 from storage.blob_cache import BlobCache
 from storage.errors import FlextQualityError
-from storage.models import RunRecord, RunResult
+from storage.models import RunRecord, RunResult, Trigger
 from storage.store import MetricStore
 
 __all__ = [
@@ -65,11 +66,11 @@ class CollectFn(Protocol):
         self,
         path: Path,
         *,
-        project: str,
+        project: str | None,
         tools: Sequence[str],
         options: CollectOptions,
-        trigger: str,
-        file_cache: StoredFileCache | None = None,
+        trigger: Trigger = "manual",
+        file_cache: FileCache | None = None,
     ) -> RunResult: ...
 
 
@@ -315,8 +316,17 @@ class _Context:
     options: CollectOptions
 
 
-def _commit_tools(commit: Commit, ctx: _Context) -> tuple[tuple[str, ...], CollectOptions]:
-    """Tools and options for one commit: coverage only where a per-commit file exists."""
+_COVERAGE_COPY = ".flext-backfill-coverage"
+
+
+def _commit_tools(
+    commit: Commit, ctx: _Context, checkout: Path
+) -> tuple[tuple[str, ...], CollectOptions]:
+    """Tools and options for one commit: coverage only where a per-commit file exists.
+
+    The commit's report is copied into the checkout under a hidden name (coverage reads a
+    report relative to the project), and removed again by :func:`_drop_coverage_copy`.
+    """
     tools = tuple(t for t in ctx.request.tools if t != "coverage")
     folder = ctx.request.coverage_dir
     if folder is None or "coverage" not in ctx.request.tools:
@@ -324,10 +334,17 @@ def _commit_tools(commit: Commit, ctx: _Context) -> tuple[tuple[str, ...], Colle
     for suffix in (".json", ".xml"):
         candidate = folder / f"{commit.sha}{suffix}"
         if candidate.is_file():
+            copy = checkout / f"{_COVERAGE_COPY}{suffix}"
+            shutil.copyfile(candidate, copy)
             return (*tools, "coverage"), dataclasses.replace(
-                ctx.options, coverage_file=str(candidate.resolve()), coverage_run_tests=False
+                ctx.options, coverage_file=copy.name, coverage_run_tests=False
             )
     return tools, ctx.options
+
+
+def _drop_coverage_copy(checkout: Path) -> None:
+    for suffix in (".json", ".xml"):
+        (checkout / f"{_COVERAGE_COPY}{suffix}").unlink(missing_ok=True)
 
 
 def _one_commit(
@@ -338,7 +355,7 @@ def _one_commit(
     try:
         materialiser.checkout(dict(listed.tree))
         ctx.cache.use_tree(*layout_of(listed.tree))
-        tools, options = _commit_tools(commit, ctx)
+        tools, options = _commit_tools(commit, ctx, materialiser.directory)
         result = ctx.collect(
             materialiser.directory, project=ctx.request.project, tools=tools, options=options,
             trigger="backfill", file_cache=ctx.cache,
@@ -346,6 +363,8 @@ def _one_commit(
         result = _as_backfill_run(result, commit, branch=ctx.branch, path=ctx.path)
     except (FlextQualityError, OSError, ValueError) as error:
         result = _failed_run(ctx.request.project, commit, error, begun)
+    finally:
+        _drop_coverage_copy(materialiser.directory)
     ctx.store.append_run(result)
     summary.stored += 1
     summary.run_ids.append(result.run.run_id)

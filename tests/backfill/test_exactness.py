@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
-from collectors.pipeline import collect
-from collectors.registry import ADAPTERS
 
 from collectors.backfill import BackfillRequest, backfill
 from collectors.base import CollectOptions
+from collectors.pipeline import collect
+from collectors.registry import ADAPTERS
 from storage.models import RunResult
 from storage.store import MetricStore
 
@@ -108,3 +109,32 @@ def test_tool_failure_gives_partial_run_and_goes_on(
     assert statuses == [("bandit", "failed", 3), ("ruff", "succeeded", 3)]
     assert store.fetch("SELECT count(*) FROM measures WHERE metric = 'ruff.issues'")[0][0] == 3
     assert os.path.exists(tmp_path / "q.duckdb")
+
+
+def test_coverage_only_from_per_commit_files(planted: tuple[GitRepo, list[str]], tmp_path: Path) -> None:
+    repo, shas = planted
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    for sha, covered in ((shas[-3], 30), (shas[-1], 45)):
+        totals = {"num_statements": 60, "covered_lines": covered}
+        (reports / f"{sha}.json").write_text(json.dumps({"totals": totals}))
+    store = MetricStore(tmp_path / "q.duckdb")
+    backfill(
+        repo.root,
+        BackfillRequest(project="planted", tools=("complexity", "coverage"),
+                        options=_options(tmp_path), max_commits=3, coverage_dir=reports),
+        store=store, collect=collect,
+    )
+    rows = store.fetch(
+        "SELECT r.commit_sha, m.value FROM runs r LEFT JOIN measures m "
+        "ON m.run_id = r.run_id AND m.metric = 'coverage.line_percent' ORDER BY r.committed_at"
+    )
+    # the middle commit has no report: absent (NULL), never zero
+    assert rows == [(shas[-3], 50.0), (shas[-2], None), (shas[-1], 75.0)]
+    tools = store.fetch(
+        "SELECT r.commit_sha, list(t.tool ORDER BY t.tool) FROM runs r JOIN tool_runs t USING (run_id) "
+        "GROUP BY ALL ORDER BY ALL"
+    )
+    assert dict(tools)[shas[-2]] == ["complexity"]
+    assert dict(tools)[shas[-1]] == ["complexity", "coverage"]
+    assert not list(repo.root.glob(".flext-backfill-coverage*"))
