@@ -292,11 +292,13 @@ def _inner_options(options: CollectOptions, workdir: Path) -> CollectOptions:
     """Options for collecting the temporary checkout.
 
     The project itself was checked against the allowed roots; the checkout lives in our own
-    temporary folder, which is therefore allowed too. One incremental mypy cache serves every
-    commit of this backfill, outside the checkout (unless the settings name one).
+    temporary folder, which is therefore allowed too. Old commits' tests are never run. One
+    incremental mypy cache serves every commit of this backfill, outside the checkout
+    (unless the settings name one).
     """
     return dataclasses.replace(
         options,
+        coverage_run_tests=False,
         allowed_roots=(*options.allowed_roots, workdir),
         cache_dir=options.cache_dir if options.cache_dir is not None else workdir / "cache",
     )
@@ -322,23 +324,24 @@ _COVERAGE_COPY = ".flext-backfill-coverage"
 def _commit_tools(
     commit: Commit, ctx: _Context, checkout: Path
 ) -> tuple[tuple[str, ...], CollectOptions]:
-    """Tools and options for one commit: coverage only where a per-commit file exists.
+    """Tools and options for one commit.
 
-    The commit's report is copied into the checkout under a hidden name (coverage reads a
-    report relative to the project), and removed again by :func:`_drop_coverage_copy`.
+    Coverage is never recomputed (old tests are not re-run): it comes from the commit's
+    report in ``coverage_dir`` when there is one, else from a report committed in the tree,
+    exactly as ``collect`` would read it; with neither it is ``skipped`` and its metrics are
+    absent. A report from ``coverage_dir`` is copied into the checkout under a hidden name
+    (coverage reads reports relative to the project) and removed by :func:`_drop_coverage_copy`.
     """
-    tools = tuple(t for t in ctx.request.tools if t != "coverage")
+    tools = tuple(ctx.request.tools)
     folder = ctx.request.coverage_dir
-    if folder is None or "coverage" not in ctx.request.tools:
+    if folder is None or "coverage" not in tools:
         return tools, ctx.options
     for suffix in (".json", ".xml"):
         candidate = folder / f"{commit.sha}{suffix}"
         if candidate.is_file():
             copy = checkout / f"{_COVERAGE_COPY}{suffix}"
             shutil.copyfile(candidate, copy)
-            return (*tools, "coverage"), dataclasses.replace(
-                ctx.options, coverage_file=copy.name, coverage_run_tests=False
-            )
+            return tools, dataclasses.replace(ctx.options, coverage_file=copy.name)
     return tools, ctx.options
 
 

@@ -148,9 +148,10 @@ def _print_summary(summary: BackfillSummary, fmt: str) -> None:
               help="Keep only the last commit of each UTC day, ISO week or month.")
 @click.option("--branch", default=None, help="Branch or ref to walk (default: the current one).")
 @click.option("--tools", default=None,
-              help="Comma-separated analyzers (default: collect.tools; coverage only with --coverage-dir).")
+              help="Comma-separated analyzers (default: collect.tools).")
 @click.option("--coverage-dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
-              default=None, help="Folder with per-commit coverage files named <sha>.json or <sha>.xml.")
+              default=None,
+              help="Folder with per-commit coverage reports named <sha>.json or <sha>.xml.")
 @click.option("--force", is_flag=True, help="Re-analyse commits that are already stored.")
 @click.option("--chunk", type=click.IntRange(min=1), default=25, show_default=True,
               help="Commits whose changed files are analysed together in one tool call.")
