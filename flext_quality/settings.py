@@ -39,8 +39,8 @@ __all__ = [
     "load_settings",
 ]
 
-ToolName = Literal["ruff", "mypy", "bandit", "coverage", "complexity"]
-TOOL_NAMES: tuple[ToolName, ...] = ("ruff", "mypy", "bandit", "coverage", "complexity")
+ToolName = Literal["ruff", "mypy", "bandit", "coverage", "complexity", "suppressions"]
+TOOL_NAMES: tuple[ToolName, ...] = ("ruff", "mypy", "bandit", "coverage", "complexity", "suppressions")
 
 # ruff 0.17's default set is ~400 rules; this default keeps the long-standing core (pyflakes,
 # pycodestyle errors and warnings, mccabe is left to the complexity analyzer), bugbear, pyupgrade
@@ -94,6 +94,14 @@ class CollectSettings(_Section):
     )
     complexity_limit: int = Field(
         default=10, ge=1, description="Cyclomatic complexity above which a function counts as complex."
+    )
+    executables: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Command (argv prefix) that starts a tool, by tool name, e.g. {ruff = [\"/opt/ruff\"]}.",
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Folder for mypy's incremental cache (default: .cache beside the database).",
     )
 
 
