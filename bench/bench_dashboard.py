@@ -154,14 +154,20 @@ def bench_server(db: Path) -> dict[str, float]:
         port = sock.getsockname()[1]
     server = subprocess.Popen(
         [sys.executable, "-m", "flext_quality", "dashboard", "--db", str(db), "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     figures: dict[str, float] = {}
     try:
         figures["server idle RSS MB"] = 0.0
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(chromium), headless=True,
-                                         args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+            browser = pw.chromium.launch(
+                executable_path=str(chromium),
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--no-first-run"],
+            )
             page = browser.new_page(viewport={"width": 1400, "height": 1800})
             for attempt in range(100):
                 try:
@@ -216,8 +222,10 @@ def main() -> None:
     for page in ("overview", "trends 90 days", "trends all"):
         cold, warm = figures[f"{page} cold s"], figures[f"{page} warm s"]
         verdict = "ok" if cold < TARGET_S else "OVER TARGET"
-        print(f"  {page:<18} cold {cold:.2f}s vs warm rerun {warm:.2f}s (x{cold / warm:.1f}); "
-              f"target < {TARGET_S:g}s: {verdict}")
+        print(
+            f"  {page:<18} cold {cold:.2f}s vs warm rerun {warm:.2f}s (x{cold / warm:.1f}); "
+            f"target < {TARGET_S:g}s: {verdict}"
+        )
 
 
 if __name__ == "__main__":
