@@ -94,29 +94,39 @@ def existing_views(db: str) -> frozenset[str]:
 def data_version(db: str) -> str | None:
     """A string that changes when new data lands; ``None`` when there is no database file.
 
-    Counts and newest times of runs, gate results and outbox changes: one cheap aggregate each.
+    Count and newest time of runs and gate results, and an order-independent hash of the alert
+    states and outbox rows (a retry or a delivery changes it): one cheap aggregate each, on
+    one short connection.
     """
     if not Path(db).exists():
         return None
-    views = existing_views(db)
-    parts = [
-        "SELECT 'runs' AS k, count(*)::VARCHAR || '/' || coalesce(max(finished_at)::VARCHAR, '') AS v "
-        "FROM runs"
-    ]
-    if "gate_results" in views:
-        parts.append(
-            "SELECT 'gates', count(*)::VARCHAR || '/' || coalesce(max(evaluated_at)::VARCHAR, '') "
-            "FROM gate_results"
-        )
-    if "alert_states" in views:
-        parts.append("SELECT 'states', count(*)::VARCHAR || '/' || string_agg(state, ',') FROM alert_states")
-    if "outbox" in views:
-        parts.append(
-            "SELECT 'outbox', count(*)::VARCHAR || '/' || coalesce(sum(attempts), 0)::VARCHAR || '/' "
-            "|| count(delivered_at)::VARCHAR || '/' || string_agg(status, ',') FROM outbox"
-        )
-    (frame,) = read(db, (" UNION ALL ".join(parts), []))
-    return ";".join(f"{k}={v}" for k, v in sorted(frame.iter_rows()))
+    with store_for(db).reader() as con:
+        views = {
+            str(r[0])
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchall()
+        }
+        parts = [
+            "SELECT 'runs', count(*)::VARCHAR || '/' || coalesce(max(finished_at)::VARCHAR, '') FROM runs"
+        ]
+        if "gate_results" in views:
+            parts.append(
+                "SELECT 'gates', count(*)::VARCHAR || '/' || coalesce(max(evaluated_at)::VARCHAR, '') "
+                "FROM gate_results"
+            )
+        if "alert_states" in views:
+            parts.append(
+                "SELECT 'states', count(*)::VARCHAR || '/' "
+                "|| coalesce(sum(hash(project, gate, state, since))::VARCHAR, '') FROM alert_states"
+            )
+        if "outbox" in views:
+            parts.append(
+                "SELECT 'outbox', count(*)::VARCHAR || '/' "
+                "|| coalesce(sum(hash(message_id, status, attempts))::VARCHAR, '') FROM outbox"
+            )
+        rows = con.execute(" UNION ALL ".join(parts)).fetchall()
+    return ";".join(f"{k}={v}" for k, v in sorted(rows))
 
 
 def has_runs(version: str | None) -> bool:
