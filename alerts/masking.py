@@ -50,6 +50,11 @@ def _fallback_mask(url: str) -> str:
 def mask_url(url: str) -> str:
     """The URL as it may be shown or stored: Apprise's privacy form, secret parts masked."""
     register_url(url)
+    return _mask_url(url)
+
+
+@functools.lru_cache(maxsize=256)
+def _mask_url(url: str) -> str:
     plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
     shown = plugin.url(privacy=True) if plugin else _fallback_mask(url)  # type: ignore[no-untyped-call]
     return mask_text(str(shown), secret_parts(url))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -28,14 +29,14 @@ from alerts.config import RouteSpec, route_names
 from alerts.masking import mask_text, mask_url, register_url, secret_parts
 from alerts.messages import route_messages
 from storage.alert_store import (
+    Attempt,
     BreakerRow,
     OutboxRow,
     claim_due,
     enqueue_messages,
     load_breakers,
-    record_attempt,
+    record_attempts,
     release_claims,
-    save_breaker,
 )
 from storage.errors import NotifyError
 from storage.store import MetricStore
@@ -52,6 +53,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_BATCH = 25
+_BATCH_S = 1.0
 
 Sender = Callable[[str, str, str, str], tuple[bool, str | None]]
 """``sender(url, title, body, body_format) -> (ok, error text)``; must not raise."""
@@ -186,56 +189,64 @@ class Notifier:
         self, queue: list[OutboxRow], breaker: BreakerRow, now: datetime
     ) -> list[DeliveryOutcome]:
         p = self.policy
-        outcomes: list[DeliveryOutcome] = []
         if breaker.open_until is not None and now < breaker.open_until:
             release_claims(self.store, [r.message.message_id for r in queue])
             log.info("outbox: circuit of %s open until %s; %d message(s) wait",
                      queue[0].message.endpoint, breaker.open_until, len(queue))
             return [self._skipped(r, "circuit open") for r in queue]
+        outcomes: list[DeliveryOutcome] = []
+        batch: list[Attempt] = []
+        last_write = time.monotonic()
         half_open = breaker.open_until is not None
         start = breaker
+        rest: list[OutboxRow] = []
         for i, row in enumerate(queue):
-            m = row.message
-            url = self._url(row)
-            error: str | None
-            if url is None:
-                ok, error = False, f"route {m.route!r} (URL {m.url_index}) is no longer configured"
-            else:
-                ok, raw = self.sender(url, m.title, m.body, m.body_format)
-                error = None if ok else mask_text(raw or "delivery failed", secret_parts(url))
-            attempts = row.attempts + 1
-            if ok:
-                record_attempt(self.store, m.message_id, status="delivered", attempts=attempts,
-                               now=now)
-                outcomes.append(DeliveryOutcome(m.message_id, m.route, m.endpoint, True,
-                                                "delivered"))
+            attempt, outcome, url_known = self._send(row, now)
+            batch.append(attempt)
+            outcomes.append(outcome)
+            if outcome.ok:
                 breaker = replace(breaker, consecutive_failures=0, open_until=None)
                 half_open = False
-                continue
-            final = attempts >= p.max_attempts
-            record_attempt(
-                self.store, m.message_id, status="failed" if final else "pending",
-                attempts=attempts, now=now, next_attempt_at=now + self.backoff(attempts),
-                error=error,
-            )
-            log.warning("outbox: delivery to %s failed (attempt %d): %s", m.endpoint, attempts, error)
-            outcomes.append(DeliveryOutcome(m.message_id, m.route, m.endpoint, False,
-                                            "failed" if final else "pending", error))
-            failures = breaker.consecutive_failures + 1
-            breaker = replace(breaker, consecutive_failures=failures)
-            if url is not None and (half_open or failures >= p.breaker_threshold):
-                breaker = replace(
-                    breaker, open_until=now + timedelta(seconds=p.breaker_cooldown_s),
-                    opened_count=breaker.opened_count + 1,
-                )
-                log.warning("outbox: circuit of %s opened for %gs", m.endpoint, p.breaker_cooldown_s)
-                rest = queue[i + 1:]
-                release_claims(self.store, [r.message.message_id for r in rest])
-                outcomes.extend(self._skipped(r, "circuit open") for r in rest)
-                break
-        if breaker != start:
-            save_breaker(self.store, breaker, now)
+            else:
+                breaker = replace(breaker, consecutive_failures=breaker.consecutive_failures + 1)
+                if url_known and (half_open or breaker.consecutive_failures >= p.breaker_threshold):
+                    breaker = replace(
+                        breaker, open_until=now + timedelta(seconds=p.breaker_cooldown_s),
+                        opened_count=breaker.opened_count + 1,
+                    )
+                    log.warning("outbox: circuit of %s opened for %gs", row.message.endpoint,
+                                p.breaker_cooldown_s)
+                    rest = queue[i + 1:]
+                    outcomes.extend(self._skipped(r, "circuit open") for r in rest)
+                    break
+            # Outcomes are written in small batches: one transaction per message would cost
+            # more than the sending; a crash can at worst resend the last second's messages.
+            if len(batch) >= _BATCH or time.monotonic() - last_write >= _BATCH_S:
+                record_attempts(self.store, batch, now=now)
+                batch, last_write = [], time.monotonic()
+        record_attempts(self.store, batch, now=now, breaker=breaker if breaker != start else None,
+                        release=[r.message.message_id for r in rest])
         return outcomes
+
+    def _send(self, row: OutboxRow, now: datetime) -> tuple[Attempt, DeliveryOutcome, bool]:
+        """Send one message; return what to record, the outcome, and whether its URL exists."""
+        m = row.message
+        url = self._url(row)
+        error: str | None
+        if url is None:
+            ok, error = False, f"route {m.route!r} (URL {m.url_index}) is no longer configured"
+        else:
+            ok, raw = self.sender(url, m.title, m.body, m.body_format)
+            error = None if ok else mask_text(raw or "delivery failed", secret_parts(url))
+        attempts = row.attempts + 1
+        if ok:
+            return (Attempt(m.message_id, "delivered", attempts, now),
+                    DeliveryOutcome(m.message_id, m.route, m.endpoint, True, "delivered"), True)
+        status = "failed" if attempts >= self.policy.max_attempts else "pending"
+        log.warning("outbox: delivery to %s failed (attempt %d): %s", m.endpoint, attempts, error)
+        return (Attempt(m.message_id, status, attempts, now, now + self.backoff(attempts), error),
+                DeliveryOutcome(m.message_id, m.route, m.endpoint, False, status, error),
+                url is not None)
 
     @staticmethod
     def _skipped(row: OutboxRow, why: str) -> DeliveryOutcome:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -21,6 +21,7 @@ from storage.store import MetricStore
 
 __all__ = [
     "AlertStateRow",
+    "Attempt",
     "BreakerRow",
     "GateResultRow",
     "OutboxMessage",
@@ -34,7 +35,7 @@ __all__ = [
     "load_run_context",
     "metric_directions",
     "project_names",
-    "record_attempt",
+    "record_attempts",
     "record_job_run",
     "release_claims",
     "run_summary",
@@ -149,11 +150,6 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> tupl
     return rows[0] if rows else None
 
 
-_RUNS_OF = """
-    SELECT m.value, r.run_id, r.point_ts FROM measure_point m JOIN run_record r USING (run_id)
-    WHERE r.project = ? AND m.metric = ? AND {cond}
-    ORDER BY r.point_ts {order}, r.started_at {order} LIMIT 1
-"""
 
 
 def load_run_context(
@@ -164,7 +160,12 @@ def load_run_context(
     day_offsets: Iterable[tuple[str, int]] = (),
     baselines: Iterable[tuple[str, str | None]] = (),
 ) -> RunContext | None:
-    """Read a run, its measures and the reference values of ``metrics`` (None if no such run)."""
+    """Read a run, its measures and the reference values of ``metrics`` (None if no such run).
+
+    Reads the project's run order and the history of ``metrics`` once (a few thousand rows
+    for years of daily runs) and derives every reference from them, instead of one query
+    per metric and reference.
+    """
     with store.reader() as con:
         cols = ["run_id", "project", "commit_sha", "author", "message", "committed_at",
                 "point_ts", "started_at"]
@@ -172,7 +173,7 @@ def load_run_context(
         if row is None:
             return None
         run = dict(zip(cols, row, strict=True))
-        project, point_ts, started = run["project"], run["point_ts"], run["started_at"]
+        project = run["project"]
         values = {
             str(m): float(v)
             for m, v in con.execute(
@@ -180,43 +181,17 @@ def load_run_context(
             ).fetchall()
         }
         ctx = RunContext(run=run, values=values)
-        newer = _one(
-            con,
-            "SELECT count(*) FROM run_record WHERE project = ? AND (point_ts, started_at) > (?, ?)",
-            [project, point_ts, started],
-        )
-        ctx.is_latest = newer is None or int(newer[0]) == 0
-        before = "(r.point_ts, r.started_at) < (?, ?)"
-        for metric in metrics:
-            prev = _one(con, _RUNS_OF.format(cond=before, order="DESC"),
-                        [project, metric, point_ts, started])
-            if prev is not None:
-                ctx.previous[metric] = (float(prev[0]), str(prev[1]))
-            seen = _one(con, _RUNS_OF.format(cond="(r.point_ts, r.started_at) <= (?, ?)",
-                                             order="DESC"), [project, metric, point_ts, started])
-            if seen is not None:
-                missing = _one(
-                    con,
-                    "SELECT count(*) FROM run_record r, run_record s WHERE s.run_id = ? "
-                    "AND r.project = ? AND (r.point_ts, r.started_at) > (s.point_ts, s.started_at) "
-                    "AND (r.point_ts, r.started_at) <= (?, ?)",
-                    [str(seen[1]), project, point_ts, started],
-                )
-                ctx.last_seen[metric] = (seen[2], int(missing[0]) if missing else 0)
-        for metric, days in day_offsets:
-            ref = _one(con, _RUNS_OF.format(
-                cond="r.point_ts <= ?::TIMESTAMP - to_days(?::INTEGER)", order="DESC"),
-                [project, metric, point_ts, days])
-            if ref is not None:
-                ctx.days_ago[(metric, days)] = (float(ref[0]), str(ref[1]))
-        for metric, base in baselines:
-            if base is None:
-                ref = _one(con, _RUNS_OF.format(cond="true", order="ASC"), [project, metric])
-            else:
-                ref = _one(con, _RUNS_OF.format(cond="r.run_id = ?", order="ASC"),
-                           [project, metric, base])
-            if ref is not None:
-                ctx.baseline[(metric, base)] = (float(ref[0]), str(ref[1]))
+        order = [str(r[0]) for r in con.execute(
+            "SELECT run_id FROM run_record WHERE project = ? ORDER BY point_ts, started_at, run_id",
+            [project],
+        ).fetchall()]
+        history = con.execute(
+            "SELECT m.metric, m.value, r.run_id, r.point_ts FROM measure_point m "
+            "JOIN run_record r USING (run_id) "
+            "WHERE m.project = ? AND m.metric IN (SELECT unnest(?::VARCHAR[])) "
+            "ORDER BY r.point_ts, r.started_at, r.run_id",
+            [project, list(metrics)],
+        ).fetchall() if metrics else []
         ctx.directions = {
             str(n): str(d)
             for n, d in con.execute("SELECT name, direction FROM metric_catalogue").fetchall()
@@ -225,9 +200,41 @@ def load_run_context(
             f"SELECT {', '.join(_STATE_COLS)} FROM alert_state_record WHERE project = ?", [project]
         ).fetchall()
         ctx.states = {(str(r[0]), str(r[1])): AlertStateRow(*r) for r in rows}
+    _derive_references(ctx, order, history, day_offsets, baselines)
     return ctx
 
 
+def _derive_references(
+    ctx: RunContext,
+    order: list[str],
+    history: list[tuple[Any, ...]],
+    day_offsets: Iterable[tuple[str, int]],
+    baselines: Iterable[tuple[str, str | None]],
+) -> None:
+    position = {rid: i for i, rid in enumerate(order)}
+    here = position[ctx.run["run_id"]]
+    ctx.is_latest = here == len(order) - 1
+    point_ts: datetime = ctx.run["point_ts"]
+    by_metric: dict[str, list[tuple[float, str, datetime, int]]] = {}
+    for metric, value, rid, ts in history:
+        by_metric.setdefault(str(metric), []).append((float(value), str(rid), ts, position[rid]))
+    for metric, points in by_metric.items():
+        earlier = [p for p in points if p[3] < here]
+        if earlier:
+            ctx.previous[metric] = (earlier[-1][0], earlier[-1][1])
+        upto = [p for p in points if p[3] <= here]
+        if upto:
+            ctx.last_seen[metric] = (upto[-1][2], here - upto[-1][3])
+    for metric, days in day_offsets:
+        cutoff = point_ts - timedelta(days=days)
+        old = [p for p in by_metric.get(metric, []) if p[2] <= cutoff]
+        if old:
+            ctx.days_ago[(metric, days)] = (old[-1][0], old[-1][1])
+    for metric, base in baselines:
+        points = by_metric.get(metric, [])
+        chosen = [p for p in points if p[1] == base] if base is not None else points[:1]
+        if chosen:
+            ctx.baseline[(metric, base)] = (chosen[0][0], chosen[0][1])
 
 
 def load_alert_states(store: MetricStore, project: str | None = None) -> dict[tuple[str, str], AlertStateRow]:
@@ -245,17 +252,54 @@ _MSG_COLS = (
 
 
 def _insert_messages(con: duckdb.DuckDBPyConnection, messages: Sequence[OutboxMessage]) -> list[str]:
-    inserted: list[str] = []
-    for m in messages:
-        # ON CONFLICT on the unique dedup key: the same violation is never queued twice.
+    """Insert in one statement; ON CONFLICT on the unique keys skips what is already queued."""
+    unique = list({m.dedup_key: m for m in messages}.values())
+    if not unique:
+        return []
+    frame = pl.DataFrame(
+        {c: [getattr(m, c) for m in unique] for c in _MSG_COLS},
+        schema={c: (pl.Int64 if c == "url_index" else pl.Datetime("us") if c == "created_at"
+                    else pl.String) for c in _MSG_COLS},
+    )
+    con.register("_outbox_df", frame)
+    try:
         rows = con.execute(
             f"INSERT INTO outbox_record ({', '.join(_MSG_COLS)}, status, attempts, next_attempt_at) "
-            f"VALUES ({', '.join('?' * len(_MSG_COLS))}, 'pending', 0, ?) "
-            "ON CONFLICT DO NOTHING RETURNING message_id",
-            [getattr(m, c) for c in _MSG_COLS] + [m.created_at],
+            f"SELECT {', '.join(_MSG_COLS)}, 'pending', 0, created_at FROM _outbox_df "
+            "ON CONFLICT DO NOTHING RETURNING message_id"
         ).fetchall()
-        inserted.extend(str(r[0]) for r in rows)
-    return inserted
+    finally:
+        con.unregister("_outbox_df")
+    inserted = {str(r[0]) for r in rows}
+    return [m.message_id for m in unique if m.message_id in inserted]
+
+
+_RESULT_COLS = (
+    "run_id", "project", "gate", "metric", "state", "raw_state", "value", "threshold",
+    "reference_value", "reference_run_id", "detail", "evaluated_at",
+)
+_TIME_COLS = {"since", "last_notified_at", "last_point_ts", "updated_at", "evaluated_at"}
+_FLOAT_COLS = {"value", "threshold", "reference_value"}
+
+
+def _upsert(
+    con: duckdb.DuckDBPyConnection, table: str, cols: tuple[str, ...], rows: Sequence[object]
+) -> None:
+    """INSERT OR REPLACE ``rows`` (dataclasses with ``cols``) in one statement."""
+    if not rows:
+        return
+    schema: dict[str, Any] = {
+        c: pl.Datetime("us") if c in _TIME_COLS else pl.Float64 if c in _FLOAT_COLS
+        else pl.Int64 if c == "consecutive_failures" else pl.String
+        for c in cols
+    }
+    frame = pl.DataFrame({c: [getattr(r, c) for r in rows] for c in cols}, schema=schema)
+    con.register("_upsert_df", frame)
+    try:
+        con.execute(f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) "
+                    f"SELECT {', '.join(cols)} FROM _upsert_df")
+    finally:
+        con.unregister("_upsert_df")
 
 
 def save_evaluation(
@@ -269,20 +313,8 @@ def save_evaluation(
     Returns the ids of the messages actually queued (duplicates by ``dedup_key`` are skipped).
     """
     with store.transaction() as con:
-        for r in results:
-            con.execute(
-                "INSERT OR REPLACE INTO gate_result_record (run_id, project, gate, metric, state, "
-                "raw_state, value, threshold, reference_value, reference_run_id, detail, "
-                "evaluated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [r.run_id, r.project, r.gate, r.metric, r.state, r.raw_state, r.value,
-                 r.threshold, r.reference_value, r.reference_run_id, r.detail, r.evaluated_at],
-            )
-        for s in states:
-            con.execute(
-                f"INSERT OR REPLACE INTO alert_state_record ({', '.join(_STATE_COLS)}) "
-                f"VALUES ({', '.join('?' * len(_STATE_COLS))})",
-                [getattr(s, c) for c in _STATE_COLS],
-            )
+        _upsert(con, "gate_result_record", _RESULT_COLS, results)
+        _upsert(con, "alert_state_record", _STATE_COLS, states)
         return _insert_messages(con, messages)
 
 
@@ -350,25 +382,46 @@ def release_claims(store: MetricStore, message_ids: Sequence[str]) -> None:
             )
 
 
-def record_attempt(
-    store: MetricStore,
-    message_id: str,
-    *,
-    status: str,
-    attempts: int,
-    now: datetime,
-    next_attempt_at: datetime | None = None,
-    error: str | None = None,
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """The outcome of one delivery attempt, to be recorded."""
+
+    message_id: str
+    status: str  # delivered | pending | failed
+    attempts: int
+    at: datetime
+    next_attempt_at: datetime | None = None
+    error: str | None = None
+
+
+def record_attempts(
+    store: MetricStore, attempts: Sequence[Attempt], *, now: datetime,
+    breaker: BreakerRow | None = None, release: Sequence[str] = (),
 ) -> None:
-    """Record one delivery attempt: ``delivered``, still ``pending`` (retry later) or ``failed``."""
+    """Record delivery attempts (and a channel's breaker, and claims given back) in one transaction."""
+    if not attempts and breaker is None and not release:
+        return
     with store.transaction() as con:
-        con.execute(
-            "UPDATE outbox_record SET status = ?, attempts = ?, claimed_until = NULL, "
-            "delivered_at = CASE WHEN ? = 'delivered' THEN ?::TIMESTAMP ELSE delivered_at END, "
-            "next_attempt_at = coalesce(?::TIMESTAMP, next_attempt_at), "
-            "last_error = coalesce(?, last_error) WHERE message_id = ?",
-            [status, attempts, status, now, next_attempt_at, error, message_id],
-        )
+        for a in attempts:
+            con.execute(
+                "UPDATE outbox_record SET status = ?, attempts = ?, claimed_until = NULL, "
+                "delivered_at = CASE WHEN ? = 'delivered' THEN ?::TIMESTAMP ELSE delivered_at END, "
+                "next_attempt_at = coalesce(?::TIMESTAMP, next_attempt_at), "
+                "last_error = coalesce(?, last_error) WHERE message_id = ?",
+                [a.status, a.attempts, a.status, a.at, a.next_attempt_at, a.error, a.message_id],
+            )
+        if release:
+            con.execute(
+                "UPDATE outbox_record SET claimed_until = NULL "
+                "WHERE message_id IN (SELECT unnest(?::VARCHAR[]))",
+                [list(release)],
+            )
+        if breaker is not None:
+            con.execute(
+                "INSERT OR REPLACE INTO channel_breaker VALUES (?, ?, ?, ?, ?)",
+                [breaker.channel, breaker.consecutive_failures, breaker.open_until,
+                 breaker.opened_count, now],
+            )
 
 
 def run_summary(store: MetricStore, run_id: str) -> dict[str, Any] | None:
