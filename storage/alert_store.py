@@ -40,7 +40,6 @@ __all__ = [
     "release_claims",
     "run_summary",
     "runs_between",
-    "save_breaker",
     "save_evaluation",
 ]
 
@@ -465,16 +464,6 @@ def load_breakers(store: MetricStore) -> dict[str, BreakerRow]:
         "SELECT channel, consecutive_failures, open_until, opened_count FROM channel_breaker"
     )
     return {str(r[0]): BreakerRow(str(r[0]), int(r[1]), r[2], int(r[3])) for r in rows}
-
-
-def save_breaker(store: MetricStore, breaker: BreakerRow, now: datetime) -> None:
-    """Store one channel's circuit breaker."""
-    with store.transaction() as con:
-        con.execute(
-            "INSERT OR REPLACE INTO channel_breaker VALUES (?, ?, ?, ?, ?)",
-            [breaker.channel, breaker.consecutive_failures, breaker.open_until,
-             breaker.opened_count, now],
-        )
 
 
 def list_outbox(
