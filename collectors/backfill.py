@@ -293,14 +293,15 @@ def _inner_options(options: CollectOptions, workdir: Path) -> CollectOptions:
 
     The project itself was checked against the allowed roots; the checkout lives in our own
     temporary folder, which is therefore allowed too. Old commits' tests are never run. One
-    incremental mypy cache serves every commit of this backfill, outside the checkout
-    (unless the settings name one).
+    incremental mypy cache serves every commit of this backfill, outside the checkout; it is
+    removed with the checkout (mypy keys its cache by project path, and the checkout's path
+    is new each time, so keeping it would only pile up).
     """
     return dataclasses.replace(
         options,
         coverage_run_tests=False,
         allowed_roots=(*options.allowed_roots, workdir),
-        cache_dir=options.cache_dir if options.cache_dir is not None else workdir / "cache",
+        cache_dir=workdir / "cache",
     )
 
 

@@ -64,11 +64,12 @@ def prepare(root: Path, options: CollectOptions) -> ToolSetup:
     prefix = tuple(options.executables.get(NAME, (sys.executable, str(WORKER))))
     version = f"radon {radon.__version__}"
     args = ("--limit", str(options.complexity_limit))
-    return ToolSetup(NAME, prefix, version, args, config_hash(NAME, version, *args))
+    jobs = ("--jobs", str(options.concurrency))  # how, not what: left out of the hash
+    return ToolSetup(NAME, prefix, version, (*args, *jobs), config_hash(NAME, version, *args))
 
 
 def command(setup: ToolSetup, files: Sequence[str]) -> tuple[str, ...]:
-    """``python complexity_worker.py --limit N -- FILES``."""
+    """``python complexity_worker.py --limit N --jobs J -- FILES``."""
     return (*setup.prefix, *setup.config_args, "--", *files)
 
 

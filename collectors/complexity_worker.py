@@ -20,6 +20,8 @@ from __future__ import annotations
 import ast
 import io
 import json
+import multiprocessing
+import os
 import sys
 import tokenize
 from collections.abc import Sequence
@@ -27,7 +29,19 @@ from typing import Any
 
 from radon.metrics import h_visit_ast, mi_compute
 from radon.raw import Module, _logical, analyze, is_single_token
-from radon.visitors import ComplexityVisitor, Function
+from radon.visitors import ComplexityVisitor, Function, HalsteadVisitor
+
+
+def _visit_constant(self: ast.NodeVisitor, node: ast.Constant) -> None:
+    self.generic_visit(node)
+
+
+# ``ast.NodeVisitor.visit_Constant`` is a compatibility shim that looks for the old
+# visit_Num/visit_Str methods on every constant; radon's visitors define none of them, so it
+# always ends in ``generic_visit``. Going there directly gives the same numbers and saves a
+# third of the visiting time on literal-heavy files (this script runs in its own process).
+ComplexityVisitor.visit_Constant = _visit_constant
+HalsteadVisitor.visit_Constant = _visit_constant
 
 __all__ = ["analyse_file", "analyse_source", "fast_raw", "main"]
 
@@ -105,7 +119,7 @@ def fast_raw(source: str) -> Module:
     return Module(loc, lloc, sloc, comments, multi, blank, single_comments)
 
 
-def analyse_source(source: str, limit: int = 10) -> dict[str, Any]:
+def analyse_source(source: str) -> dict[str, Any]:
     """Complexity of one file's source: per-function CC, MI and raw counts (radon's numbers)."""
     try:
         tree = ast.parse(source)
@@ -132,26 +146,48 @@ def analyse_source(source: str, limit: int = 10) -> dict[str, Any]:
     }
 
 
-def analyse_file(path: str, limit: int = 10) -> dict[str, Any]:
+def analyse_file(path: str) -> dict[str, Any]:
     """:func:`analyse_source` on a file read as UTF-8 (as radon reads it by default)."""
     try:
         with open(path, encoding="utf-8") as handle:  # noqa: PTH123 - plain script, no pathlib needed
             source = handle.read()
     except (OSError, UnicodeDecodeError) as error:
         return {"error": f"{type(error).__name__}: {error}"}
-    return analyse_source(source, limit)
+    return analyse_source(source)
+
+
+def _analyse_one(path: str) -> tuple[str, dict[str, Any]]:
+    return path, analyse_file(path)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)  # noqa: PTH202 - plain script
+    except OSError:
+        return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Analyse the files named on the command line; print ``{file: result}`` as JSON."""
+    """Analyse the files named on the command line; print ``{file: result}`` as JSON.
+
+    Options: ``--limit N`` (accepted for the record; the limit is applied by the collector),
+    ``--jobs N`` worker processes (largest files first, so one big table does not finish last).
+    """
     args = list(sys.argv[1:] if argv is None else argv)
-    limit = 10
-    if len(args) >= 2 and args[0] == "--limit":
-        limit = int(args[1])
+    jobs = 1
+    while len(args) >= 2 and args[0] in ("--limit", "--jobs"):
+        if args[0] == "--jobs":
+            jobs = max(1, int(args[1]))
         args = args[2:]
     if args and args[0] == "--":
         args = args[1:]
-    results = {path: analyse_file(path, limit) for path in args}
+    if jobs > 1 and len(args) > 1:
+        ordered = sorted(args, key=_size, reverse=True)
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(args))) as pool:
+            found = dict(pool.imap_unordered(_analyse_one, ordered))
+        results = {path: found[path] for path in args}
+    else:
+        results = {path: analyse_file(path) for path in args}
     sys.stdout.write(json.dumps(results))
     sys.stdout.write("\n")
     return 0

@@ -1,11 +1,205 @@
-"""Commands of this area (registered on the main group by :func:`register`)."""
+"""``flext-quality collect`` and ``flext-quality findings``: analyse a project, show what changed."""
 
 from __future__ import annotations
 
-import click
+import json
+from pathlib import Path
+from typing import Any
 
-__all__ = ["register"]
+import click
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from collectors.base import CollectOptions
+from collectors.pipeline import collect
+from collectors.registry import TOOL_NAMES
+from flext_quality.cli.common import AppContext, common_options, pass_app
+from flext_quality.settings import Settings
+from storage.errors import ProjectError
+from storage.models import RunResult
+from storage.queries import latest_run, new_and_fixed, previous_run
+from storage.store import MetricStore
+
+__all__ = ["collect_options", "register"]
+
+#: The metric shown as each tool's "count" in the summary table.
+HEADLINE = {
+    "ruff": "ruff.issues", "mypy": "mypy.errors", "bandit": "bandit.issues",
+    "coverage": "coverage.line_percent", "complexity": "complexity.functions_over_limit",
+    "suppressions": "suppressions.count",
+}
+_SHOWN_FINDINGS = 10
+
+
+def collect_options(settings: Settings) -> CollectOptions:
+    """The collectors' options from the settings (also used by backfill and the scheduler)."""
+    c = settings.collect
+    return CollectOptions(
+        allowed_roots=tuple(settings.allowed_roots),
+        concurrency=c.concurrency,
+        timeout_s=c.timeout_s,
+        excludes=tuple(c.excludes),
+        ruff_select=tuple(c.ruff_select),
+        mypy_args=tuple(c.mypy_args),
+        bandit_skip_tests=c.bandit_skip_tests,
+        coverage_file=c.coverage_file,
+        coverage_run_tests=c.coverage_run_tests,
+        coverage_test_args=tuple(c.coverage_test_args),
+        complexity_limit=c.complexity_limit,
+        executables={name: tuple(argv) for name, argv in c.executables.items()},
+        cache_dir=(c.cache_dir or settings.db.parent / ".cache").resolve(),
+    )
+
+
+def _parse_tools(value: str | None, default: list[str]) -> list[str]:
+    if value is None:
+        return list(default)
+    tools = [t.strip() for t in value.split(",") if t.strip()]
+    unknown = [t for t in tools if t not in TOOL_NAMES]
+    if unknown or not tools:
+        raise click.BadParameter(
+            f"unknown tool {unknown[0]!r}" if unknown else "no tool named",
+            param_hint="--tools",
+        )
+    return tools
+
+
+def _summary(
+    result: RunResult, new: pl.DataFrame, fixed: pl.DataFrame, previous: str | None
+) -> dict[str, Any]:
+    run = result.run
+    return {
+        "run_id": run.run_id, "project": run.project, "status": run.status,
+        "previous_run_id": previous,
+        "commit_sha": run.commit_sha, "branch": run.branch, "dirty": run.dirty,
+        "score": result.measures.get("quality.score"),
+        "tools": [
+            {"tool": t.tool, "status": t.status, "version": t.tool_version,
+             "duration_s": round(t.duration_s, 3), "files": t.files, "cached_files": t.cached_files,
+             "count": result.measures.get(HEADLINE.get(t.tool, ""))
+             if t.status == "succeeded" else None, "error": t.error}
+            for t in result.tools
+        ],
+        "measures": dict(sorted(result.measures.items())),
+        "new": new.drop("run_id", "project").to_dicts(),
+        "fixed": fixed.drop("run_id", "project").to_dicts(),
+    }
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    console = Console(soft_wrap=False)
+    table = Table(title=f"{summary['project']}: run {summary['run_id'][:12]} {summary['status']}")
+    for column in ("tool", "status", "duration", "files", "count", "note"):
+        table.add_column(column, justify="right" if column in ("duration", "files", "count") else "left")
+    for tool in summary["tools"]:
+        files = str(tool["files"]) + (f" ({tool['cached_files']} cached)" if tool["cached_files"] else "")
+        count = tool["count"]
+        shown = "" if count is None else (f"{count:.1f}" if tool["tool"] == "coverage" else f"{count:g}")
+        table.add_row(tool["tool"], tool["status"], f"{tool['duration_s']:.2f}s", files, shown,
+                      tool["error"] or "")
+    console.print(table)
+    score = summary["score"]
+    console.print(f"quality score: {'n/a' if score is None else f'{score:.1f} / 100'}")
+    against = "against the previous run" if summary["previous_run_id"] else "first run of this project"
+    console.print(f"new findings: {len(summary['new'])}, fixed: {len(summary['fixed'])} ({against})")
+    for label, rows in (("new", summary["new"]), ("fixed", summary["fixed"])):
+        for row in rows[:_SHOWN_FINDINGS]:
+            where = f"{row['path']}:{row['line']}" if row["line"] is not None else row["path"]
+            console.print(f"  {label:5} {row['tool']:8} {row['rule']:16} {where}  {row['message'][:80]}",
+                          markup=False, highlight=False, soft_wrap=True)
+        if len(rows) > _SHOWN_FINDINGS:
+            console.print(f"  ... and {len(rows) - _SHOWN_FINDINGS} more {label} "
+                          "(flext-quality findings --new/--fixed)")
+
+
+@click.command("collect")
+@common_options
+@click.argument("path", type=click.Path(path_type=Path, file_okay=False), default=Path("."))
+@click.option("--project", default=None, help="Project name (default: the folder's name).")
+@click.option("--tools", default=None, help=f"Comma-separated analyzers (default: collect.tools; "
+              f"known: {','.join(TOOL_NAMES)}).")
+@click.option("--trigger", type=click.Choice(["manual", "ci", "scheduled"]), default="manual",
+              show_default=True, help="Why this run happens (stored with it).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_app
+def collect_cmd(app: AppContext, path: Path, project: str | None, tools: str | None,
+                trigger: str, fmt: str) -> None:
+    """Analyse the project at PATH, store one run, and show it with new and fixed findings.
+
+    Exit code 0 when the run was stored (findings or not), 1 when nothing could be stored.
+    """
+    settings = app.settings
+    chosen = _parse_tools(tools, list(settings.collect.tools))
+    result = collect(path, project=project, tools=chosen, options=collect_options(settings),
+                     trigger=trigger)  # type: ignore[arg-type]
+    store = app.store()
+    store.append_run(result)
+    new, fixed = new_and_fixed(store, result.run.run_id)
+    previous = previous_run(store, result.run.run_id)
+    summary = _summary(result, new, fixed, str(previous["run_id"]) if previous else None)
+    if fmt == "json":
+        click.echo(json.dumps(summary, default=str, indent=2))
+    else:
+        _print_summary(summary)
+    if result.run.status == "failed":
+        raise ProjectError("every analyzer failed: no measures were stored (see the tool errors above)")
+
+
+def _resolve_run(store: MetricStore, run_id: str | None, project: str | None) -> str:
+    if run_id is not None:
+        rows = store.fetch("SELECT run_id FROM runs WHERE run_id LIKE ? || '%'", [run_id])
+        if len(rows) != 1:
+            raise ProjectError(f"run {run_id!r} " + ("is ambiguous" if rows else "does not exist"))
+        return str(rows[0][0])
+    if project is not None:
+        latest = latest_run(store, project)
+        if latest is None:
+            raise ProjectError(f"project {project!r} has no runs")
+        return str(latest["run_id"])
+    rows = store.fetch("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1")
+    if not rows:
+        raise ProjectError("the database has no runs yet: run flext-quality collect PATH first")
+    return str(rows[0][0])
+
+
+@click.command("findings")
+@common_options
+@click.option("--run", "run_id", default=None, help="Run id or unique prefix (default: the latest run).")
+@click.option("--project", default=None, help="Latest run of this project.")
+@click.option("--new", "which", flag_value="new", help="Only findings new against the previous run.")
+@click.option("--fixed", "which", flag_value="fixed", help="Only findings fixed since the previous run.")
+@click.option("--all", "which", flag_value="all", help="Every finding of the run.")
+@click.option("--tool", default=None, help="Only this tool's findings.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@pass_app
+def findings_cmd(app: AppContext, run_id: str | None, project: str | None, which: str | None,
+                 tool: str | None, fmt: str) -> None:
+    """Show a run's findings: new and fixed against the previous run (default), or all."""
+    from flext_quality.cli.store_cmds import print_frame  # one table printer for every command
+
+    store = app.store()
+    store.ensure_schema()
+    run = _resolve_run(store, run_id, project)
+    if which == "all":
+        frames = {"all": store.query("SELECT * FROM findings WHERE run_id = ? ORDER BY tool, path, line", [run])}
+    else:
+        new, fixed = new_and_fixed(store, run)
+        frames = {"new": new, "fixed": fixed}
+        if which in ("new", "fixed"):
+            frames = {which: frames[which]}
+    parts = []
+    for label, frame in frames.items():
+        if tool is not None:
+            frame = frame.filter(pl.col("tool") == tool)
+        parts.append(frame.select(pl.lit(label).alias("change"), pl.exclude("run_id", "project")))
+    combined = pl.concat(parts)
+    if fmt == "table":  # the full columns are in --format json/csv
+        combined = combined.select("change", "tool", "rule", "severity", "path", "line", "message")
+    print_frame(combined, fmt, title=f"findings of run {run[:12]}")
 
 
 def register(group: click.Group) -> None:
-    """Add this module's commands to ``group``."""
+    """Add ``collect`` and ``findings`` to ``group``."""
+    group.add_command(collect_cmd)
+    group.add_command(findings_cmd)
