@@ -20,7 +20,7 @@ from flext_quality.cli.common import AppContext, common_options, pass_app
 from flext_quality.cli.store_cmds import print_frame
 from flext_quality.scheduler import scheduler_from_settings
 from flext_quality.settings import Settings
-from storage.alert_store import list_outbox, load_alert_states
+from storage.alert_store import list_outbox, load_alert_states, metric_directions
 from storage.errors import ProjectError
 from storage.queries import latest_run
 
@@ -149,6 +149,11 @@ def gates_cmd(app: AppContext, project: str | None) -> None:
     store = app.store()
     if not store.path.exists():
         return
+    known = metric_directions(store)
+    for metric in sorted({g.metric for g in settings.gates} - set(known)):
+        # Not an error: the metric may come with an analyzer that has not run yet.
+        click.echo(f"warning: metric {metric!r} is not in the catalogue yet; its gates have "
+                   "no data until a run reports it", err=True)
     states = sorted(load_alert_states(store, project).values(), key=lambda s: (s.project, s.gate))
     if states:
         frame = pl.DataFrame([

@@ -97,15 +97,16 @@ urls = ["json://127.0.0.1:{http_receiver.port}/ci"]
     assert "green again" in http_receiver.requests[-1].json()["title"]
 
     # a gate without data passes by default; --fail-on-no-data makes it fail the build
-    config.write_text(config.read_text() + '[[gates]]\nmetric = "mypy.errors"\nmax = 0\n')
+    config.write_text(config.read_text() + '[[gates]]\nmetric = "custom.metric"\nmax = 0\n')
     lenient = _invoke("check", "--no-collect", "--project", "planted", *common)
-    assert lenient.exit_code == 0 and "NO DATA  mypy.errors max=0" in lenient.output
+    assert lenient.exit_code == 0 and "NO DATA  custom.metric max=0" in lenient.output
     strict = _invoke("check", "--no-collect", "--project", "planted", "--fail-on-no-data", *common)
     assert strict.exit_code == 1 and "1 without data" in strict.output
 
     gates = _invoke("gates", *common)
     assert gates.exit_code == 0
     assert "bandit.issues.high max=0" in gates.output and "pass" in gates.output
+    assert "metric 'custom.metric' is not in the catalogue yet" in gates.stderr
 
     listed = _invoke("notify", "--list", "--format", "json", *common)
     rows = json.loads(listed.output)
