@@ -82,11 +82,8 @@ def advance(
         count = base.consecutive_failures + 1
         streak = run_id if base.consecutive_failures == 0 else base.streak_run_id
         moved = replace(moved, consecutive_failures=count, streak_run_id=streak)
-        if count < gate.consecutive:
-            # Not red yet: a single noisy run does not alert (consecutive > 1).
-            return replace(moved, state="pass" if base.state == "stale" else base.state), \
-                "pass", ("recovery" if base.state == "stale" else None)
-        state = "fail"
+        # Not red before `consecutive` failing runs in a row: one noisy run does not alert.
+        state = "fail" if count >= gate.consecutive else "pass"
     else:
         moved = replace(moved, consecutive_failures=0, streak_run_id=None)
         state = outcome.state
