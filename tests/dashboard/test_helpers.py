@@ -9,10 +9,11 @@ import polars as pl
 import pytest
 
 from dashboard.charts import FAIL_COLOUR, findings_flow_figure, query_chart, trend_figure
+from dashboard.context import GateLine
 from dashboard.data import data_version, overview, page_rows, state_of
 from dashboard.data_findings import FindingFilter, flow
 from dashboard.data_ops import csv_bytes, mask_endpoint, parquet_bytes
-from dashboard.data_trends import range_bounds
+from dashboard.data_trends import gate_thresholds, range_bounds
 from storage import queries
 from storage.store import MetricStore
 
@@ -175,3 +176,16 @@ def test_query_chart_and_downloads() -> None:
     assert [t.type for t in fig.data] == ["bar", "bar"] and list(fig.data[1].y) == [3, 2, 1]
     assert csv_bytes(frame).decode().splitlines()[0] == "day,a,b,tags"
     assert pl.read_parquet(parquet_bytes(frame)).equals(frame)
+
+
+def test_gate_thresholds_merge_configured_and_stored_gates(seeded_master: Path) -> None:
+    db = str(seeded_master)
+    version = data_version(db)
+    assert version is not None
+    configured = (
+        GateLine(gate="cov", metric="coverage.line_percent", min=75.0, max=None, projects=("ac*",)),
+        GateLine(gate="elsewhere", metric="ruff.issues", min=None, max=3.0, projects=("other-*",)),
+    )
+    lines = gate_thresholds(db, version, "acme", configured, ttl_s=5)
+    assert sorted(lines) == [("cov", "coverage.line_percent", 75.0), ("score-min", "quality.score", 70.0)]
+    assert gate_thresholds(db, version, "project-0002", configured, ttl_s=5) == []
