@@ -41,14 +41,14 @@ def resolve_project(path: Path, allowed_roots: Sequence[Path]) -> Path:
 
 
 def is_excluded(relative: str, patterns: Iterable[str]) -> bool:
-    """Whether a relative POSIX path (or one of its parent folders) matches a glob pattern."""
+    """Whether a relative POSIX path matches a glob pattern.
+
+    A pattern matches the path, one of its parent folders (``pkg/generated``), or any single
+    name in it (``generated``, ``*_pb2.py``).
+    """
     parts = relative.split("/")
-    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    return any(
-        fnmatch.fnmatchcase(candidate, pattern) or fnmatch.fnmatchcase(parts[-1], pattern)
-        for pattern in patterns
-        for candidate in prefixes
-    )
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))] + parts
+    return any(fnmatch.fnmatchcase(c, pattern) for pattern in patterns for c in candidates)
 
 
 def _skip_dir(parent: Path, name: str) -> bool:
@@ -63,7 +63,7 @@ def discover_files(root: Path, excludes: Sequence[str] = ()) -> list[str]:
 
     Skips hidden folders and files, virtual environments, ``build/``, ``dist/``,
     ``node_modules/``, ``__pycache__``, ``*.egg-info`` and paths matching ``excludes``
-    (globs against the relative path, a parent folder, or the file name). Symlinked folders
+    (globs against the relative path, a parent folder, or any name in the path). Symlinked folders
     are not followed; a symlinked file is kept only when it points inside ``root``.
     """
     files: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -18,9 +19,13 @@ def rerun(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
 
 
-def git(cwd: Path, *args: str) -> str:
-    """Run git in ``cwd`` with a fixed identity; return stdout."""
+def git(cwd: Path, *args: str, date: str | None = None) -> str:
+    """Run git in ``cwd`` with a fixed identity (and author/committer ``date``); return stdout."""
     env_args = ["-c", "user.name=Test Author", "-c", "user.email=author@example.com",
                 "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]
-    done = subprocess.run(["git", *env_args, *args], cwd=cwd, capture_output=True, text=True, check=True)
+    env = dict(os.environ)
+    if date is not None:
+        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = date
+    done = subprocess.run(["git", *env_args, *args], cwd=cwd, capture_output=True, text=True,
+                          check=True, env=env)
     return done.stdout

@@ -1,0 +1,78 @@
+"""The allow-list and file discovery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from collectors.discovery import discover_files, is_excluded, resolve_project
+from collectors.pipeline import collect
+from storage.errors import ProjectError
+
+
+def test_outside_path_is_refused(tmp_path: Path) -> None:
+    allowed = tmp_path / "allowed"
+    other = tmp_path / "other"
+    allowed.mkdir()
+    other.mkdir()
+    assert resolve_project(allowed, [allowed]) == allowed.resolve()
+    with pytest.raises(ProjectError, match="outside the allowed roots"):
+        resolve_project(other, [allowed])
+    with pytest.raises(ProjectError, match="outside the allowed roots"):
+        resolve_project(allowed / ".." / "other", [allowed])
+
+
+def test_symlink_pointing_outside_is_refused(tmp_path: Path) -> None:
+    allowed = tmp_path / "allowed"
+    secret = tmp_path / "secret"
+    allowed.mkdir()
+    secret.mkdir()
+    (secret / "keys.py").write_text("KEY = 'x'\n")
+    link = allowed / "project"
+    link.symlink_to(secret, target_is_directory=True)
+    with pytest.raises(ProjectError, match="outside the allowed roots"):
+        resolve_project(link, [allowed])
+
+
+def test_missing_path_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ProjectError, match="does not exist"):
+        resolve_project(tmp_path / "nope", [tmp_path])
+
+
+def test_collect_refuses_before_running_anything(tmp_path: Path, options_for) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ProjectError):
+        collect(Path("/"), project=None, tools=["ruff"], options=options_for())
+    with pytest.raises(ProjectError, match="unknown tool"):
+        collect(tmp_path, project=None, tools=["pylint"], options=options_for())
+
+
+def test_discovery_skips_hidden_venvs_build_and_excludes(tmp_path: Path) -> None:
+    files = {
+        "pkg/a.py": True, "pkg/sub/b.py": True, "top.py": True, "pkg/notes.txt": False,
+        ".hidden/c.py": False, "pkg/.cache/d.py": False, "build/e.py": False, "dist/f.py": False,
+        "node_modules/g.py": False, "pkg/__pycache__/h.py": False, "venv/i.py": False,
+        "myenv/j.py": False, "pkg/generated/k.py": False, "pkg/skip_me.py": False,
+        "x.egg-info/l.py": False, ".dot.py": False,
+    }
+    for name in files:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x = 1\n")
+    (tmp_path / "myenv" / "pyvenv.cfg").write_text("home = /usr\n")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.py"
+    outside.write_text("y = 2\n")
+    (tmp_path / "pkg" / "link_out.py").symlink_to(outside)
+    (tmp_path / "pkg" / "link_in.py").symlink_to(tmp_path / "top.py")
+    found = discover_files(tmp_path, ["pkg/generated", "skip_*.py"])
+    expected = sorted([n for n, keep in files.items() if keep] + ["pkg/link_in.py"])
+    assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "patterns", "excluded"),
+    [("a/b/c.py", ["a/b"], True), ("a/b/c.py", ["c.py"], True), ("a/b/c.py", ["*/b/*"], True),
+     ("a/b/c.py", ["b"], True), ("a/bc/c.py", ["a/b"], False), ("a/b/c.py", [], False)],
+)
+def test_exclude_patterns(path: str, patterns: list[str], excluded: bool) -> None:
+    assert is_excluded(path, patterns) is excluded

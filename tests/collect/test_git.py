@@ -1,0 +1,62 @@
+"""Git metadata on a real repository made by the test."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from collect_support import SAMPLE, git
+
+from collectors.base import CollectOptions
+from collectors.gitmeta import git_info
+from collectors.pipeline import collect
+from storage.queries import new_and_fixed
+from storage.store import MetricStore
+
+
+def make_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    shutil.copytree(SAMPLE, repo, ignore=shutil.ignore_patterns("__pycache__"))
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "first commit", date="2024-03-01T12:00:00+02:00")
+    return repo
+
+
+def test_git_metadata_and_dirty_flag(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    info = git_info(repo)
+    assert info is not None
+    assert info.commit_sha == git(repo, "rev-parse", "HEAD").strip()
+    assert info.author == "Test Author <author@example.com>"
+    assert info.branch == "main" and info.message == "first commit"
+    assert info.committed_at == datetime(2024, 3, 1, 10, 0, 0)  # +02:00 commit, naive UTC
+    assert not info.dirty
+    (repo / "samplepkg" / "new.py").write_text("x = 1\n")
+    dirty = git_info(repo)
+    assert dirty is not None and dirty.dirty
+    git(repo, "checkout", "-q", "--detach")
+    assert git_info(repo).branch is None  # type: ignore[union-attr]
+    assert git_info(tmp_path) is None  # not a repository
+
+
+def test_runs_carry_commit_and_findings_diff_between_commits(
+    tmp_path: Path, options_for: Callable[..., CollectOptions]
+) -> None:
+    repo = make_repo(tmp_path)
+    store = MetricStore(tmp_path / "q.duckdb")
+    first = collect(repo, project="r", tools=["ruff", "complexity"], options=options_for())
+    assert first.run.commit_sha == git(repo, "rev-parse", "HEAD").strip()
+    assert first.run.committed_at == datetime(2024, 3, 1, 10, 0, 0)  # commit time in naive UTC
+    assert first.run.point_time == first.run.committed_at and not first.run.dirty
+    store.append_run(first)
+    core = repo / "samplepkg" / "core.py"
+    core.write_text(core.read_text().replace("import os\n", "import json\nimport os\n").replace("    unused = 42\n", ""))
+    git(repo, "commit", "-q", "-am", "second", date="2024-03-02T12:00:00+00:00")
+    second = collect(repo, project="r", tools=["ruff", "complexity"], options=options_for())
+    store.append_run(second)
+    assert second.run.commit_sha != first.run.commit_sha
+    new, fixed = new_and_fixed(store, second.run.run_id)
+    assert new["rule"].to_list() == ["F401"] and fixed["rule"].to_list() == ["F841"]
