@@ -27,11 +27,10 @@ from rich.progress import (
 )
 
 from collectors.backfill import BackfillProgress, BackfillRequest, BackfillSummary, backfill
-from collectors.base import CollectOptions
 from collectors.discovery import resolve_project
 from collectors.gitwalk import Commit, Every
+from flext_quality.cli.collect_cmds import collect_options
 from flext_quality.cli.common import AppContext, common_options, pass_app
-from flext_quality.settings import Settings
 from storage.errors import ConfigError
 
 __all__ = ["register"]
@@ -192,18 +191,6 @@ def backfill_cmd(
             on_progress=display, on_stored=_pause_hook(pause_after, pause_fifo),
         )
     _print_summary(summary, fmt)
-
-
-def collect_options(settings: Settings) -> CollectOptions:
-    """Collect options from the settings (the same mapping ``collect`` uses)."""
-    c = settings.collect
-    return CollectOptions(
-        allowed_roots=tuple(settings.allowed_roots), concurrency=c.concurrency,
-        timeout_s=c.timeout_s, excludes=tuple(c.excludes), ruff_select=tuple(c.ruff_select),
-        mypy_args=tuple(c.mypy_args), bandit_skip_tests=c.bandit_skip_tests,
-        coverage_file=c.coverage_file, coverage_run_tests=False,
-        coverage_test_args=tuple(c.coverage_test_args), complexity_limit=c.complexity_limit,
-    )
 
 
 def register(group: click.Group) -> None:
