@@ -29,20 +29,22 @@ STATE_COLOURS = {"pass": GOOD_COLOUR, "fail": FAIL_COLOUR, "stale": "#a16207", "
 
 
 def _hover(frame: pl.DataFrame, grain: str) -> tuple[list[list[object]], str]:
+    data = [
+        [(sha or "")[:10], author or "", (message or "").splitlines()[0][:80] if message else "", lo, hi, n]
+        for sha, author, message, lo, hi, n in frame.select(
+            "commit_sha", "author", "message", "min_value", "max_value", "n"
+        ).iter_rows()
+    ]
+    commit = "commit %{customdata[0]} by %{customdata[1]}<br>%{customdata[2]}"
     if grain == "raw":
-        data = [
-            [(sha or "")[:10], author or "", (message or "").splitlines()[0][:80] if message else ""]
-            for sha, author, message in frame.select("commit_sha", "author", "message").iter_rows()
-        ]
-        template = (
-            "%{x|%Y-%m-%d %H:%M}<br><b>%{y:.4g}</b><br>commit %{customdata[0]} by %{customdata[1]}"
-            "<br>%{customdata[2]}<extra>%{fullData.name}</extra>"
+        return (
+            data,
+            f"%{{x|%Y-%m-%d %H:%M}}<br><b>%{{y:.4g}}</b><br>{commit}<extra>%{{fullData.name}}</extra>",
         )
-        return data, template
-    data = [[lo, hi, n] for lo, hi, n in frame.select("min_value", "max_value", "n").iter_rows()]
     template = (
-        f"%{{x|%Y-%m-%d}} ({grain})<br>last <b>%{{y:.4g}}</b><br>min %{{customdata[0]:.4g}}, "
-        "max %{customdata[1]:.4g}, %{customdata[2]} points<extra>%{fullData.name}</extra>"
+        f"%{{x|%Y-%m-%d}} ({grain})<br>last <b>%{{y:.4g}}</b>, min %{{customdata[3]:.4g}}, "
+        f"max %{{customdata[4]:.4g}}, %{{customdata[5]}} points<br>last {commit}"
+        "<extra>%{fullData.name}</extra>"
     )
     return data, template
 

@@ -110,8 +110,23 @@ def _series(
         runs = _project_runs(db, version, project, start, end).select("run_id", "author", "message")
         frame = frame.join(runs, on="run_id", how="left")
     else:
-        frame = frame.with_columns(
-            pl.lit(None, dtype=pl.String).alias("author"), pl.lit(None, dtype=pl.String).alias("message")
+        # A bucket's line value is its last point: show the last commit of the bucket with it.
+        (last,) = read(
+            db,
+            (
+                f"""SELECT date_trunc('{grain}', {_POINT_TS}) AS ts,
+                           arg_max(commit_sha, {_POINT_TS}) AS last_sha,
+                           arg_max(author, {_POINT_TS}) AS author,
+                           arg_max(message, {_POINT_TS}) AS message
+                    FROM runs WHERE project = ? AND {_POINT_TS} BETWEEN ? AND ?
+                    GROUP BY 1""",
+                [project, start, end],
+            ),
+        )
+        frame = (
+            frame.join(last.with_columns(pl.col("ts").cast(frame.schema["ts"])), on="ts", how="left")
+            .with_columns(pl.coalesce("commit_sha", "last_sha").alias("commit_sha"))
+            .drop("last_sha")
         )
     return frame, grain
 
@@ -122,7 +137,8 @@ def trend_series(
     """Points of the chosen metrics and the granularity used (raw, day, week or month).
 
     Raw points carry run_id, commit_sha, author and message for the hover; rollup buckets
-    carry min, max and count instead. Long ranges read the rollups, never the raw points.
+    carry min, max and count, and the commit, author and message of the bucket's last run.
+    Long ranges read the rollups, never the raw points.
     """
     return cached(_series, ttl_s)(db, version, project, tuple(metrics), start, end)
 

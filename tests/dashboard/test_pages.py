@@ -103,6 +103,9 @@ def test_trends_range_preset_switches_to_rollups(seeded_db: Path, monkeypatch: p
     at = run_page(seeded_db, "trends", monkeypatch)
     at.selectbox(key="project_picker").select("project-0001").run()
     assert "granularity: **day**" in texts(at.caption)  # 90 days: daily rollup
+    bucket_line = next(t for t in figure(at, 0)["data"] if t.get("name") == "quality.score")
+    sha, author = bucket_line["customdata"][-1][:2]
+    assert len(sha) == 10 and author in {"ana", "bo", "chen", "dara", "eli"}  # the bucket's last commit
     raw_points = len(figure(at, 0)["data"][1]["x"])
     at.radio(key="trend_range").set_value("30 days").run()
     assert "granularity: **raw**" in texts(at.caption)
