@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from collectors.pipeline import collect  # noqa: E402
 from setup_backfill import HISTORY, WORK, build_history, install_wily  # noqa: E402
 
 from collectors.base import CollectOptions  # noqa: E402
+from collectors.pipeline import collect  # noqa: E402
 
 TOOLS = ("ruff", "bandit", "complexity")
 CLI = ROOT / ".venv" / "bin" / "flext-quality"
@@ -72,8 +72,8 @@ def stored(db: Path) -> dict[str, tuple[dict[str, float], list[tuple[object, ...
             measures = dict(con.execute(
                 "SELECT metric, value FROM measures WHERE commit_sha = ?", [sha]).fetchall())
             findings = sorted(con.execute(
-                "SELECT f.tool, f.rule, f.severity, f.path, f.line, f.col, f.message, f.fingerprint FROM findings f "
-                "JOIN runs r USING (run_id) WHERE r.commit_sha = ?", [sha]).fetchall())
+                "SELECT f.tool, f.rule, f.severity, f.path, f.line, f.col, f.message, f.fingerprint "
+                "FROM findings f JOIN runs r USING (run_id) WHERE r.commit_sha = ?", [sha]).fetchall())
             result[str(sha)] = (measures, findings)
         return result
     finally:
