@@ -51,7 +51,7 @@ __all__ = [
     "BackfillSummary",
     "CollectFn",
     "backfill",
-    "select_commits",
+    "stored_commits",
 ]
 
 
@@ -131,22 +131,6 @@ class BackfillSummary:
 
 
 ProgressFn = Callable[[BackfillProgress], None]
-
-
-def select_commits(
-    path: Path,
-    *,
-    ref: str | None = None,
-    max_commits: int | None = None,
-    since: datetime | None = None,
-    every: Every | None = None,
-) -> list[Commit]:
-    """The commits a backfill of ``path`` would analyse, oldest first."""
-    info = repo_info(path)
-    return list_commits(
-        info.root, ref=ref or "HEAD", max_commits=max_commits, since=since, every=every,
-        prefix=info.prefix,
-    )
 
 
 def stored_commits(store: MetricStore, project: str) -> set[str]:

@@ -10,7 +10,7 @@ import json
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -40,9 +40,11 @@ def _parse_since(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
     except ValueError:
         raise ConfigError(f"--since {value!r} is not a date (use YYYY-MM-DD or an ISO time)") from None
+    # commit times are compared as naive UTC; a time with an offset is converted first
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 @contextmanager

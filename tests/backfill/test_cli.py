@@ -122,3 +122,16 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("error:") and "git" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_since_with_offset_and_bad_since(planted: tuple[GitRepo, list[str]], tmp_path: Path) -> None:
+    repo, shas = planted
+    db = tmp_path / "q.duckdb"
+    # 2024-03-08T00:00+02:00 is 2024-03-07T22:00 UTC: the commits of 03-08 and 03-09 (10:00 UTC)
+    result = _run(repo, db, tmp_path, "--since", "2024-03-08T00:00:00+02:00", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["stored"] == 2
+    stored = MetricStore(db).fetch("SELECT commit_sha FROM runs ORDER BY committed_at")
+    assert [r[0] for r in stored] == shas[-2:]
+    bad = _run(repo, db, tmp_path, "--since", "last tuesday")
+    assert bad.returncode == 1 and "--since 'last tuesday' is not a date" in bad.stderr
