@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from radon.metrics import h_visit_ast, mi_compute
-from radon.raw import Module, _logical, analyze, is_single_token
+from radon.raw import Module, analyze
 from radon.visitors import ComplexityVisitor, Function, HalsteadVisitor
 
 
@@ -49,69 +49,108 @@ _BRACKETS_OPEN = frozenset("([{")
 _BRACKETS_CLOSE = frozenset(")]}")
 
 
-def _chunks(lines: list[str]) -> list[tuple[int, int, list[tokenize.TokenInfo]]] | None:
-    """Statement chunks (first line, last line, tokens) of the stripped lines, or None."""
-    text = "\n".join(lines)
+_SKIP_LOGICAL = frozenset({tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE})
+_TRAILING = frozenset({tokenize.NL, tokenize.NEWLINE})
+
+
+class _Chunk:
+    """Running counts of one statement chunk, enough to apply radon's rules to it."""
+
+    __slots__ = ("first_type", "first_rows", "rest_is_trailing", "logical", "n", "colon", "code")
+
+    def __init__(self) -> None:
+        self.first_type = -1
+        self.first_rows = (0, 0)
+        self.rest_is_trailing = True
+        self.logical = 0
+        self._reset_sub()
+
+    def _reset_sub(self) -> None:
+        self.n = 0  # tokens kept by radon's _logical in the current ';'-separated part
+        self.colon = -1  # index of the last ':' among them
+        self.code = False  # any of them besides the end marker
+
+    def add(self, token: tokenize.TokenInfo) -> None:
+        kind = token.type
+        if self.first_type == -1:
+            self.first_type = kind
+            self.first_rows = (token.start[0], token.end[0])
+        elif kind not in _TRAILING:
+            self.rest_is_trailing = False
+        if kind == tokenize.OP and token.string == ";":
+            self.close_sub(final=False)
+            return
+        if kind in _SKIP_LOGICAL:
+            return
+        if kind == tokenize.OP and token.string == ":":
+            self.colon = self.n
+        self.code = True
+        self.n += 1
+
+    def close_sub(self, *, final: bool) -> None:
+        # radon's _logical on one ';'-separated part: it asks whether the last ':' is the
+        # part's second-to-last token; only the final part carries the end marker.
+        if self.colon >= 0:
+            self.logical += 2 - (self.colon == self.n - (1 if final else 2))
+        else:
+            self.logical += 1 if self.code else 0
+        self._reset_sub()
+
+
+def fast_raw(source: str) -> Module:
+    """``radon.raw.analyze(source)``, in time linear in the file's length.
+
+    One tokenization of the stripped text; a chunk (radon's unit) ends at a NEWLINE, or at
+    an NL outside brackets. Each chunk is then counted by radon's rules: a lone comment or a
+    lone one-line string is a single comment line, a lone multi-line string is ``multi``,
+    anything else is source; logical lines as in ``radon.raw._logical``.
+    """
+    lines = [line.strip() for line in source.splitlines()]
     try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+        tokens = list(tokenize.generate_tokens(io.StringIO("\n".join(lines)).readline))
     except (tokenize.TokenError, SyntaxError):
-        return None
-    chunks: list[tuple[int, int, list[tokenize.TokenInfo]]] = []
+        return analyze(source)
+    lloc = comments = single_comments = multi = blank = sloc = 0
     depth = 0
     start = 1
-    current: list[tokenize.TokenInfo] = []
+    chunk = _Chunk()
     for token in tokens:
         kind = token.type
         if kind == tokenize.ERRORTOKEN:
-            return None
+            return analyze(source)  # unusual input: radon's own counting decides
         if kind == tokenize.ENDMARKER:
             break
-        current.append(token)
-        if kind == tokenize.OP:
+        chunk.add(token)
+        if kind == tokenize.COMMENT:
+            comments += 1
+        elif kind == tokenize.OP:
             if token.string in _BRACKETS_OPEN:
                 depth += 1
             elif token.string in _BRACKETS_CLOSE:
                 depth -= 1
         elif kind == tokenize.NEWLINE or (kind == tokenize.NL and depth == 0):
             end = token.start[0]
-            chunks.append((start, end, current))
-            start, current = end + 1, []
-    if current or depth:
-        return None
-    return chunks
-
-
-def fast_raw(source: str) -> Module:
-    """``radon.raw.analyze(source)``, in time linear in the file's length."""
-    lines = [line.strip() for line in source.splitlines()]
-    chunks = _chunks(lines)
-    if chunks is None or (chunks and chunks[-1][1] < len(lines) - 1):
-        return analyze(source)
-    endmarker = tokenize.TokenInfo(tokenize.ENDMARKER, "", (0, 0), (0, 0), "")
-    lloc = comments = single_comments = multi = blank = sloc = 0
-    covered = 0
-    for first, last, chunk in chunks:
-        tokens = [*chunk, endmarker]
-        parsed = lines[first - 1:last]
-        covered = last
-        comments += sum(1 for t in tokens if t.type == tokenize.COMMENT)
-        if is_single_token(tokenize.COMMENT, tokens):
-            single_comments += 1
-        elif is_single_token(tokenize.STRING, tokens):
-            if tokens[0].start[0] == tokens[0].end[0]:
+            parsed = lines[start - 1:end]
+            if chunk.first_type == tokenize.COMMENT and chunk.rest_is_trailing:
                 single_comments += 1
-            else:
-                multi += sum(1 for line in parsed if line)
-                blank += sum(1 for line in parsed if not line)
-        else:
-            for line in parsed:
-                if line:
-                    sloc += 1
+            elif chunk.first_type == tokenize.STRING and chunk.rest_is_trailing:
+                if chunk.first_rows[0] == chunk.first_rows[1]:
+                    single_comments += 1
                 else:
-                    blank += 1
-        lloc += _logical(tokens)
-    # a trailing empty line with no token of its own: radon counts it as one blank line
-    for line in lines[covered:]:
+                    filled = sum(1 for line in parsed if line)
+                    multi += filled
+                    blank += len(parsed) - filled
+            else:
+                filled = sum(1 for line in parsed if line)
+                sloc += filled
+                blank += len(parsed) - filled
+            chunk.close_sub(final=True)
+            lloc += chunk.logical
+            start, chunk = end + 1, _Chunk()
+    if chunk.first_type != -1 or depth:
+        return analyze(source)
+    # lines after the last chunk (a trailing empty line has no token): radon counts blanks
+    for line in lines[start - 1:]:
         if line:
             return analyze(source)
         blank += 1

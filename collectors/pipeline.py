@@ -31,6 +31,10 @@ __all__ = ["ToolResult", "collect", "run_tool"]
 
 Clock = Callable[[], datetime]
 
+#: Start the usually slowest analyzers first, so that with fewer slots than tools the quick
+#: ones fill the gaps instead of a slow one starting last (longest-processing-time order).
+START_ORDER: tuple[str, ...] = ("bandit", "mypy", "complexity", "ruff", "coverage", "suppressions")
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
@@ -162,11 +166,14 @@ def collect(
     root = resolve_project(path, options.allowed_roots)
     started_at = clock()
     files = discover_files(root, options.excludes)
-    adapters = [ADAPTERS[name] for name in dict.fromkeys(tools)]
+    chosen = list(dict.fromkeys(tools))
+    adapters = [ADAPTERS[name] for name in sorted(
+        chosen, key=lambda n: START_ORDER.index(n) if n in START_ORDER else len(START_ORDER))]
     with ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="collect") as pool:
         futures = [pool.submit(run_tool, a, root, files, options, file_cache) for a in adapters]
         git = git_info(root)
-        results = [future.result() for future in futures]
+        by_name = {r.record.tool: r for r in (future.result() for future in futures)}
+    results = [by_name[name] for name in chosen]
     measures: dict[str, float] = {}
     findings: list[FindingRecord] = []
     for result in results:

@@ -18,10 +18,11 @@ unchanged between commits unless its package layout changed.
 from __future__ import annotations
 
 import hashlib
+import stat
 from collections.abc import Iterable, Mapping
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
-from collectors.cache import PerFileResult
+from collectors.cache import PerFileResult, blob_sha
 from storage.blob_cache import BlobCache, CacheStats
 
 __all__ = ["CONTEXT_TOOLS", "StoredFileCache", "context_stand_ins", "layout_contexts"]
@@ -105,6 +106,24 @@ class StoredFileCache:
             keys.setdefault(sha, set()).add(f"{sha}:{contexts[path]}")
         self._blob_key = {sha: next(iter(k)) for sha, k in keys.items() if len(k) == 1}
         self._ambiguous = {sha for sha, k in keys.items() if len(k) > 1}
+
+    def use_directory(self, root: Path, files: Iterable[str]) -> None:
+        """Set the layout from a folder on disk (for ``collect`` of a working tree).
+
+        ``files`` are the discovered Python files (relative POSIX paths); their blob shas are
+        computed from their bytes, as git would.
+        """
+        layout: dict[str, str] = {}
+        executable: list[str] = []
+        for path in files:
+            target = root / path
+            try:
+                layout[path] = blob_sha(target.read_bytes())
+                if target.stat().st_mode & stat.S_IXUSR:
+                    executable.append(path)
+            except OSError:
+                continue
+        self.use_tree(layout, executable)
 
     def key_for(self, tool: str, sha: str) -> str | None:
         """The cache key of blob ``sha`` for ``tool`` in the current layout (None: not cached)."""

@@ -58,7 +58,7 @@ def test_raw_counts_equal_radon(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "source",
-    ["", "\n\n", "x = 1", "if x: return 0  # c\n", "a = 1; b = 2\n", "s = '''\nmulti\n\n'''\n",
+    ["", "\n\n", "x = 1", "if x: return 0  # c\n", "a = 1; b = 2\n", "if x: a; b\n", "if x: a; b:\n", "x = {1: 2}; y = z[1:2]\n", "for i in x: pass;\n", "s = '''\nmulti\n\n'''\n",
      "def f(\n    a,\n    # inside\n    b,\n):\n    pass\n", "x = 1 + \\\n    2\n", "'''doc'''\n\n\n",
      "class A:\n    '''Doc\n    string.'''\n    x: int = 1\n"],
 )
