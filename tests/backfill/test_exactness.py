@@ -10,8 +10,11 @@ import pytest
 
 from collectors.backfill import BackfillRequest, backfill
 from collectors.base import CollectOptions
+from collectors.discovery import discover_files
 from collectors.pipeline import collect
 from collectors.registry import ADAPTERS
+from collectors.stored_cache import StoredFileCache
+from storage.blob_cache import BlobCache
 from storage.models import RunResult
 from storage.store import MetricStore
 
@@ -137,3 +140,26 @@ def test_coverage_only_from_per_commit_files(planted: tuple[GitRepo, list[str]],
     ))
     assert coverage == {shas[-3]: "succeeded", shas[-2]: "skipped", shas[-1]: "succeeded"}
     assert not list(repo.root.glob(".flext-backfill-coverage*"))
+
+
+def test_collect_after_backfill_is_served_from_the_database_cache(
+    planted: tuple[GitRepo, list[str]], tmp_path: Path
+) -> None:
+    repo, shas = planted
+    options = _options(tmp_path)
+    store = MetricStore(tmp_path / "q.duckdb")
+    backfill(
+        repo.root, BackfillRequest(project="planted", tools=PER_FILE, options=options),
+        store=store, collect=collect, adapters=[ADAPTERS[t] for t in PER_FILE],
+    )
+    copy = checkout_copy(repo, shas[-1], tmp_path / "head")
+    cache = StoredFileCache(BlobCache(store))
+    cache.use_directory(copy, discover_files(copy))
+    cached = collect(copy, project="planted", tools=PER_FILE, options=options, file_cache=cache)
+    plain = collect(copy, project="planted", tools=PER_FILE, options=options)
+    assert _fresh(cached) == _fresh(plain)
+    records = {t.tool: t for t in cached.tools}
+    assert records["bandit"].cached_files == records["bandit"].files > 0
+    assert records["complexity"].cached_files == records["complexity"].files > 0
+    # two identical empty __init__.py files in different packages are never shared for ruff
+    assert records["ruff"].cached_files == records["ruff"].files - 2
