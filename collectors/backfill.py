@@ -16,6 +16,7 @@ one tool invocation fills it with exactly what the pipeline would have computed.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
 import tempfile
 import time
@@ -54,6 +55,8 @@ __all__ = [
     "stored_commits",
 ]
 
+
+logger = logging.getLogger(__name__)
 
 #: Tools whose results are per file (cached and batched); the others run per commit.
 PER_FILE_TOOLS: frozenset[str] = frozenset({"ruff", "bandit", "complexity", "suppressions"})
@@ -257,9 +260,8 @@ def backfill(
                     for c in todo[offset:offset + request.chunk]
                 ]
                 if adapters:
-                    summary.files_analysed += prewarm_chunk(
-                        reader, batch, cache, adapters=adapters, options=context.options,
-                        tmp_root=workdir,
+                    summary.files_analysed += _prewarm_safely(
+                        reader, batch, cache, adapters, context.options, workdir
                     )
                 for commit, listed in zip(todo[offset:offset + request.chunk], batch, strict=True):
                     status = _one_commit(commit, listed, materialiser, context)
@@ -270,6 +272,23 @@ def backfill(
         shutil.rmtree(workdir, ignore_errors=True)
     summary.wall_s = clock() - started
     return summary
+
+
+def _prewarm_safely(
+    reader: BlobReader,
+    batch: list[ChunkCommit],
+    cache: StoredFileCache,
+    adapters: Sequence[Adapter],
+    options: CollectOptions,
+    workdir: Path,
+) -> int:
+    """Prewarm a chunk; a failure only costs speed, since the pipeline then does the work."""
+    try:
+        return prewarm_chunk(reader, batch, cache, adapters=adapters, options=options, tmp_root=workdir)
+    except (FlextQualityError, OSError, ValueError) as error:
+        logger.warning("batched analysis of %d commits failed, analysing them one by one: %s",
+                       len(batch), error)
+        return 0
 
 
 def _inner_options(options: CollectOptions, workdir: Path) -> CollectOptions:
