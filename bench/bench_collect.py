@@ -44,8 +44,11 @@ def fetch() -> Path:
         if subprocess.run([*pip, "--version"], capture_output=True, check=False).returncode != 0:
             found = ROOT / ".cache" / "uv-tool" / "bin" / "pip"
             pip = [str(found)] if found.exists() else [shutil.which("pip3") or "pip"]
-        subprocess.run([*pip, "download", "--no-deps", "--no-binary", ":all:", f"{PACKAGE}=={VERSION}",
-                        "-d", str(WORK)], check=True, capture_output=True)
+        subprocess.run(
+            [*pip, "download", "--no-deps", "--no-binary", ":all:", f"{PACKAGE}=={VERSION}", "-d", str(WORK)],
+            check=True,
+            capture_output=True,
+        )
     target = WORK / f"{PACKAGE}-{VERSION}"
     if not target.is_dir():
         with tarfile.open(archive) as tar:
@@ -97,8 +100,10 @@ def main() -> None:
     print(f"limit max(slowest {max(best_seq.values()):.2f}, sum/cores {total / cores:.2f}) = {limit:.2f} s")
     print(f"ratio collect / limit: {best_collect / limit:.2f}  (target <= 1.15)")
     print(f"speed-up vs sequential sum: {total / best_collect:.2f}x")
-    print(f"peak RSS of this process: {peak_mb:.0f} MB (before collect {rss_before / 1024:.0f} MB; "
-          "target < 300 MB)")
+    print(
+        f"peak RSS of this process: {peak_mb:.0f} MB (before collect {rss_before / 1024:.0f} MB; "
+        "target < 300 MB)"
+    )
 
     worker = str(ROOT / "collectors" / "complexity_worker.py")
     radon = str(Path(sys.executable).parent / "radon")
@@ -114,7 +119,9 @@ def main() -> None:
     table = "rich/_unicode_data/unicode15-0-0.py"
     raw_table = timed([radon, "raw", "-j", table], project)
     ours_table = timed([sys.executable, worker, table], project)
-    print(f"  generated table {table}: radon raw -j {raw_table:.2f} s, worker (all metrics) {ours_table:.2f} s")
+    print(
+        f"  generated table {table}: radon raw -j {raw_table:.2f} s, worker (all metrics) {ours_table:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ _TRAILING = frozenset({tokenize.NL, tokenize.NEWLINE})
 class _Chunk:
     """Running counts of one statement chunk, enough to apply radon's rules to it."""
 
-    __slots__ = ("first_type", "first_rows", "rest_is_trailing", "logical", "n", "colon", "code")
+    __slots__ = ("code", "colon", "first_rows", "first_type", "logical", "n", "rest_is_trailing")
 
     def __init__(self) -> None:
         self.first_type = -1

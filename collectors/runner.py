@@ -8,6 +8,7 @@ whether an exit code means "found issues" or "crashed" is each adapter's job (se
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 
-class ToolFailed(Exception):  # noqa: N818 - a result carrier, caught by the pipeline
+class ToolFailed(Exception):
     """One analyzer could not give a result; ``reason`` is one line for a person.
 
     Never leaves ``collectors``: the pipeline turns it into a ``failed`` tool record.
@@ -129,10 +130,8 @@ def run_process(
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # it may have ended on its own just now
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.communicate()
 
 

@@ -52,7 +52,7 @@ def _comments(source: str) -> list[tuple[int, str]]:
 def count_source(source: str) -> PerFileResult:
     """Suppression comments of one file's source."""
     if not _CANDIDATE.search(source):
-        return PerFileResult((), {kind: 0.0 for kind in KINDS})
+        return PerFileResult((), dict.fromkeys(KINDS, 0.0))
     findings: list[FileFinding] = []
     lines = source.splitlines()
     for number, comment in _comments(source):

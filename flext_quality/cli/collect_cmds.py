@@ -25,8 +25,11 @@ __all__ = ["collect_options", "register"]
 
 #: The metric shown as each tool's "count" in the summary table.
 HEADLINE = {
-    "ruff": "ruff.issues", "mypy": "mypy.errors", "bandit": "bandit.issues",
-    "coverage": "coverage.line_percent", "complexity": "complexity.functions_over_limit",
+    "ruff": "ruff.issues",
+    "mypy": "mypy.errors",
+    "bandit": "bandit.issues",
+    "coverage": "coverage.line_percent",
+    "complexity": "complexity.functions_over_limit",
     "suppressions": "suppressions.count",
 }
 _SHOWN_FINDINGS = 10
@@ -70,15 +73,25 @@ def _summary(
 ) -> dict[str, Any]:
     run = result.run
     return {
-        "run_id": run.run_id, "project": run.project, "status": run.status,
+        "run_id": run.run_id,
+        "project": run.project,
+        "status": run.status,
         "previous_run_id": previous,
-        "commit_sha": run.commit_sha, "branch": run.branch, "dirty": run.dirty,
+        "commit_sha": run.commit_sha,
+        "branch": run.branch,
+        "dirty": run.dirty,
         "score": result.measures.get("quality.score"),
         "tools": [
-            {"tool": t.tool, "status": t.status, "version": t.tool_version,
-             "duration_s": round(t.duration_s, 3), "files": t.files, "cached_files": t.cached_files,
-             "count": result.measures.get(HEADLINE.get(t.tool, ""))
-             if t.status == "succeeded" else None, "error": t.error}
+            {
+                "tool": t.tool,
+                "status": t.status,
+                "version": t.tool_version,
+                "duration_s": round(t.duration_s, 3),
+                "files": t.files,
+                "cached_files": t.cached_files,
+                "count": result.measures.get(HEADLINE.get(t.tool, "")) if t.status == "succeeded" else None,
+                "error": t.error,
+            }
             for t in result.tools
         ],
         "measures": dict(sorted(result.measures.items())),
@@ -96,8 +109,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
         files = str(tool["files"]) + (f" ({tool['cached_files']} cached)" if tool["cached_files"] else "")
         count = tool["count"]
         shown = "" if count is None else (f"{count:.1f}" if tool["tool"] == "coverage" else f"{count:g}")
-        table.add_row(tool["tool"], tool["status"], f"{tool['duration_s']:.2f}s", files, shown,
-                      tool["error"] or "")
+        table.add_row(
+            tool["tool"], tool["status"], f"{tool['duration_s']:.2f}s", files, shown, tool["error"] or ""
+        )
     console.print(table)
     score = summary["score"]
     console.print(f"quality score: {'n/a' if score is None else f'{score:.1f} / 100'}")
@@ -106,33 +120,46 @@ def _print_summary(summary: dict[str, Any]) -> None:
     for label, rows in (("new", summary["new"]), ("fixed", summary["fixed"])):
         for row in rows[:_SHOWN_FINDINGS]:
             where = f"{row['path']}:{row['line']}" if row["line"] is not None else row["path"]
-            console.print(f"  {label:5} {row['tool']:8} {row['rule']:16} {where}  {row['message'][:80]}",
-                          markup=False, highlight=False, soft_wrap=True)
+            console.print(
+                f"  {label:5} {row['tool']:8} {row['rule']:16} {where}  {row['message'][:80]}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
         if len(rows) > _SHOWN_FINDINGS:
-            console.print(f"  ... and {len(rows) - _SHOWN_FINDINGS} more {label} "
-                          "(flext-quality findings --new/--fixed)")
+            console.print(
+                f"  ... and {len(rows) - _SHOWN_FINDINGS} more {label} (flext-quality findings --new/--fixed)"
+            )
 
 
 @click.command("collect")
 @common_options
-@click.argument("path", type=click.Path(path_type=Path, file_okay=False), default=Path("."))
+@click.argument("path", type=click.Path(path_type=Path, file_okay=False), default=Path())
 @click.option("--project", default=None, help="Project name (default: the folder's name).")
-@click.option("--tools", default=None, help=f"Comma-separated analyzers (default: collect.tools; "
-              f"known: {','.join(TOOL_NAMES)}).")
-@click.option("--trigger", type=click.Choice(["manual", "ci", "scheduled"]), default="manual",
-              show_default=True, help="Why this run happens (stored with it).")
+@click.option(
+    "--tools",
+    default=None,
+    help=f"Comma-separated analyzers (default: collect.tools; known: {','.join(TOOL_NAMES)}).",
+)
+@click.option(
+    "--trigger",
+    type=click.Choice(["manual", "ci", "scheduled"]),
+    default="manual",
+    show_default=True,
+    help="Why this run happens (stored with it).",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @pass_app
-def collect_cmd(app: AppContext, path: Path, project: str | None, tools: str | None,
-                trigger: str, fmt: str) -> None:
+def collect_cmd(
+    app: AppContext, path: Path, project: str | None, tools: str | None, trigger: str, fmt: str
+) -> None:
     """Analyse the project at PATH, store one run, and show it with new and fixed findings.
 
     Exit code 0 when the run was stored (findings or not), 1 when nothing could be stored.
     """
     settings = app.settings
     chosen = _parse_tools(tools, list(settings.collect.tools))
-    result = collect(path, project=project, tools=chosen, options=collect_options(settings),
-                     trigger=trigger)  # type: ignore[arg-type]
+    result = collect(path, project=project, tools=chosen, options=collect_options(settings), trigger=trigger)  # type: ignore[arg-type]
     store = app.store()
     store.append_run(result)
     new, fixed = new_and_fixed(store, result.run.run_id)
@@ -171,10 +198,13 @@ def _resolve_run(store: MetricStore, run_id: str | None, project: str | None) ->
 @click.option("--fixed", "which", flag_value="fixed", help="Only findings fixed since the previous run.")
 @click.option("--all", "which", flag_value="all", help="Every finding of the run.")
 @click.option("--tool", default=None, help="Only this tool's findings.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+)
 @pass_app
-def findings_cmd(app: AppContext, run_id: str | None, project: str | None, which: str | None,
-                 tool: str | None, fmt: str) -> None:
+def findings_cmd(
+    app: AppContext, run_id: str | None, project: str | None, which: str | None, tool: str | None, fmt: str
+) -> None:
     """Show a run's findings: new and fixed against the previous run (default), or all."""
     from flext_quality.cli.store_cmds import print_frame  # one table printer for every command
 
@@ -182,7 +212,9 @@ def findings_cmd(app: AppContext, run_id: str | None, project: str | None, which
     store.ensure_schema()
     run = _resolve_run(store, run_id, project)
     if which == "all":
-        frames = {"all": store.query("SELECT * FROM findings WHERE run_id = ? ORDER BY tool, path, line", [run])}
+        frames = {
+            "all": store.query("SELECT * FROM findings WHERE run_id = ? ORDER BY tool, path, line", [run])
+        }
     else:
         new, fixed = new_and_fixed(store, run)
         frames = {"new": new, "fixed": fixed}

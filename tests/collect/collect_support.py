@@ -21,11 +21,20 @@ def rerun(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def git(cwd: Path, *args: str, date: str | None = None) -> str:
     """Run git in ``cwd`` with a fixed identity (and author/committer ``date``); return stdout."""
-    env_args = ["-c", "user.name=Test Author", "-c", "user.email=author@example.com",
-                "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]
+    env_args = [
+        "-c",
+        "user.name=Test Author",
+        "-c",
+        "user.email=author@example.com",
+        "-c",
+        "init.defaultBranch=main",
+        "-c",
+        "commit.gpgsign=false",
+    ]
     env = dict(os.environ)
     if date is not None:
         env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = date
-    done = subprocess.run(["git", *env_args, *args], cwd=cwd, capture_output=True, text=True,
-                          check=True, env=env)
+    done = subprocess.run(
+        ["git", *env_args, *args], cwd=cwd, capture_output=True, text=True, check=True, env=env
+    )
     return done.stdout

@@ -14,7 +14,7 @@ from collectors.base import CollectOptions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for collect_support
 
-from collect_support import SAMPLE  # noqa: E402
+from collect_support import SAMPLE
 
 
 @pytest.fixture
@@ -31,7 +31,9 @@ def options_for(tmp_path: Path) -> Callable[..., CollectOptions]:
 
     def make(**overrides: object) -> CollectOptions:
         values: dict[str, object] = {
-            "allowed_roots": (tmp_path,), "concurrency": 2, "timeout_s": 120.0,
+            "allowed_roots": (tmp_path,),
+            "concurrency": 2,
+            "timeout_s": 120.0,
             "cache_dir": tmp_path / ".fq-cache",
         }
         values.update(overrides)

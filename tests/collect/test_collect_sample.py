@@ -31,29 +31,43 @@ def test_exact_counts_match_the_recorded_commands(sample: Path, options_for: Opt
     run_id = store.append_run(result)
     assert result.run.status == "succeeded"
     measures = stored_counts(store, run_id)
-    tool_rows = {row[0]: row for row in store.fetch(
-        "SELECT tool, status, command, tool_version, config_hash, files FROM tool_runs WHERE run_id = ?",
-        [run_id])}
+    tool_rows = {
+        row[0]: row
+        for row in store.fetch(
+            "SELECT tool, status, command, tool_version, config_hash, files FROM tool_runs WHERE run_id = ?",
+            [run_id],
+        )
+    }
     assert {t: r[1] for t, r in tool_rows.items()} == dict.fromkeys(ALL_TOOLS, "succeeded")
     assert all(r[3] and r[4] for r in tool_rows.values())
 
     def findings(tool: str, where: str = "true") -> int:
-        return int(store.fetch(
-            f"SELECT count(*) FROM findings WHERE run_id = ? AND tool = ? AND {where}", [run_id, tool])[0][0])
+        return int(
+            store.fetch(
+                f"SELECT count(*) FROM findings WHERE run_id = ? AND tool = ? AND {where}", [run_id, tool]
+            )[0][0]
+        )
 
     ruff_out = json.loads(rerun(tool_rows["ruff"][2], sample).stdout)
     assert measures["ruff.issues"] == len(ruff_out) == findings("ruff")
     assert {e["code"] for e in ruff_out} == {"F841", "E711", "B006", "UP045", "E722"}  # planted
 
-    mypy_out = [json.loads(line) for line in rerun(tool_rows["mypy"][2], sample).stdout.splitlines() if line.strip()]
+    mypy_out = [
+        json.loads(line) for line in rerun(tool_rows["mypy"][2], sample).stdout.splitlines() if line.strip()
+    ]
     mypy_errors = [e for e in mypy_out if e["severity"] == "error"]
     assert measures["mypy.errors"] == len(mypy_errors) == findings("mypy")
     assert {e["code"] for e in mypy_errors} == {"arg-type", "assignment", "index"}  # planted
 
     bandit_out = json.loads(rerun(tool_rows["bandit"][2], sample).stdout)
-    assert measures["bandit.issues"] == len(bandit_out["results"]) == findings("bandit", "severity <> 'error'")
+    assert (
+        measures["bandit.issues"] == len(bandit_out["results"]) == findings("bandit", "severity <> 'error'")
+    )
     for level in ("high", "medium", "low"):
-        assert measures[f"bandit.issues.{level}"] == bandit_out["metrics"]["_totals"][f"SEVERITY.{level.upper()}"]
+        assert (
+            measures[f"bandit.issues.{level}"]
+            == bandit_out["metrics"]["_totals"][f"SEVERITY.{level.upper()}"]
+        )
     assert {"B602", "B307", "B301", "B105"} <= {r["test_id"] for r in bandit_out["results"]}  # planted
     assert measures["bandit.issues.high"] == 1  # the reviewed `# nosec` call is not counted
 
@@ -68,7 +82,9 @@ def test_exact_counts_match_the_recorded_commands(sample: Path, options_for: Opt
     assert measures["coverage.branch_percent"] == pytest.approx(totals["percent_branches_covered"])
 
     marker = re.compile(r"#.*(noqa|type: ignore|nosec)")
-    by_hand = sum(1 for p in sample.rglob("*.py") for line in p.read_text().splitlines() if marker.search(line))
+    by_hand = sum(
+        1 for p in sample.rglob("*.py") for line in p.read_text().splitlines() if marker.search(line)
+    )
     assert measures["suppressions.count"] == by_hand == 3
     assert 0 < measures["quality.score"] < 100
     catalogue = {row[0] for row in store.fetch("SELECT name FROM metrics")}
@@ -110,8 +126,12 @@ def test_fingerprints_survive_line_shifts(sample: Path, options_for: Options, tm
     second = store.append_run(collect(sample, project="s", tools=tools, options=options_for()))
     new, fixed = new_and_fixed(store, second, first)
     assert new.height == 0 and fixed.height == 0
-    lines = dict(store.fetch("SELECT fingerprint, line FROM findings WHERE run_id = ? AND tool = 'ruff'", [second]))
-    old_lines = dict(store.fetch("SELECT fingerprint, line FROM findings WHERE run_id = ? AND tool = 'ruff'", [first]))
+    lines = dict(
+        store.fetch("SELECT fingerprint, line FROM findings WHERE run_id = ? AND tool = 'ruff'", [second])
+    )
+    old_lines = dict(
+        store.fetch("SELECT fingerprint, line FROM findings WHERE run_id = ? AND tool = 'ruff'", [first])
+    )
     assert all(lines[fp] == old_lines[fp] + 2 for fp in old_lines)
     # fix one planted problem, plant a new one
     core.write_text(shifted.replace("    unused = 42\n", "") + "\n\ndef bad():\n    return undefined_name\n")
@@ -130,14 +150,20 @@ def test_missing_coverage_is_skipped_and_absent(sample: Path, options_for: Optio
     assert not any(name.startswith("coverage.") for name in result.measures)
     store = MetricStore(tmp_path / "q.duckdb")
     run_id = store.append_run(result)
-    assert store.fetch("SELECT count(*) FROM measures WHERE run_id = ? AND metric LIKE 'coverage.%'",
-                       [run_id])[0][0] == 0
+    assert (
+        store.fetch("SELECT count(*) FROM measures WHERE run_id = ? AND metric LIKE 'coverage.%'", [run_id])[
+            0
+        ][0]
+        == 0
+    )
 
 
 def test_coverage_from_running_the_tests(sample: Path, options_for: Options) -> None:
     (sample / "coverage.json").unlink()
-    options = options_for(coverage_run_tests=True,
-                          coverage_test_args=("--source=samplepkg", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"))
+    options = options_for(
+        coverage_run_tests=True,
+        coverage_test_args=("--source=samplepkg", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"),
+    )
     result = collect(sample, project="s", tools=["coverage"], options=options)
     assert result.tools[0].status == "succeeded", result.tools[0].error
     assert result.measures["coverage.line_percent"] == pytest.approx(48.10126582278481)
@@ -149,15 +175,30 @@ def test_cli_collect_and_findings(sample: Path, tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("FLEXT_QUALITY_ALLOWED_ROOTS", str(tmp_path))
     db = str(tmp_path / "cli.duckdb")
     runner = CliRunner()
-    done = runner.invoke(main, ["collect", str(sample), "--db", db, "--project", "demo",
-                                "--tools", "ruff,bandit", "--format", "json"])
+    done = runner.invoke(
+        main,
+        [
+            "collect",
+            str(sample),
+            "--db",
+            db,
+            "--project",
+            "demo",
+            "--tools",
+            "ruff,bandit",
+            "--format",
+            "json",
+        ],
+    )
     assert done.exit_code == 0, done.output
     summary = json.loads(done.output)
     assert summary["status"] == "succeeded" and summary["previous_run_id"] is None
     assert {t["tool"]: t["count"] for t in summary["tools"]} == {"ruff": 5, "bandit": 8}
     core = sample / "samplepkg" / "core.py"
     core.write_text(core.read_text().replace("    unused = 42\n", ""), encoding="utf-8")
-    table = runner.invoke(main, ["collect", str(sample), "--db", db, "--project", "demo", "--tools", "ruff,bandit"])
+    table = runner.invoke(
+        main, ["collect", str(sample), "--db", db, "--project", "demo", "--tools", "ruff,bandit"]
+    )
     assert table.exit_code == 0, table.output
     assert "new findings: 0, fixed: 1 (against the previous run)" in table.output
     fixed = runner.invoke(main, ["findings", "--db", db, "--project", "demo", "--fixed", "--format", "json"])

@@ -44,8 +44,19 @@ def generated_table(rows: int) -> str:
 def real_files() -> list[Path]:
     """Python files nobody wrote for this test: our code, the sample, and some stdlib modules."""
     stdlib = Path(tokenize.__file__).parent
-    picked = [stdlib / name for name in ("tokenize.py", "ast.py", "argparse.py", "dataclasses.py",
-                                         "textwrap.py", "shlex.py", "fractions.py", "difflib.py")]
+    picked = [
+        stdlib / name
+        for name in (
+            "tokenize.py",
+            "ast.py",
+            "argparse.py",
+            "dataclasses.py",
+            "textwrap.py",
+            "shlex.py",
+            "fractions.py",
+            "difflib.py",
+        )
+    ]
     ours = sorted((REPO / "collectors").glob("*.py")) + sorted((REPO / "storage").glob("*.py"))
     return [p for p in picked if p.is_file()] + ours + sorted(SAMPLE.rglob("*.py"))
 
@@ -58,9 +69,22 @@ def test_raw_counts_equal_radon(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "source",
-    ["", "\n\n", "x = 1", "if x: return 0  # c\n", "a = 1; b = 2\n", "if x: a; b\n", "if x: a; b:\n", "x = {1: 2}; y = z[1:2]\n", "for i in x: pass;\n", "s = '''\nmulti\n\n'''\n",
-     "def f(\n    a,\n    # inside\n    b,\n):\n    pass\n", "x = 1 + \\\n    2\n", "'''doc'''\n\n\n",
-     "class A:\n    '''Doc\n    string.'''\n    x: int = 1\n"],
+    [
+        "",
+        "\n\n",
+        "x = 1",
+        "if x: return 0  # c\n",
+        "a = 1; b = 2\n",
+        "if x: a; b\n",
+        "if x: a; b:\n",
+        "x = {1: 2}; y = z[1:2]\n",
+        "for i in x: pass;\n",
+        "s = '''\nmulti\n\n'''\n",
+        "def f(\n    a,\n    # inside\n    b,\n):\n    pass\n",
+        "x = 1 + \\\n    2\n",
+        "'''doc'''\n\n\n",
+        "class A:\n    '''Doc\n    string.'''\n    x: int = 1\n",
+    ],
 )
 def test_raw_counts_equal_radon_on_edge_cases(source: str) -> None:
     assert fast_raw(source) == analyze(source)

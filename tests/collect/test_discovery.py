@@ -49,11 +49,22 @@ def test_collect_refuses_before_running_anything(tmp_path: Path, options_for) ->
 
 def test_discovery_skips_hidden_venvs_build_and_excludes(tmp_path: Path) -> None:
     files = {
-        "pkg/a.py": True, "pkg/sub/b.py": True, "top.py": True, "pkg/notes.txt": False,
-        ".hidden/c.py": False, "pkg/.cache/d.py": False, "build/e.py": False, "dist/f.py": False,
-        "node_modules/g.py": False, "pkg/__pycache__/h.py": False, "venv/i.py": False,
-        "myenv/j.py": False, "pkg/generated/k.py": False, "pkg/skip_me.py": False,
-        "x.egg-info/l.py": False, ".dot.py": False,
+        "pkg/a.py": True,
+        "pkg/sub/b.py": True,
+        "top.py": True,
+        "pkg/notes.txt": False,
+        ".hidden/c.py": False,
+        "pkg/.cache/d.py": False,
+        "build/e.py": False,
+        "dist/f.py": False,
+        "node_modules/g.py": False,
+        "pkg/__pycache__/h.py": False,
+        "venv/i.py": False,
+        "myenv/j.py": False,
+        "pkg/generated/k.py": False,
+        "pkg/skip_me.py": False,
+        "x.egg-info/l.py": False,
+        ".dot.py": False,
     }
     for name in files:
         path = tmp_path / name
@@ -71,8 +82,14 @@ def test_discovery_skips_hidden_venvs_build_and_excludes(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     ("path", "patterns", "excluded"),
-    [("a/b/c.py", ["a/b"], True), ("a/b/c.py", ["c.py"], True), ("a/b/c.py", ["*/b/*"], True),
-     ("a/b/c.py", ["b"], True), ("a/bc/c.py", ["a/b"], False), ("a/b/c.py", [], False)],
+    [
+        ("a/b/c.py", ["a/b"], True),
+        ("a/b/c.py", ["c.py"], True),
+        ("a/b/c.py", ["*/b/*"], True),
+        ("a/b/c.py", ["b"], True),
+        ("a/bc/c.py", ["a/b"], False),
+        ("a/b/c.py", [], False),
+    ],
 )
 def test_exclude_patterns(path: str, patterns: list[str], excluded: bool) -> None:
     assert is_excluded(path, patterns) is excluded

@@ -47,14 +47,18 @@ def test_missing_tool(sample: Path, options_for: Options, tmp_path: Path) -> Non
     assert not any(name.startswith("ruff.") for name in result.measures)
 
 
-def test_hanging_tool_is_killed_with_its_children(sample: Path, options_for: Options, fake_tool: Fake,
-                                                   tmp_path: Path) -> None:
+def test_hanging_tool_is_killed_with_its_children(
+    sample: Path, options_for: Options, fake_tool: Fake, tmp_path: Path
+) -> None:
     pid_file = tmp_path / "child.pid"
-    hang = fake_tool("bandit", (
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
-        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
-        "time.sleep(600)\n"
-    ))
+    hang = fake_tool(
+        "bandit",
+        (
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+            f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+            "time.sleep(600)\n"
+        ),
+    )
     options = options_for(executables={"bandit": hang}, timeout_s=2.0)
     result = collect(sample, project="s", tools=["bandit", "complexity", "suppressions"], options=options)
     check_partial(result, "bandit", "timed out after 2 s (process group killed)", tmp_path)
@@ -62,19 +66,25 @@ def test_hanging_tool_is_killed_with_its_children(sample: Path, options_for: Opt
 
 
 def test_crashing_tool(sample: Path, options_for: Options, fake_tool: Fake, tmp_path: Path) -> None:
-    crash = fake_tool("mypy", (
-        "sys.stderr.write('Traceback (most recent call last):\\n  File x\\nRuntimeError: internal error\\n')\n"
-        "sys.exit(2)\n"
-    ))
-    result = collect(sample, project="s", tools=["mypy", "suppressions"],
-                     options=options_for(executables={"mypy": crash}))
+    crash = fake_tool(
+        "mypy",
+        (
+            "sys.stderr.write('Traceback (most recent call last):\\n  File x\\n')\n"
+            "sys.stderr.write('RuntimeError: internal error\\n')\n"
+            "sys.exit(2)\n"
+        ),
+    )
+    result = collect(
+        sample, project="s", tools=["mypy", "suppressions"], options=options_for(executables={"mypy": crash})
+    )
     check_partial(result, "mypy", "RuntimeError: internal error", tmp_path)
 
 
 def test_tool_killed_by_a_signal(sample: Path, options_for: Options, fake_tool: Fake, tmp_path: Path) -> None:
     segv = fake_tool("ruff", "os.kill(os.getpid(), 11)\n")
-    result = collect(sample, project="s", tools=["ruff", "suppressions"],
-                     options=options_for(executables={"ruff": segv}))
+    result = collect(
+        sample, project="s", tools=["ruff", "suppressions"], options=options_for(executables={"ruff": segv})
+    )
     check_partial(result, "ruff", "killed by SIGSEGV", tmp_path)
 
 
@@ -82,25 +92,37 @@ def test_tool_killed_by_a_signal(sample: Path, options_for: Options, fake_tool: 
     ("tool", "reason"),
     [("ruff", "not JSON"), ("bandit", "not JSON"), ("mypy", "not JSON"), ("complexity", "not JSON")],
 )
-def test_garbage_output(tool: str, reason: str, sample: Path, options_for: Options, fake_tool: Fake,
-                        tmp_path: Path) -> None:
-    garbage = fake_tool(tool, "print('<html>Service unavailable</html>')\nsys.exit(1 if sys.argv[1] != '--limit' else 0)\n")
-    result = collect(sample, project="s", tools=[tool, "suppressions"],
-                     options=options_for(executables={tool: garbage}))
+def test_garbage_output(
+    tool: str, reason: str, sample: Path, options_for: Options, fake_tool: Fake, tmp_path: Path
+) -> None:
+    garbage = fake_tool(
+        tool, "print('<html>Service unavailable</html>')\nsys.exit(1 if sys.argv[1] != '--limit' else 0)\n"
+    )
+    result = collect(
+        sample, project="s", tools=[tool, "suppressions"], options=options_for(executables={tool: garbage})
+    )
     check_partial(result, tool, reason, tmp_path)
 
 
 def test_every_tool_failing_makes_a_failed_run(sample: Path, options_for: Options, tmp_path: Path) -> None:
     missing = (str(tmp_path / "nothing"),)
-    result = collect(sample, project="s", tools=["ruff", "bandit"],
-                     options=options_for(executables={"ruff": missing, "bandit": missing}))
+    result = collect(
+        sample,
+        project="s",
+        tools=["ruff", "bandit"],
+        options=options_for(executables={"ruff": missing, "bandit": missing}),
+    )
     assert result.run.status == "failed" and not result.measures
 
 
 def test_syntax_error_file_is_recorded_per_tool(sample: Path, options_for: Options) -> None:
     (sample / "samplepkg" / "broken.py").write_text("def broken(:\n    return 1\n", encoding="utf-8")
-    result = collect(sample, project="s", tools=["ruff", "mypy", "bandit", "complexity", "suppressions"],
-                     options=options_for())
+    result = collect(
+        sample,
+        project="s",
+        tools=["ruff", "mypy", "bandit", "complexity", "suppressions"],
+        options=options_for(),
+    )
     assert result.run.status == "succeeded"
     by_tool: dict[str, set[tuple[str, str]]] = {}
     for finding in result.findings:

@@ -53,7 +53,9 @@ def test_runs_carry_commit_and_findings_diff_between_commits(
     assert first.run.point_time == first.run.committed_at and not first.run.dirty
     store.append_run(first)
     core = repo / "samplepkg" / "core.py"
-    core.write_text(core.read_text().replace("import os\n", "import json\nimport os\n").replace("    unused = 42\n", ""))
+    core.write_text(
+        core.read_text().replace("import os\n", "import json\nimport os\n").replace("    unused = 42\n", "")
+    )
     git(repo, "commit", "-q", "-am", "second", date="2024-03-02T12:00:00+00:00")
     second = collect(repo, project="r", tools=["ruff", "complexity"], options=options_for())
     store.append_run(second)

@@ -34,7 +34,7 @@ def test_ruff_syntax_errors_are_ordinary_entries() -> None:
     assert len(pairs) - len(broken) == len(json.loads(read("ruff_sample.json")))
 
 
-@pytest.mark.parametrize("text", ["", "not json", "{\"a\": 1}", "Traceback (most recent call last):"])
+@pytest.mark.parametrize("text", ["", "not json", '{"a": 1}', "Traceback (most recent call last):"])
 def test_ruff_garbage_is_a_tool_failure(text: str) -> None:
     with pytest.raises(ToolFailed):
         ruff.parse(text, FIXPROJ)
@@ -48,7 +48,7 @@ def test_mypy_parse_json_lines() -> None:
     assert {e["code"] for e in syntax} == {"syntax"} and len(syntax) == 2
 
 
-@pytest.mark.parametrize("text", ["samplepkg/core.py:1: error: oops", "[1, 2]\n", "{\"file\": 1}"])
+@pytest.mark.parametrize("text", ["samplepkg/core.py:1: error: oops", "[1, 2]\n", '{"file": 1}'])
 def test_mypy_text_or_other_json_is_a_tool_failure(text: str) -> None:
     with pytest.raises(ToolFailed):
         mypy.parse(text)
@@ -64,14 +64,21 @@ def test_bandit_parse_results_and_errors() -> None:
     errors = bandit.parse(read("bandit_syntax.json"))["errors"]
     assert [e["filename"] for e in errors] == ["./samplepkg/broken.py"]
     with pytest.raises(ToolFailed):
-        bandit.parse("{\"no\": \"results\"}")
+        bandit.parse('{"no": "results"}')
 
 
 @pytest.mark.parametrize(
     ("path", "is_test"),
-    [("tests/test_x.py", True), ("pkg/test_y.py", True), ("a/b_test.py", True), ("conftest.py", True),
-     ("pkg/testing/util.py", True), ("pkg/core.py", False), ("pkg/contest.py", False),
-     ("pkg/latest.py", False)],
+    [
+        ("tests/test_x.py", True),
+        ("pkg/test_y.py", True),
+        ("a/b_test.py", True),
+        ("conftest.py", True),
+        ("pkg/testing/util.py", True),
+        ("pkg/core.py", False),
+        ("pkg/contest.py", False),
+        ("pkg/latest.py", False),
+    ],
 )
 def test_bandit_test_file_rule(path: str, is_test: bool) -> None:
     assert bandit.is_test_file(path) is is_test
@@ -90,11 +97,16 @@ def test_coverage_json_and_cobertura() -> None:
     totals = json.loads(sample.read_text(encoding="utf-8"))["totals"]
     assert measures["coverage.line_percent"] == pytest.approx(totals["percent_statements_covered"])
     assert measures["coverage.branch_percent"] == pytest.approx(totals["percent_branches_covered"])
-    xml = ('<?xml version="1.0" ?><coverage version="7" line-rate="0.75" branch-rate="0.5" '
-           'lines-valid="40" lines-covered="30" branches-valid="8" branches-covered="4"></coverage>')
+    xml = (
+        '<?xml version="1.0" ?><coverage version="7" line-rate="0.75" branch-rate="0.5" '
+        'lines-valid="40" lines-covered="30" branches-valid="8" branches-covered="4"></coverage>'
+    )
     cob = coverage.parse_cobertura(xml)
-    assert cob == {"coverage.line_percent": 75.0, "coverage.statements": 40.0,
-                   "coverage.branch_percent": 50.0}
+    assert cob == {
+        "coverage.line_percent": 75.0,
+        "coverage.statements": 40.0,
+        "coverage.branch_percent": 50.0,
+    }
     no_branches = xml.replace('branches-valid="8"', 'branches-valid="0"')
     assert "coverage.branch_percent" not in coverage.parse_cobertura(no_branches)
     with pytest.raises(ToolFailed):
@@ -126,8 +138,15 @@ def test_source_anchor_falls_back_to_message(tmp_path: Path) -> None:
 
 
 def test_quality_score_ignores_absent_components() -> None:
-    base = {"size.sloc": 2000.0, "ruff.issues": 20.0, "bandit.issues": 1.0, "bandit.issues.high": 1.0,
-            "complexity.cyclomatic.mean": 4.0, "maintainability.mean": 70.0, "mypy.errors": 0.0}
+    base = {
+        "size.sloc": 2000.0,
+        "ruff.issues": 20.0,
+        "bandit.issues": 1.0,
+        "bandit.issues.high": 1.0,
+        "complexity.cyclomatic.mean": 4.0,
+        "maintainability.mean": 70.0,
+        "mypy.errors": 0.0,
+    }
     parts = components(base)
     assert parts["lint"] == pytest.approx(50.0) and parts["security"] == 75.0
     assert "coverage" not in parts

@@ -29,7 +29,12 @@ CACHE = REPO / ".cache" / "sdists"
 
 def pip_command() -> list[str]:
     """A pip that can download: this interpreter's, the Makefile's uv-tool venv, or PATH's."""
-    if subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True, check=False).returncode == 0:
+    if (
+        subprocess.run(
+            [sys.executable, "-m", "pip", "--version"], capture_output=True, check=False
+        ).returncode
+        == 0
+    ):
         return [sys.executable, "-m", "pip"]
     for candidate in (REPO / ".cache" / "uv-tool" / "bin" / "pip", shutil.which("pip3"), shutil.which("pip")):
         if candidate and Path(candidate).exists():
@@ -41,8 +46,21 @@ def real_project(tmp_path: Path) -> Path:
     archive = CACHE / f"{PACKAGE}-{VERSION}.tar.gz"
     if not archive.is_file():
         CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run([*pip_command(), "download", "--no-deps", "--no-binary", ":all:",
-                        f"{PACKAGE}=={VERSION}", "-d", str(CACHE)], check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [
+                *pip_command(),
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                f"{PACKAGE}=={VERSION}",
+                "-d",
+                str(CACHE),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     with tarfile.open(archive) as tar:
         tar.extractall(tmp_path, filter="data")
     return tmp_path / f"{PACKAGE}-{VERSION}"
@@ -64,20 +82,39 @@ def test_exact_counts_on_rich(tmp_path: Path, options_for: Callable[..., Collect
     assert files == len(list(project.rglob("*.py"))) >= 100
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        outputs = dict(zip(("ruff", "mypy", "bandit", "complexity"),
-                           pool.map(lambda t: rerun(commands[t], project).stdout,
-                                    ("ruff", "mypy", "bandit", "complexity")), strict=True))
+        outputs = dict(
+            zip(
+                ("ruff", "mypy", "bandit", "complexity"),
+                pool.map(
+                    lambda t: rerun(commands[t], project).stdout, ("ruff", "mypy", "bandit", "complexity")
+                ),
+                strict=True,
+            )
+        )
 
     def stored_findings(tool: str, where: str = "true") -> int:
-        return int(store.fetch(f"SELECT count(*) FROM findings WHERE run_id = ? AND tool = ? AND {where}",
-                               [run_id, tool])[0][0])
+        return int(
+            store.fetch(
+                f"SELECT count(*) FROM findings WHERE run_id = ? AND tool = ? AND {where}", [run_id, tool]
+            )[0][0]
+        )
 
     assert measures["ruff.issues"] == len(json.loads(outputs["ruff"])) == stored_findings("ruff") > 0
-    mypy_errors = [e for line in outputs["mypy"].splitlines() if line.strip()
-                   for e in [json.loads(line)] if e["severity"] == "error"]
+    mypy_errors = [
+        e
+        for line in outputs["mypy"].splitlines()
+        if line.strip()
+        for e in [json.loads(line)]
+        if e["severity"] == "error"
+    ]
     assert measures["mypy.errors"] == len(mypy_errors) == stored_findings("mypy")
     bandit = json.loads(outputs["bandit"])
-    assert measures["bandit.issues"] == len(bandit["results"]) == stored_findings("bandit", "severity <> 'error'") > 0
+    assert (
+        measures["bandit.issues"]
+        == len(bandit["results"])
+        == stored_findings("bandit", "severity <> 'error'")
+        > 0
+    )
     worker = json.loads(outputs["complexity"])
     assert measures["complexity.functions"] == sum(len(r["functions"]) for r in worker.values())
     assert measures["size.loc"] == sum(r["raw"]["loc"] for r in worker.values()) > 30_000
