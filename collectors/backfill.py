@@ -8,9 +8,10 @@ interrupted backfill keeps every commit finished so far and resumes after it. Co
 stored for the project are skipped unless ``force``.
 
 Exactness comes from running the *same* pipeline on a faithful checkout: per-file results may
-come from the cache, but the cache is only consulted under the pipeline's own keys, and a
-prewarm step (:mod:`collectors.prewarm`) that batches the changed files of many commits into
-one tool invocation fills it with exactly what the pipeline would have computed.
+come from the cache, whose keys hold everything a result depends on (for ruff also the file's
+place in the package layout, see :mod:`collectors.stored_cache`), and the prewarm step
+(:mod:`collectors.prewarm`) that batches the changed files of many commits into few tool
+invocations fills it with exactly what the pipeline would have computed.
 """
 
 from __future__ import annotations
@@ -201,6 +202,14 @@ class BackfillRequest:
     force: bool = False
     chunk: int = 25
     coverage_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.chunk < 1:
+            raise ValueError(f"chunk must be at least 1, got {self.chunk!r}")
+        if self.max_commits is not None and self.max_commits < 1:
+            raise ValueError(f"max_commits must be at least 1, got {self.max_commits!r}")
+        if self.every not in (None, "day", "week", "month"):
+            raise ValueError(f"every must be day, week or month, got {self.every!r}")
 
 
 def backfill(
