@@ -122,4 +122,9 @@ def run(setup: ToolSetup, root: Path, _files: Sequence[str], options: CollectOpt
         return ToolOutput(command=argv, measures=parse_json(out.read_text(encoding="utf-8")))
 
 
-ADAPTER = Adapter(NAME, METRICS, False, prepare, command, run)
+def select(_setup: ToolSetup, _files: Sequence[str]) -> list[str]:
+    """Coverage reads a report (or runs the tests), not the discovered files."""
+    return []
+
+
+ADAPTER = Adapter(NAME, METRICS, False, prepare, command, run, select=select)

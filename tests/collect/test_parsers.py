@@ -111,6 +111,9 @@ def test_coverage_json_and_cobertura() -> None:
     assert "coverage.branch_percent" not in coverage.parse_cobertura(no_branches)
     with pytest.raises(ToolFailed):
         coverage.parse_cobertura("<html>")
+    bomb = '<?xml version="1.0"?><!DOCTYPE c [<!ENTITY a "aaaa">]><coverage line-rate="1">&a;</coverage>'
+    with pytest.raises(ToolFailed, match="DTD"):
+        coverage.parse_cobertura(bomb)
     with pytest.raises(ToolFailed):
         coverage.parse_json("{}")
 
