@@ -133,3 +133,16 @@ def test_subfolder_project_and_errors(tmp_path: Path) -> None:
         repo_info(plain)
     with pytest.raises(ProjectError):
         list_commits(repo.root, ref="no-such-branch")
+
+
+def test_blob_reader_streams_many_blobs_in_order(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "r")
+    files = {f"m/f{i:03}.py": f"VALUE = {i}\n" + "# pad\n" * (i % 7) for i in range(600)}
+    files["big.py"] = "X = 1\n" * 200_000  # larger than a pipe buffer
+    sha = repo.commit("many", T0, dict(files))
+    tree = list_tree(repo.root, sha)
+    with BlobReader(repo.root) as reader:
+        contents = reader.read_many(entry.blob_sha for entry in tree.values())
+        assert {p: contents[e.blob_sha].decode() for p, e in tree.items()} == files
+        with pytest.raises(ProjectError, match="missing"):
+            reader.read("0" * 40)
