@@ -8,6 +8,7 @@ every other tool's results are kept. A run is ``failed`` only when no tool succe
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from storage.models import FindingRecord, RunRecord, RunResult, ToolRunRecord, T
 __all__ = ["ToolResult", "collect", "run_tool"]
 
 Clock = Callable[[], datetime]
+logger = logging.getLogger(__name__)
 
 #: Start the usually slowest analyzers first, so that with fewer slots than tools the quick
 #: ones fill the gaps instead of a slow one starting last (longest-processing-time order).
@@ -84,13 +86,19 @@ def run_tool(
             return _run_per_file(adapter, setup, root, selected, options, file_cache, started)
         output = adapter.run(setup, root, selected, options)
     except ToolFailed as failure:
-        return ToolResult(ToolRunRecord(
-            tool=adapter.name, status="failed",
-            tool_version=setup.version if setup else None,
-            duration_s=time.perf_counter() - started, command=command, error=failure.reason,
-            config_hash=setup.config_hash if setup else None, files=len(files),
-        ))
-    return _project_result(adapter, setup, output, len(selected), started)
+        reason = failure.reason
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OSError) as error:
+        # output of an unexpected shape (or an unreadable file): this tool failed, not the run
+        logger.warning("%s failed unexpectedly", adapter.name, exc_info=True)
+        reason = f"unexpected {type(error).__name__} reading {adapter.name}'s results: {error}"[:300]
+    else:
+        return _project_result(adapter, setup, output, len(selected), started)
+    return ToolResult(ToolRunRecord(
+        tool=adapter.name, status="failed",
+        tool_version=setup.version if setup else None,
+        duration_s=time.perf_counter() - started, command=command, error=reason,
+        config_hash=setup.config_hash if setup else None, files=len(files),
+    ))
 
 
 def _project_result(

@@ -136,3 +136,11 @@ def test_syntax_error_file_is_recorded_per_tool(sample: Path, options_for: Optio
     assert result.measures["size.files"] == 5  # the four parsable files and the tests
     assert by_tool["mypy"] == {("samplepkg/broken.py", "syntax")}  # mypy stops at a blocking error
     assert os.path.exists(sample / "samplepkg" / "broken.py")
+
+
+def test_json_of_the_wrong_shape(sample: Path, options_for: Options, fake_tool: Fake, tmp_path: Path) -> None:
+    odd = fake_tool("ruff", "print('[{\"unexpected\": true}]')\nsys.exit(1)\n")
+    result = collect(
+        sample, project="s", tools=["ruff", "suppressions"], options=options_for(executables={"ruff": odd})
+    )
+    check_partial(result, "ruff", "unexpected KeyError reading ruff's results", tmp_path)
