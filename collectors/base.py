@@ -44,6 +44,8 @@ class CollectOptions:
     ``executables`` maps a tool name to the argv prefix that starts it (a configured path,
     or a test's fake script); unnamed tools are found beside the interpreter, then on PATH.
     ``cache_dir`` holds mypy's incremental cache (never inside the analysed project).
+    ``complexity_jobs`` is the complexity worker's process count: 1 while other analyzers use
+    the cores (the pipeline raises it to ``concurrency`` when complexity runs alone).
     """
 
     allowed_roots: tuple[Path, ...]
@@ -59,6 +61,7 @@ class CollectOptions:
     complexity_limit: int = 10
     executables: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     cache_dir: Path | None = None
+    complexity_jobs: int = 1
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:

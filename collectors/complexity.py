@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from collectors import complexity_worker
 from collectors.base import Adapter, CollectOptions, SourceLines, ToolOutput, ToolSetup, config_hash, metric
 from collectors.cache import FileFinding, PerFileResult
 from collectors.runner import ToolFailed, check_exit, run_process
@@ -23,7 +22,8 @@ from collectors.runner import ToolFailed, check_exit, run_process
 __all__ = ["ADAPTER", "METRICS", "parse", "per_file_result"]
 
 NAME = "complexity"
-WORKER = Path(complexity_worker.__file__).resolve()
+# run as a script by path (not imported here), so radon stays out of the collector's process
+WORKER = Path(__file__).resolve().with_name("complexity_worker.py")
 RAW_KEYS = ("loc", "lloc", "sloc", "comments", "multi", "blank", "single_comments")
 METRICS = (
     metric(NAME, "complexity.cyclomatic.mean", "paths", "aim_low", "mean",
@@ -64,7 +64,7 @@ def prepare(root: Path, options: CollectOptions) -> ToolSetup:
     prefix = tuple(options.executables.get(NAME, (sys.executable, str(WORKER))))
     version = f"radon {radon.__version__}"
     args = ("--limit", str(options.complexity_limit))
-    jobs = ("--jobs", str(options.concurrency))  # how, not what: left out of the hash
+    jobs = ("--jobs", str(options.complexity_jobs))  # how, not what: left out of the hash
     return ToolSetup(NAME, prefix, version, (*args, *jobs), config_hash(NAME, version, *args))
 
 

@@ -1,6 +1,6 @@
 """Complexity worker: cyclomatic complexity, maintainability index and raw line counts.
 
-Run as ``python complexity_worker.py [--limit N] FILE...`` in the project root; prints one
+Run as ``python complexity_worker.py [--limit N] [--jobs N] FILE...`` in the project root; prints one
 JSON object ``{file: result}``. Self-contained (standard library and radon only) so it can
 run as a plain script in its own process, away from the collector's memory and GIL.
 
@@ -38,8 +38,8 @@ def _visit_constant(self: ast.NodeVisitor, node: ast.Constant) -> None:
 
 # ``ast.NodeVisitor.visit_Constant`` is a compatibility shim that looks for the old
 # visit_Num/visit_Str methods on every constant; radon's visitors define none of them, so it
-# always ends in ``generic_visit``. Going there directly gives the same numbers and saves a
-# third of the visiting time on literal-heavy files (this script runs in its own process).
+# always ends in ``generic_visit``. Going there directly gives the same numbers and is cheaper
+# on literal-heavy files (this script normally runs in its own process).
 ComplexityVisitor.visit_Constant = _visit_constant
 HalsteadVisitor.visit_Constant = _visit_constant
 

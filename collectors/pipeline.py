@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -175,6 +175,9 @@ def collect(
     started_at = clock()
     files = discover_files(root, options.excludes)
     chosen = list(dict.fromkeys(tools))
+    if chosen == ["complexity"] or (len(chosen) == 2 and set(chosen) == {"complexity", "suppressions"}):
+        # nothing else competes for the cores: let the worker use them all
+        options = replace(options, complexity_jobs=options.concurrency)
     adapters = [ADAPTERS[name] for name in sorted(
         chosen, key=lambda n: START_ORDER.index(n) if n in START_ORDER else len(START_ORDER))]
     with ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="collect") as pool:
