@@ -148,14 +148,14 @@ def _run(workdir: Path, projects: int, metrics: int, days: int, repeat: int) -> 
 
     # One run of 50 measures appended through append_run; time the rollup part separately.
     rollup_times: list[float] = []
-    original = rollups.merge_points
+    original = rollups.merge_run
 
-    def timed_merge(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    def timed_merge(con: duckdb.DuckDBPyConnection, *args: object) -> None:
         t0 = time.perf_counter()
-        original(con, source)
+        original(con, *args)  # type: ignore[arg-type]
         rollup_times.append((time.perf_counter() - t0) * 1000)
 
-    rollups.merge_points = timed_merge  # type: ignore[assignment]
+    rollups.merge_run = timed_merge  # type: ignore[assignment]
     totals: list[float] = []
     try:
         for i in range(5):
@@ -170,7 +170,7 @@ def _run(workdir: Path, projects: int, metrics: int, days: int, repeat: int) -> 
             store.append_run(result)
             totals.append((time.perf_counter() - t0) * 1000)
     finally:
-        rollups.merge_points = original
+        rollups.merge_run = original
     rollup_part = statistics.median(rollup_times)
     print(f"  append_run of 50 measures: {statistics.median(totals):.1f} ms total "
           f"(median of {len(totals)}), rollup maintenance {rollup_part:.1f} ms "

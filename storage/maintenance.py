@@ -28,8 +28,9 @@ def apply_retention(store: MetricStore, *, max_age_days: int, now: datetime) -> 
             CREATE OR REPLACE TEMP TABLE _drop AS
             SELECT m.rowid AS rid FROM measure_point m
             WHERE m.ts < ?
-              AND EXISTS (SELECT 1 FROM rollup_month r WHERE r.project = m.project
-                          AND r.metric = m.metric AND r.bucket = date_trunc('month', m.ts))
+              AND EXISTS (SELECT 1 FROM rollup_month r JOIN series s USING (series_id)
+                          WHERE s.project = m.project AND s.metric = m.metric
+                            AND r.bucket = date_trunc('month', m.ts))
             """,
             [cutoff],
         )

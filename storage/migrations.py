@@ -16,7 +16,12 @@ import duckdb
 from storage.errors import SchemaVersionError
 from storage.schema_alerts import ALERT_STATEMENTS
 from storage.schema_cache import CACHE_STATEMENTS
-from storage.schema_core import CORE_STATEMENTS, PUBLIC_VIEWS
+from storage.schema_core import (
+    CORE_STATEMENTS,
+    LAYOUT_STATEMENTS,
+    PUBLIC_VIEWS,
+    PUBLIC_VIEWS_V1,
+)
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "applied_versions", "migrate", "pending"]
 
@@ -31,20 +36,26 @@ def _run_all(statements: list[str]) -> Callable[[duckdb.DuckDBPyConnection], Non
     return apply
 
 
-def _create_views(con: duckdb.DuckDBPyConnection) -> None:
-    for name, body in PUBLIC_VIEWS.items():
+def _create_views(con: duckdb.DuckDBPyConnection, views: dict[str, str]) -> None:
+    for name, body in views.items():
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
 
 
 def _core(con: duckdb.DuckDBPyConnection) -> None:
     _run_all(CORE_STATEMENTS)(con)
-    _create_views(con)
+    _create_views(con, PUBLIC_VIEWS_V1)
+
+
+def _layout(con: duckdb.DuckDBPyConnection) -> None:
+    _run_all(LAYOUT_STATEMENTS)(con)
+    _create_views(con, PUBLIC_VIEWS)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "0001_core", _core),
     (2, "0002_alerts", _run_all(ALERT_STATEMENTS)),
     (3, "0003_blob_cache", _run_all(CACHE_STATEMENTS)),
+    (4, "0004_series_rollups", _layout),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -1,4 +1,4 @@
-"""Migration 0001: the core tables, the rollup tables and the public views.
+"""Migrations 0001 and 0004: the core tables, the rollup tables and the public views.
 
 Internal tables carry a ``_`` prefix-free but distinct name from the public views, so that the
 analyst-facing contract (the views) can stay stable while tables change.
@@ -6,7 +6,13 @@ analyst-facing contract (the views) can stay stable while tables change.
 
 from __future__ import annotations
 
-__all__ = ["CORE_STATEMENTS", "PUBLIC_VIEWS", "ROLLUP_TABLES"]
+__all__ = [
+    "CORE_STATEMENTS",
+    "LAYOUT_STATEMENTS",
+    "PUBLIC_VIEWS",
+    "PUBLIC_VIEWS_V1",
+    "ROLLUP_TABLES",
+]
 
 ROLLUP_TABLES: dict[str, str] = {
     "day": "rollup_day",
@@ -104,6 +110,62 @@ CORE_STATEMENTS: list[str] = [
     "CREATE INDEX IF NOT EXISTS finding_run_idx ON finding_record (run_id)",
 ]
 
+# Migration 0004. The 20-million-point benchmark showed three things. (1) DuckDB's zone maps keep
+# only an 8-byte prefix of a string's min/max, so rollup rows clustered by project name
+# ("project-0001", "project-0002", ...) could not be skipped: every series query scanned the
+# whole table. (2) Maintaining the rollup primary keys and the index on measure_point.run_id made
+# bulk ingest several times slower than a plain insert. (3) Grouping on two strings is slow.
+# So a series (project, metric) gets an integer id, rollups are keyed and clustered by
+# (series_id, bucket) without an index, and the run index is dropped (a run's points are found
+# by project and time). The public views keep their columns.
+_ROLLUP_V4 = """
+CREATE TABLE {table}_v4 (
+    series_id INTEGER NOT NULL,
+    bucket TIMESTAMP NOT NULL,
+    min_value DOUBLE NOT NULL,
+    max_value DOUBLE NOT NULL,
+    sum_value DOUBLE NOT NULL,
+    n BIGINT NOT NULL,
+    last_ts TIMESTAMP NOT NULL,
+    last_value DOUBLE NOT NULL
+)
+"""
+
+LAYOUT_STATEMENTS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS series (
+        series_id INTEGER PRIMARY KEY,
+        project VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL,
+        UNIQUE (project, metric)
+    )
+    """,
+    """
+    INSERT INTO series
+    SELECT row_number() OVER (ORDER BY project, metric), project, metric FROM (
+        SELECT DISTINCT project, metric FROM measure_point
+        UNION SELECT DISTINCT project, metric FROM rollup_day
+    )
+    """,
+    "DROP INDEX IF EXISTS measure_run_idx",
+    *(
+        statement
+        for table in ROLLUP_TABLES.values()
+        for statement in (
+            _ROLLUP_V4.format(table=table),
+            f"""
+            INSERT INTO {table}_v4
+            SELECT s.series_id, r.bucket, r.min_value, r.max_value, r.sum_value, r.n,
+                   r.last_ts, r.last_value
+            FROM {table} r JOIN series s USING (project, metric)
+            ORDER BY s.series_id, r.bucket
+            """,
+            f"DROP TABLE {table}",
+            f"ALTER TABLE {table}_v4 RENAME TO {table}",
+        )
+    ),
+]
+
 PUBLIC_VIEWS: dict[str, str] = {
     "runs": """
         SELECT run_id, project, commit_sha, committed_at, author, branch, trigger,
@@ -122,6 +184,20 @@ PUBLIC_VIEWS: dict[str, str] = {
         FROM finding_record
     """,
     "metrics": "SELECT name, unit, direction, aggregation, description, tool FROM metric_catalogue",
+    **{
+        f"measures_{label}": f"""
+        SELECT r.bucket, s.project, s.metric, r.min_value, r.max_value,
+               r.sum_value / r.n AS mean_value, r.last_value, r.n
+        FROM {ROLLUP_TABLES[grain]} r JOIN series s USING (series_id)
+        """
+        for grain, label in (("day", "daily"), ("week", "weekly"), ("month", "monthly"))
+    },
+}
+
+# The rollup views as migration 0001 created them (before series ids), kept so that
+# 0001 still builds exactly the schema an early release wrote.
+PUBLIC_VIEWS_V1: dict[str, str] = {
+    **PUBLIC_VIEWS,
     **{
         f"measures_{label}": f"""
         SELECT bucket, project, metric, min_value, max_value, sum_value / n AS mean_value,

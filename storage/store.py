@@ -66,8 +66,7 @@ class MetricStore:
         """A read-write connection under the writer lock, schema up to date. Caller owns BEGIN."""
         with write_connection(self.path, timeout_s=self.write_timeout_s) as con:
             if not self._migrated:
-                migrate(con)
-                self._migrated = True
+                self._migrate(con)
             yield con
 
     @contextmanager
@@ -99,15 +98,21 @@ class MetricStore:
             with read_connection(self.path, timeout_s=self.read_timeout_s) as con:
                 try:
                     todo = pending(con)
-                except SchemaVersionError:
-                    raise
+                except SchemaVersionError as error:
+                    raise SchemaVersionError(f"{self.path}: {error}") from None
                 except duckdb.Error as error:
                     raise StoreError(f"{self.path} is not a flext-quality database: {error}") from error
             if not todo:
                 self._migrated = True
                 return []
         with write_connection(self.path, timeout_s=self.write_timeout_s) as con:
+            return self._migrate(con)
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection) -> list[str]:
+        try:
             applied = migrate(con)
+        except SchemaVersionError as error:
+            raise SchemaVersionError(f"{self.path}: {error}") from None
         self._migrated = True
         return applied
 
@@ -156,7 +161,7 @@ class MetricStore:
                 rollups.recompute_keys(con, "_touched")
                 con.execute("DROP TABLE IF EXISTS _touched")
             else:
-                rollups.merge_points(con, "_points_df")
+                rollups.merge_run(con, run.project, run.point_time, result.measures)
             con.execute("DROP TABLE IF EXISTS _replaced")
             self._upsert_catalogue(con, result.catalogue)
             for name in ("_run_df", "_tool_df", "_finding_df", "_points_df"):
@@ -166,27 +171,34 @@ class MetricStore:
     def _delete_commit(
         self, con: duckdb.DuckDBPyConnection, project: str, commit_sha: str | None, run_id: str
     ) -> bool:
-        """Delete an earlier run of the same project and commit; leave its points in ``_replaced``."""
-        if commit_sha is None:
-            old_ids = [run_id]
-        else:
-            rows = con.execute(
-                "SELECT run_id FROM run_record WHERE project = ? AND commit_sha = ?",
-                [project, commit_sha],
-            ).fetchall()
-            old_ids = sorted({str(r[0]) for r in rows} | {run_id})
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _replaced AS SELECT ts, project, metric "
-            "FROM measure_point WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
-            [old_ids],
-        )
-        existing = con.execute(
-            "SELECT count(*) FROM run_record WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
-            [old_ids],
+        """Delete an earlier run of the same project and commit (or the same run id).
+
+        The deleted points' keys are left in the temp table ``_replaced`` for the rollups.
+        Points are found by project and time (a run's points carry its point time), which
+        DuckDB answers from zone maps instead of scanning every run id.
+        """
+        rows = con.execute(
+            "SELECT run_id, project, point_ts FROM run_record "
+            "WHERE run_id = ? OR (project = ? AND commit_sha = ?)",
+            [run_id, project, commit_sha],
         ).fetchall()
-        if existing[0][0] == 0:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _replaced "
+            "(ts TIMESTAMP, project VARCHAR, metric VARCHAR)"
+        )
+        if not rows:
             return False
-        for table in ("measure_point", "finding_record", "tool_record", "run_record"):
+        old_ids = sorted({str(r[0]) for r in rows})
+        points = (
+            "FROM measure_point WHERE project IN (SELECT unnest(?::VARCHAR[])) "
+            "AND ts BETWEEN ? AND ? AND ts IN (SELECT unnest(?::TIMESTAMP[])) "
+            "AND run_id IN (SELECT unnest(?::VARCHAR[]))"
+        )
+        times = sorted({r[2] for r in rows})
+        params = [sorted({str(r[1]) for r in rows}), times[0], times[-1], times, old_ids]
+        con.execute(f"INSERT INTO _replaced SELECT ts, project, metric {points}", params)
+        con.execute(f"DELETE {points}", params)
+        for table in ("finding_record", "tool_record", "run_record"):
             con.execute(
                 f"DELETE FROM {table} WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [old_ids]
             )
@@ -213,9 +225,10 @@ class MetricStore:
     def ingest_points(self, points: pl.DataFrame, runs: pl.DataFrame | None = None) -> int:
         """Bulk-append measures (and optionally their runs) through Arrow; return points added.
 
-        ``points`` has the columns of the ``measures`` view; ``runs`` those of ``run_record``.
-        Rollups are merged in the same transaction. Meant for imports and generated data:
-        unlike :meth:`append_run` it does not replace earlier data of the same commits.
+        ``points`` has the columns of the ``measures`` view, each point at its run's point
+        time; ``runs`` has those of ``run_record``. Rollups are merged in the same transaction.
+        Meant for imports and generated data: unlike :meth:`append_run` it does not replace
+        earlier data of the same commits.
         """
         points = points.select([pl.col(c).cast(t) for c, t in MEASURE_SCHEMA.items()])
         with self.transaction() as con:
@@ -225,8 +238,14 @@ class MetricStore:
                 con.unregister("_runs_df")
             con.register("_bulk_df", points)
             con.execute("INSERT INTO measure_point SELECT * FROM _bulk_df")
-            rollups.merge_points(con, "_bulk_df")
+            rollups.ensure_series(con, "_bulk_df")
             con.unregister("_bulk_df")
+            series: pl.DataFrame = con.sql("SELECT series_id, project, metric FROM series").pl()
+            by_grain = rollups.bulk_aggregates(points.select("ts", "project", "metric", "value"), series)
+            for grain, frame in by_grain.items():
+                con.register("_agg_bulk", frame)
+                rollups.merge_aggregates(con, grain, "_agg_bulk", ordered=True)
+                con.unregister("_agg_bulk")
         return points.height
 
     def rebuild_rollups(self) -> None:

@@ -2,7 +2,7 @@
 
     store_worker.py block DB RUN_ID N      append a run of N measures and N findings, but stop
                                            inside the transaction (after every insert and the
-                                           rollup merge), print "inside" and wait to be killed
+                                           rollup update), print "inside" and wait to be killed
     store_worker.py write DB PREFIX N      append N runs of 5 measures, one after the other
     store_worker.py read DB                query the views until stdin is closed, print each
                                            count of runs seen, then "reads=K"
@@ -20,21 +20,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from store_helpers import make_run  # noqa: E402
 
-from storage import rollups  # noqa: E402
 from storage.store import MetricStore  # noqa: E402
 
 T0 = datetime(2026, 1, 1, 8, 0)
 
 
 def block(db: Path, run_id: str, n: int) -> None:
-    original = rollups.merge_points
+    # The catalogue is the last thing append_run writes before COMMIT: every row of the run
+    # and its rollup changes are in the open transaction when we stop there.
+    original = MetricStore._upsert_catalogue
 
-    def merge_then_wait(con: object, source: str) -> None:
-        original(con, source)  # type: ignore[arg-type]
+    def write_then_wait(self: MetricStore, con: object, catalogue: object) -> None:
+        original(self, con, catalogue)  # type: ignore[arg-type]
         print("inside", flush=True)
         sys.stdin.read()  # the test kills us here, before COMMIT
 
-    rollups.merge_points = merge_then_wait  # type: ignore[assignment]
+    MetricStore._upsert_catalogue = write_then_wait  # type: ignore[method-assign]
     result = make_run("big", "c-big", {f"m{i:05d}": float(i) for i in range(n)}, T0,
                       run_id=run_id, findings=n)
     MetricStore(db).append_run(result)

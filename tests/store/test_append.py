@@ -78,3 +78,11 @@ def test_a_failed_append_leaves_nothing(store: MetricStore) -> None:
         raise AssertionError("a duplicate tool record must fail the append")
     assert (counts(store), rollup_rows(store)) == before
     assert store.fetch("SELECT run_id FROM runs") == [("p-c1-2026-03-02T09:00:00",)]
+
+
+def test_a_replacement_may_bring_a_new_metric(store: MetricStore) -> None:
+    store.append_run(make_run("p", None, {"a": 0.0}, T0, run_id="w"))
+    store.append_run(make_run("q", "c1", {"a": 0.0}, T0, run_id="r1"))
+    store.append_run(make_run("q", "c1", {"a": 30.0, "b": 1.0}, T0, run_id="r2"))
+    rows = store.fetch("SELECT project, metric, last_value, n FROM measures_daily ORDER BY ALL")
+    assert rows == [("p", "a", 0.0, 1), ("q", "a", 30.0, 1), ("q", "b", 1.0, 1)]
