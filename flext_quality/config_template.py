@@ -1,10 +1,13 @@
 """The commented ``flext-quality.toml`` that ``flext-quality init`` writes, built from the settings.
 
 Built from the field declarations, so it always lists every setting with its default and help.
+``python -m flext_quality.config_template --markdown`` prints the README's settings table
+from the same declarations (re-run it after adding a setting).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ from pydantic.fields import FieldInfo
 
 from flext_quality.settings import Settings
 
-__all__ = ["CONFIG_TEMPLATE", "setting_keys"]
+__all__ = ["CONFIG_TEMPLATE", "main", "markdown_table", "setting_keys"]
 
 _TABLES = ("projects", "gates", "routes")
 
@@ -108,3 +111,55 @@ def _render() -> str:
 
 
 CONFIG_TEMPLATE = _render()
+
+
+def _fields() -> list[tuple[str, FieldInfo, Any]]:
+    """(dotted key, field, default) of every settable key, in declaration order."""
+    rows: list[tuple[str, FieldInfo, Any]] = []
+    for name, field in Settings.model_fields.items():
+        default = _default(field)
+        if isinstance(default, BaseModel):
+            rows.extend(
+                (f"{name}.{sub}", sub_field, getattr(default, sub))
+                for sub, sub_field in type(default).model_fields.items()
+            )
+        else:
+            rows.append((name, field, default))
+    return rows
+
+
+def _shown_default(key: str, default: Any) -> str:
+    if key == "allowed_roots":
+        return "the working directory"
+    if key == "collect.concurrency":
+        return "number of cores"
+    if default is None:
+        return "(none)"
+    if isinstance(default, list) and default and isinstance(default[0], BaseModel):
+        return "[]"
+    return f"`{_toml(default)}`"
+
+
+def markdown_table() -> str:
+    """A Markdown table of every setting: key, environment variable, default, description."""
+    lines = [
+        "| key | environment variable | default | description |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key, field, default in _fields():
+        env = "FLEXT_QUALITY_" + key.upper().replace(".", "__")
+        text = (field.description or "").replace("|", "\\|")
+        lines.append(f"| `{key}` | `{env}` | {_shown_default(key, default)} | {text} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m flext_quality.config_template [--markdown]``: print the template or the table."""
+    parser = argparse.ArgumentParser(description="Print the settings template or README table.")
+    parser.add_argument("--markdown", action="store_true", help="print the README settings table")
+    args = parser.parse_args(argv)
+    print(markdown_table() if args.markdown else CONFIG_TEMPLATE)  # noqa: T201 - a CLI entry
+
+
+if __name__ == "__main__":
+    main()

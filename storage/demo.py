@@ -69,7 +69,10 @@ def generate(
     seed: int = 42,
     end: datetime | None = None,
 ) -> DemoData:
-    """Generate ``projects x metrics x days`` points, one run per project and day, ending ``end``."""
+    """Generate ``projects x metrics x days`` points, one run per project and day.
+
+    The last day is ``end``'s day; each project commits at its own hour (08:00-18:00).
+    """
     if not 1 <= metrics <= len(DEMO_METRICS):
         raise ValueError(f"metrics must be between 1 and {len(DEMO_METRICS)}, got {metrics!r}")
     chooser = random.Random(seed)  # noqa: S311 - demo data, not security
@@ -77,7 +80,8 @@ def generate(
     end = end or datetime(2026, 11, 1)
     first = end - timedelta(days=days - 1)
     day_offsets = np.arange(days, dtype="int64")
-    base = np.datetime64(first.replace(microsecond=0), "us")
+    # Days start at midnight; each project's commit hour is added below.
+    base = np.datetime64(first.replace(hour=0, minute=0, second=0, microsecond=0), "us")
     # Each project commits at its own hour of the day.
     hours = np.array([chooser.randrange(8, 19) for _ in range(projects)], dtype="int64")
     names = [f"project-{i:04d}" for i in range(projects)]

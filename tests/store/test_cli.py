@@ -1,0 +1,182 @@
+"""The real ``flext-quality`` console script: help, init, bad settings, sql, rollup, export, retention."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from store_helpers import cli, rollup_rows
+
+from flext_quality.config_template import markdown_table, setting_keys
+from flext_quality.settings import load_settings
+from storage.demo import generate
+from storage.maintenance import apply_retention
+from storage.queries import choose_granularity, series
+from storage.store import MetricStore
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+END = datetime(2026, 11, 1, 23, 0)
+
+
+@pytest.fixture
+def demo_db(tmp_path: Path) -> MetricStore:
+    """Three generated projects, 8 metrics, 120 days, ending ``END``."""
+    store = MetricStore(tmp_path / "demo.duckdb")
+    data = generate(projects=3, metrics=8, days=120, seed=7, end=END)
+    store.ingest_points(data.points, data.runs)
+    return store
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def test_help_lists_the_store_commands(tmp_path: Path) -> None:
+    done = cli("--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for command in ("init", "migrate", "sql", "rollup", "retention", "export", "demo"):
+        assert f"  {command} " in done.stdout
+
+
+def test_init_writes_a_file_that_loads_back_as_the_defaults(tmp_path: Path) -> None:
+    done = cli("init", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    written = tmp_path / "flext-quality.toml"
+    loaded = load_settings(written)
+    defaults = load_settings(None)
+    assert loaded.model_dump(exclude={"allowed_roots"}) == defaults.model_dump(exclude={"allowed_roots"})
+    text = written.read_text(encoding="utf-8")
+    for key in setting_keys():
+        assert key.split(".")[-1] in text, key
+    again = cli("init", cwd=tmp_path)
+    assert again.returncode == 1 and "--force" in _one_error_line(again.stderr)
+
+
+@pytest.mark.parametrize(
+    ("env", "toml", "key", "value", "allowed"),
+    [
+        ({"FLEXT_QUALITY_SQL__ROW_LIMIT": "0"}, None, "sql.row_limit", "'0'", "greater than or equal to 1"),
+        ({"FLEXT_QUALITY_LOG_LEVEL": "LOUD"}, None, "log_level", "'LOUD'", "'DEBUG'"),
+        ({}, "[collect]\ntimeout_s = -5\n", "collect.timeout_s", "-5", "greater than 0"),
+        ({}, '[scheduler]\nreport_day = "someday"\n', "scheduler.report_day", "'someday'", "'monday'"),
+    ],
+)
+def test_a_bad_setting_stops_with_one_line(
+    tmp_path: Path, env: dict[str, str], toml: str | None, key: str, value: str, allowed: str
+) -> None:
+    if toml is not None:
+        (tmp_path / "flext-quality.toml").write_text(toml, encoding="utf-8")
+    done = cli("--db", str(tmp_path / "x.duckdb"), "migrate", cwd=tmp_path, env=env)
+    assert done.returncode == 1
+    line = _one_error_line(done.stderr)
+    assert key in line and value in line and allowed in line, line
+    assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_sql_prints_a_table_csv_and_json(demo_db: MetricStore, tmp_path: Path) -> None:
+    query = "SELECT project, count(*) AS n FROM measures GROUP BY project ORDER BY project"
+    as_csv = cli("--db", str(demo_db.path), "sql", query, "--format", "csv", cwd=tmp_path)
+    assert as_csv.returncode == 0, as_csv.stderr
+    assert as_csv.stdout.splitlines() == ["project,n"] + [f"project-{i:04d},960" for i in range(3)]
+    as_json = cli("--db", str(demo_db.path), "sql", query, "--format", "json", cwd=tmp_path)
+    assert json.loads(as_json.stdout)[0] == {"project": "project-0000", "n": 960}
+    table = cli("--db", str(demo_db.path), "sql", query, cwd=tmp_path)
+    assert "project-0002" in table.stdout
+    refused = cli("--db", str(demo_db.path), "sql", "DELETE FROM measures", cwd=tmp_path)
+    assert refused.returncode == 1
+    _one_error_line(refused.stderr)
+
+
+def test_rollup_rebuild_equals_the_incremental_rollups(demo_db: MetricStore, tmp_path: Path) -> None:
+    before = rollup_rows(demo_db)
+    done = cli("--db", str(demo_db.path), "rollup", "--rebuild", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    after = rollup_rows(demo_db)
+    for view, rows in before.items():
+        assert len(after[view]) == len(rows) > 0
+        for old, new in zip(rows, after[view], strict=True):
+            assert old[:5] == new[:5] and old[6:] == new[6:]
+            assert new[5] == pytest.approx(old[5])
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_export_writes_every_row(demo_db: MetricStore, tmp_path: Path, fmt: str) -> None:
+    for view in ("measures", "runs", "measures_weekly"):
+        out = tmp_path / f"{view}.{fmt}"
+        done = cli("--db", str(demo_db.path), "export", view, "--format", fmt, "-o", str(out), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        frame = pl.read_parquet(out) if fmt == "parquet" else pl.read_csv(out)
+        expected = demo_db.fetch(f"SELECT count(*) FROM {view}")[0][0]
+        assert frame.height == expected > 0
+        assert f"wrote {expected} rows" in done.stdout
+
+
+def test_retention_drops_only_old_raw_points_and_keeps_rollups(demo_db: MetricStore) -> None:
+    before = rollup_rows(demo_db)
+    total = demo_db.fetch("SELECT count(*) FROM measures")[0][0]
+    old = demo_db.fetch("SELECT count(*) FROM measures WHERE ts < ?", [END - timedelta(days=30)])[0][0]
+    dropped = apply_retention(demo_db, max_age_days=30, now=END)
+    assert dropped == old > 0
+    assert demo_db.fetch("SELECT count(*) FROM measures")[0][0] == total - old
+    assert demo_db.fetch("SELECT min(ts) FROM measures")[0][0] >= END - timedelta(days=30)
+    assert rollup_rows(demo_db) == before
+
+
+def test_retention_command_without_a_setting_keeps_everything(demo_db: MetricStore, tmp_path: Path) -> None:
+    total = demo_db.fetch("SELECT count(*) FROM measures")[0][0]
+    done = cli("--db", str(demo_db.path), "retention", cwd=tmp_path)
+    assert done.returncode == 0 and "keeping everything" in done.stdout
+    assert demo_db.fetch("SELECT count(*) FROM measures")[0][0] == total
+
+
+@pytest.mark.parametrize(
+    ("days", "grain"), [(1, "raw"), (45, "raw"), (46, "day"), (550, "day"), (551, "week"), (1900, "month")]
+)
+def test_granularity_follows_the_range(days: int, grain: str) -> None:
+    assert choose_granularity(END - timedelta(days=days), END) == grain
+
+
+def _midnight(days_back: int) -> datetime:
+    return (END - timedelta(days=days_back)).replace(hour=0)
+
+
+def test_series_answers_at_each_granularity(demo_db: MetricStore) -> None:
+    metric = "ruff.issues"
+    raw = series(demo_db, "project-0001", [metric], _midnight(20), END)
+    assert raw.height == 21 and raw.get_column("run_id").null_count() == 0
+    daily = series(demo_db, "project-0001", [metric], _midnight(100), END)
+    assert daily.height == 101 and daily.get_column("n").to_list() == [1] * 101
+    assert daily.get_column("value").tail(20).to_list() == raw.get_column("value").tail(20).to_list()
+    weekly = series(demo_db, "project-0001", [metric], END - timedelta(days=119), END, granularity="week")
+    assert weekly.get_column("n").sum() == 120
+    assert all(ts.weekday() == 0 for ts in weekly.get_column("ts").to_list())
+    monthly = series(demo_db, "project-0001", [metric, "coverage.line_percent"], END - timedelta(days=119), END,
+                     granularity="month")
+    assert set(monthly.get_column("metric")) == {metric, "coverage.line_percent"}
+    # Each month's last value is that month's last raw point.
+    last_raw = demo_db.fetch(
+        "SELECT arg_max(value, ts) FROM measures WHERE project = 'project-0001' AND metric = ? "
+        "AND date_trunc('month', ts) = '2026-10-01'", [metric])[0][0]
+    october = monthly.filter((pl.col("metric") == metric) & (pl.col("ts") == datetime(2026, 10, 1)))
+    assert october.get_column("value").to_list() == [last_raw]
+
+
+def test_bulk_ingest_rollups_equal_a_rebuild(demo_db: MetricStore) -> None:
+    before = rollup_rows(demo_db)
+    demo_db.rebuild_rollups()
+    after = rollup_rows(demo_db)
+    for view in before:
+        assert [r[:5] + r[6:] for r in before[view]] == [r[:5] + r[6:] for r in after[view]]
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = README.read_text(encoding="utf-8")
+    missing = [key for key in setting_keys() if f"`{key}`" not in readme]
+    assert not missing, f"add these settings to README.md (python -m flext_quality.config_template --markdown): {missing}"
+    assert "FLEXT_QUALITY_" in markdown_table()
