@@ -22,6 +22,7 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import sys
 import tokenize
 from collections.abc import Sequence
@@ -97,65 +98,108 @@ class _Chunk:
         self._reset_sub()
 
 
+# A stripped line made only of these characters (no quotes, comment, bracket, backslash or
+# semicolon) is a complete statement by itself: it can be counted without the tokenizer.
+_SIMPLE_LINE = re.compile(r"[\w \t.,=+\-*/%<>&|^~@:]+")
+
+
+class _Fallback(Exception):  # noqa: N818 - internal signal, never leaves this module
+    """The fast path met something unusual: use radon's own counting for this file."""
+
+
 def fast_raw(source: str) -> Module:
     """``radon.raw.analyze(source)``, in time linear in the file's length.
 
-    One tokenization of the stripped text; a chunk (radon's unit) ends at a NEWLINE, or at
-    an NL outside brackets. Each chunk is then counted by radon's rules: a lone comment or a
-    lone one-line string is a single comment line, a lone multi-line string is ``multi``,
-    anything else is source; logical lines as in ``radon.raw._logical``.
+    Lines are stripped as radon strips them. Blank lines, comment lines and simple one-line
+    statements are counted directly; every other statement is tokenized once from its first
+    line until it ends (a NEWLINE, or an NL outside brackets) - radon instead re-tokenizes a
+    growing buffer once per line. Each statement is counted by radon's rules: a lone comment
+    or a lone one-line string is a single comment line, a lone multi-line string is
+    ``multi``, anything else is source; logical lines as in ``radon.raw._logical``.
     """
     lines = [line.strip() for line in source.splitlines()]
     try:
-        tokens = list(tokenize.generate_tokens(io.StringIO("\n".join(lines)).readline))
-    except (tokenize.TokenError, SyntaxError):
+        return _count(lines)
+    except _Fallback:
         return analyze(source)
+
+
+def _count(lines: list[str]) -> Module:
     lloc = comments = single_comments = multi = blank = sloc = 0
-    depth = 0
-    start = 1
-    chunk = _Chunk()
-    for token in tokens:
-        kind = token.type
-        if kind == tokenize.ERRORTOKEN:
-            return analyze(source)  # unusual input: radon's own counting decides
-        if kind == tokenize.ENDMARKER:
-            break
-        chunk.add(token)
-        if kind == tokenize.COMMENT:
+    index, total = 0, len(lines)
+    while index < total:
+        line = lines[index]
+        if not line:
+            blank += 1
+            index += 1
+        elif line[0] == "#":
             comments += 1
-        elif kind == tokenize.OP:
-            if token.string in _BRACKETS_OPEN:
-                depth += 1
-            elif token.string in _BRACKETS_CLOSE:
-                depth -= 1
-        elif kind == tokenize.NEWLINE or (kind == tokenize.NL and depth == 0):
-            end = token.start[0]
-            parsed = lines[start - 1:end]
+            single_comments += 1
+            index += 1
+        elif ":=" not in line and _SIMPLE_LINE.fullmatch(line):
+            sloc += 1
+            # radon: 1 logical line, or 2 when a ':' is followed by more code on the line
+            lloc += 2 if ":" in line and not line.endswith(":") else 1
+            index += 1
+        else:
+            end, chunk, chunk_comments = _statement(lines, index)
+            comments += chunk_comments
+            parsed = lines[index:end]
+            filled = sum(1 for text in parsed if text)
             if chunk.first_type == tokenize.COMMENT and chunk.rest_is_trailing:
                 single_comments += 1
             elif chunk.first_type == tokenize.STRING and chunk.rest_is_trailing:
                 if chunk.first_rows[0] == chunk.first_rows[1]:
                     single_comments += 1
                 else:
-                    filled = sum(1 for line in parsed if line)
                     multi += filled
                     blank += len(parsed) - filled
             else:
-                filled = sum(1 for line in parsed if line)
                 sloc += filled
                 blank += len(parsed) - filled
-            chunk.close_sub(final=True)
             lloc += chunk.logical
-            start, chunk = end + 1, _Chunk()
-    if chunk.first_type != -1 or depth:
-        return analyze(source)
-    # lines after the last chunk (a trailing empty line has no token): radon counts blanks
-    for line in lines[start - 1:]:
-        if line:
-            return analyze(source)
-        blank += 1
+            index = end
     loc = sloc + blank + multi + single_comments
     return Module(loc, lloc, sloc, comments, multi, blank, single_comments)
+
+
+def _statement(lines: list[str], first: int) -> tuple[int, _Chunk, int]:
+    """Tokenize from line ``first`` until the statement ends; return (next line, chunk, comments)."""
+    last = len(lines) - 1
+    position = first
+
+    def readline() -> str:
+        nonlocal position
+        if position > last:
+            return ""
+        text = lines[position] if position == last else lines[position] + "\n"
+        position += 1
+        return text
+
+    chunk = _Chunk()
+    depth = comments = 0
+    tokens = tokenize.generate_tokens(readline)
+    try:
+        for token in tokens:
+            kind = token.type
+            if kind in (tokenize.ERRORTOKEN, tokenize.ENDMARKER):
+                raise _Fallback
+            chunk.add(token)
+            if kind == tokenize.COMMENT:
+                comments += 1
+            elif kind == tokenize.OP:
+                if token.string in _BRACKETS_OPEN:
+                    depth += 1
+                elif token.string in _BRACKETS_CLOSE:
+                    depth -= 1
+            elif kind == tokenize.NEWLINE or (kind == tokenize.NL and depth == 0):
+                chunk.close_sub(final=True)
+                return first + token.start[0], chunk, comments
+    except (tokenize.TokenError, SyntaxError):
+        raise _Fallback from None
+    finally:
+        tokens.close()
+    raise _Fallback
 
 
 def analyse_source(source: str) -> dict[str, Any]:
