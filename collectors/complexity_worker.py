@@ -18,7 +18,6 @@ tokenizer error), radon's own function is used for that file, so results never d
 from __future__ import annotations
 
 import ast
-import io
 import json
 import multiprocessing
 import os
@@ -103,7 +102,7 @@ class _Chunk:
 _SIMPLE_LINE = re.compile(r"[\w \t.,=+\-*/%<>&|^~@:]+")
 
 
-class _Fallback(Exception):  # noqa: N818 - internal signal, never leaves this module
+class _Fallback(Exception):
     """The fast path met something unusual: use radon's own counting for this file."""
 
 
