@@ -2,7 +2,8 @@
 
 Built from the field declarations, so it always lists every setting with its default and help.
 ``python -m flext_quality.config_template --markdown`` prints the README's settings table
-from the same declarations (re-run it after adding a setting).
+from the same declarations; ``--update-readme README.md`` rewrites it in place (run it after
+adding a setting).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydantic.fields import FieldInfo
 
 from flext_quality.settings import Settings
 
-__all__ = ["CONFIG_TEMPLATE", "main", "markdown_table", "setting_keys"]
+__all__ = ["CONFIG_TEMPLATE", "main", "markdown_table", "setting_keys", "update_readme"]
 
 _TABLES = ("projects", "gates", "routes")
 
@@ -153,12 +154,28 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
+TABLE_BEGIN = "<!-- settings-table:begin -->"
+TABLE_END = "<!-- settings-table:end -->"
+
+
+def update_readme(path: Path) -> None:
+    """Replace the table between the settings-table markers of ``path`` with a fresh one."""
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index(TABLE_BEGIN) + len(TABLE_BEGIN), text.index(TABLE_END)
+    path.write_text(f"{text[:start]}\n{markdown_table()}\n{text[end:]}", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``python -m flext_quality.config_template [--markdown]``: print the template or the table."""
+    """``python -m flext_quality.config_template [--markdown | --update-readme README.md]``."""
     parser = argparse.ArgumentParser(description="Print the settings template or README table.")
     parser.add_argument("--markdown", action="store_true", help="print the README settings table")
+    parser.add_argument("--update-readme", type=Path, metavar="README",
+                        help="rewrite the table between the settings-table markers of README")
     args = parser.parse_args(argv)
-    print(markdown_table() if args.markdown else CONFIG_TEMPLATE)  # noqa: T201 - a CLI entry
+    if args.update_readme:
+        update_readme(args.update_readme)
+    else:
+        print(markdown_table() if args.markdown else CONFIG_TEMPLATE)  # noqa: T201 - a CLI entry
 
 
 if __name__ == "__main__":
