@@ -191,7 +191,10 @@ def merge_run(
     if not measures:
         return
     names = list(measures)
-    lookup = "SELECT metric, series_id FROM series WHERE project = ? AND metric IN (SELECT unnest(?::VARCHAR[]))"
+    lookup = (
+        "SELECT metric, series_id FROM series "
+        "WHERE project = ? AND metric IN (SELECT unnest(?::VARCHAR[]))"
+    )
     ids = dict(con.execute(lookup, [project, names]).fetchall())
     if len(ids) < len(names):
         con.register("_new_series", pl.DataFrame({"project": [project] * len(names), "metric": names}))

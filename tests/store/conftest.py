@@ -10,7 +10,7 @@ import pytest
 # pytest runs with --import-mode=importlib: make this folder's helper module importable.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from storage.store import MetricStore  # noqa: E402
+from storage.store import MetricStore
 
 
 @pytest.fixture

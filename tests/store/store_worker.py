@@ -18,9 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from store_helpers import make_run  # noqa: E402
+from store_helpers import make_run
 
-from storage.store import MetricStore  # noqa: E402
+from storage.store import MetricStore
 
 T0 = datetime(2026, 1, 1, 8, 0)
 

@@ -72,7 +72,7 @@ def test_a_failed_append_leaves_nothing(store: MetricStore) -> None:
     bad.tools.append(bad.tools[0])  # (run_id, tool) is a primary key: the insert fails
     try:
         store.append_run(bad)
-    except Exception as error:  # noqa: BLE001 - any store error will do
+    except Exception as error:
         assert "run_id" in str(error) or "constraint" in str(error).lower()
     else:
         raise AssertionError("a duplicate tool record must fail the append")

@@ -156,7 +156,8 @@ def test_series_answers_at_each_granularity(demo_db: MetricStore) -> None:
     weekly = series(demo_db, "project-0001", [metric], END - timedelta(days=119), END, granularity="week")
     assert weekly.get_column("n").sum() == 120
     assert all(ts.weekday() == 0 for ts in weekly.get_column("ts").to_list())
-    monthly = series(demo_db, "project-0001", [metric, "coverage.line_percent"], END - timedelta(days=119), END,
+    pair = [metric, "coverage.line_percent"]
+    monthly = series(demo_db, "project-0001", pair, END - timedelta(days=119), END,
                      granularity="month")
     assert set(monthly.get_column("metric")) == {metric, "coverage.line_percent"}
     # Each month's last value is that month's last raw point.
@@ -178,5 +179,6 @@ def test_bulk_ingest_rollups_equal_a_rebuild(demo_db: MetricStore) -> None:
 def test_every_setting_is_documented_in_the_readme() -> None:
     readme = README.read_text(encoding="utf-8")
     missing = [key for key in setting_keys() if f"`{key}`" not in readme]
-    assert not missing, f"add these settings to README.md (python -m flext_quality.config_template --markdown): {missing}"
+    hint = "python -m flext_quality.config_template --update-readme README.md"
+    assert not missing, f"settings missing from README.md (run {hint}): {missing}"
     assert "FLEXT_QUALITY_" in markdown_table()

@@ -102,7 +102,9 @@ def test_a_newer_schema_is_refused_for_reading_and_writing(tmp_path: Path) -> No
         MetricStore(path).query("SELECT 1")
     # Nothing was written to the newer file.
     assert max(v for v, _ in _ledger(path)) == SCHEMA_VERSION + 100
-    assert duckdb.connect(str(path), read_only=True).execute("SELECT count(*) FROM run_record").fetchall() == [(0,)]
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("SELECT count(*) FROM run_record").fetchall() == [(0,)]
+    con.close()
 
 
 def test_the_cli_refuses_a_newer_schema_in_one_line(tmp_path: Path) -> None:

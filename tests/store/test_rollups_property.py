@@ -57,7 +57,9 @@ def naive_rollups(points: list[tuple[datetime, str, str, float]], grain: str) ->
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=st.lists(operation, min_size=1, max_size=9))
-def test_rollups_match_a_naive_recomputation(ops: list[tuple[str, str | None, datetime, dict[str, float]]]) -> None:
+def test_rollups_match_a_naive_recomputation(
+    ops: list[tuple[str, str | None, datetime, dict[str, float]]],
+) -> None:
     live: dict[tuple[str, str], tuple[datetime, dict[str, float]]] = {}
     loose: list[tuple[datetime, str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as folder:
