@@ -46,6 +46,8 @@ class CollectOptions:
     ``cache_dir`` holds mypy's incremental cache (never inside the analysed project).
     ``complexity_jobs`` is the complexity worker's process count: 1 while other analyzers use
     the cores (the pipeline raises it to ``concurrency`` when complexity runs alone).
+    ``shard_tools`` are per-file tools whose files are split into ``concurrency`` shards run
+    side by side (bandit: by far the slowest, and its per-file results are independent).
     """
 
     allowed_roots: tuple[Path, ...]
@@ -62,6 +64,7 @@ class CollectOptions:
     executables: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     cache_dir: Path | None = None
     complexity_jobs: int = 1
+    shard_tools: tuple[str, ...] = ("bandit",)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:

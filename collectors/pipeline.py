@@ -135,8 +135,7 @@ def _run_per_file(
         todo = [path for path in files if path not in per_file]
         cached = len(per_file)
     if todo:
-        output = adapter.run(setup, root, todo, options)
-        fresh = {path: output.per_file.get(path, PerFileResult()) for path in todo}
+        fresh = _run_shards(adapter, setup, root, todo, options)
         per_file.update(fresh)
         if file_cache is not None:
             file_cache.put_many(adapter.name, setup.version, setup.config_hash,
@@ -149,6 +148,48 @@ def _run_per_file(
     )
     return ToolResult(record, findings_from_per_file(adapter.name, per_file),
                       adapter.summarise(per_file, options), per_file)
+
+
+#: Fewer files than this are never split: a shard costs one more tool start-up.
+MIN_SHARD_FILES = 8
+
+
+def _shards(root: Path, files: list[str], count: int) -> list[list[str]]:
+    """``files`` in ``count`` groups of similar total size (largest first into the lightest)."""
+    sizes: dict[str, int] = {}
+    for path in files:
+        try:
+            sizes[path] = (root / path).stat().st_size
+        except OSError:
+            sizes[path] = 0
+    groups: list[list[str]] = [[] for _ in range(count)]
+    loads = [0] * count
+    for path in sorted(files, key=lambda p: (-sizes[p], p)):
+        lightest = loads.index(min(loads))
+        groups[lightest].append(path)
+        loads[lightest] += sizes[path]
+    return [sorted(group) for group in groups if group]
+
+
+def _run_shards(
+    adapter: Adapter, setup: ToolSetup, root: Path, files: list[str], options: CollectOptions
+) -> dict[str, PerFileResult]:
+    """Run a per-file tool on ``files``, split into shards run side by side when worthwhile.
+
+    Exact because a per-file result depends only on its file; a failing shard fails the tool.
+    """
+    count = options.concurrency if adapter.name in options.shard_tools else 1
+    count = min(count, len(files) // MIN_SHARD_FILES) or 1
+    if count == 1:
+        outputs = [adapter.run(setup, root, files, options)]
+    else:
+        groups = _shards(root, files, count)
+        with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix=adapter.name) as pool:
+            outputs = list(pool.map(lambda group: adapter.run(setup, root, group, options), groups))
+    merged: dict[str, PerFileResult] = {}
+    for output in outputs:
+        merged.update(output.per_file)
+    return {path: merged.get(path, PerFileResult()) for path in files}
 
 
 def collect(

@@ -208,3 +208,15 @@ def test_cli_collect_and_findings(sample: Path, tmp_path: Path, monkeypatch: pyt
     assert outside.exit_code == 1 and "outside the allowed roots" in outside.output
     bad_tool = runner.invoke(main, ["collect", str(sample), "--db", db, "--tools", "ruff,pylint"])
     assert bad_tool.exit_code == 2 and "pylint" in bad_tool.output
+
+
+def test_sharded_bandit_equals_one_run(sample: Path, options_for: Options) -> None:
+    source = (sample / "samplepkg" / "shell.py").read_text()
+    for index in range(16):
+        (sample / "samplepkg" / f"copy_{index}.py").write_text(source.replace("hunter2", f"pw{index}"))
+    sharded = collect(sample, project="s", tools=["bandit"], options=options_for(concurrency=2))
+    single = collect(sample, project="s", tools=["bandit"], options=options_for(concurrency=1))
+    assert sharded.measures == single.measures
+    assert sharded.measures["bandit.issues"] == 17 * 8
+    assert sorted(f.fingerprint for f in sharded.findings) == sorted(f.fingerprint for f in single.findings)
+    assert sharded.tools[0].command == single.tools[0].command  # the recorded command covers all files
