@@ -97,9 +97,20 @@ class _Chunk:
         self._reset_sub()
 
 
-# A stripped line made only of these characters (no quotes, comment, bracket, backslash or
-# semicolon) is a complete statement by itself: it can be counted without the tokenizer.
-_SIMPLE_LINE = re.compile(r"[\w \t.,=+\-*/%<>&|^~@:]+")
+# A stripped line made only of these characters (no quotes, comment, backslash or semicolon)
+# whose brackets close on the line is a complete statement by itself: it can be counted
+# without the tokenizer.
+_SIMPLE_LINE = re.compile(r"[\w \t.,=+\-*/%<>&|^~@:()\[\]{}]+")
+_BRACKET = re.compile(r"[()\[\]{}]")
+
+
+def _balanced(line: str) -> bool:
+    depth = 0
+    for bracket in _BRACKET.findall(line):
+        depth += 1 if bracket in _BRACKETS_OPEN else -1
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 class _Fallback(Exception):
@@ -135,7 +146,7 @@ def _count(lines: list[str]) -> Module:
             comments += 1
             single_comments += 1
             index += 1
-        elif ":=" not in line and _SIMPLE_LINE.fullmatch(line):
+        elif ":=" not in line and _SIMPLE_LINE.fullmatch(line) and _balanced(line):
             sloc += 1
             # radon: 1 logical line, or 2 when a ':' is followed by more code on the line
             lloc += 2 if ":" in line and not line.endswith(":") else 1
