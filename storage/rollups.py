@@ -226,29 +226,25 @@ def merge_run(
         con.unregister("_run_agg")
 
 
-def _reduce(keys: np.ndarray, cols: dict[str, np.ndarray], *, from_points: bool) -> pl.DataFrame:
-    """One rollup row per run of equal ``keys`` (sorted), in order."""
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    ends = np.r_[starts[1:], len(keys)] - 1
-    if from_points:
-        value = cols["value"]
-        mins = maxs = value
-        sums, counts, last_ts, last_value = value, np.ones(len(keys), "int64"), cols["ts"], value
-    else:
-        mins, maxs, sums = cols["min_value"], cols["max_value"], cols["sum_value"]
-        counts, last_ts, last_value = cols["n"], cols["last_ts"], cols["last_value"]
-    return pl.DataFrame(
-        {
-            "series_id": cols["series_id"][starts],
-            "bucket": cols["bucket"][starts],
-            "min_value": np.minimum.reduceat(mins, starts),
-            "max_value": np.maximum.reduceat(maxs, starts),
-            "sum_value": np.add.reduceat(sums, starts),
-            "n": np.add.reduceat(counts, starts),
-            # Rows are sorted by time, then value, inside a key: the last row is the latest.
-            "last_ts": last_ts[ends],
-            "last_value": last_value[ends],
-        }
+_DAY_US = 86_400_000_000
+
+
+def _week_start(days: np.ndarray) -> np.ndarray:
+    # Day 0 (1970-01-01) was a Thursday: (d + 3) % 7 is 0 on Mondays.
+    return days - (days + 3) % 7
+
+
+def _month_start(days: np.ndarray) -> np.ndarray:
+    months = days.astype("datetime64[D]").astype("datetime64[M]")
+    return months.astype("datetime64[D]").astype("int64")
+
+
+def _frame(cols: dict[str, np.ndarray]) -> pl.DataFrame:
+    frame = pl.DataFrame(cols)
+    return frame.with_columns(
+        pl.col("series_id").cast(pl.Int32),
+        (pl.col("bucket") * _DAY_US).cast(pl.Datetime("us")),
+        pl.col("last_ts").cast(pl.Datetime("us")),
     )
 
 
@@ -256,34 +252,54 @@ def bulk_aggregates(points: pl.DataFrame, series: pl.DataFrame) -> dict[str, pl.
     """Day, week and month rollup rows of ``points`` (ts, project, metric, value), sorted.
 
     ``series`` maps every (project, metric) of ``points`` to its id. One sort by (series,
-    time, value), then each grain is a single pass over runs of equal keys: no hash table,
-    and the rows come out in clustered order.
+    time), then each grain is a single pass over runs of equal keys (numpy ``reduceat``): no
+    hash table, and the rows come out in clustered order.
     """
-    frame = (
-        points.lazy()
-        .join(series.lazy(), on=["project", "metric"], how="inner")
-        .select(
-            pl.col("series_id").cast(pl.Int32),
-            pl.col("ts").dt.truncate("1d").alias("bucket"),
-            pl.col("ts"),
-            pl.col("value"),
-        )
-        .sort(["series_id", "ts", "value"])
-        .collect()
-    )
-    cols = {c: frame.get_column(c).to_numpy() for c in frame.columns}
-    day_key = cols["series_id"].astype("int64") * 2**22 + (
-        cols["bucket"].astype("datetime64[D]").astype("int64")
-    )
-    out = {"day": _reduce(day_key, cols, from_points=True)}
-    day = out["day"]
-    for grain, unit in (("week", "1w"), ("month", "1mo")):
-        bucket = day.get_column("bucket").dt.truncate(unit)
-        up = {c: day.get_column(c).to_numpy() for c in day.columns}
-        up["bucket"] = bucket.to_numpy()
-        key = up["series_id"].astype("int64") * 2**22 + up["bucket"].astype("datetime64[D]").astype("int64")
-        out[grain] = _reduce(key, up, from_points=False)
-    return {g: f.with_columns(pl.col("bucket", "last_ts").cast(pl.Datetime("us"))) for g, f in out.items()}
+    joined = points.join(series, on=["project", "metric"], how="inner")
+    sid = joined.get_column("series_id").cast(pl.Int64).to_numpy()
+    ts = joined.get_column("ts").cast(pl.Datetime("us")).cast(pl.Int64).to_numpy()
+    value = joined.get_column("value").cast(pl.Float64).to_numpy()
+    if len(sid) == 0:
+        return {}
+    span = int(ts.max()) - int(ts.min()) + 1
+    if (int(sid.max()) - int(sid.min()) + 1) * span < 2**62:
+        # One int64 key sorts fastest: series, then time.
+        key = (sid - sid.min()) * span + (ts - ts.min())
+        order = pl.Series(key).arg_sort().to_numpy()
+    else:
+        order = pl.DataFrame({"s": sid, "t": ts}).select(pl.arg_sort_by("s", "t")).to_series().to_numpy()
+    sid, ts, value = sid[order], ts[order], value[order]
+    # Points of one series at the same time: the last value is the largest of them.
+    tie_start = np.r_[True, (sid[1:] != sid[:-1]) | (ts[1:] != ts[:-1])]
+    tie_max = np.maximum.reduceat(value, np.flatnonzero(tie_start))
+    tie_of_row = np.cumsum(tie_start) - 1
+    days = ts // _DAY_US
+    starts = np.flatnonzero(np.r_[True, (sid[1:] != sid[:-1]) | (days[1:] != days[:-1])])
+    ends = np.r_[starts[1:], len(sid)] - 1
+    day = {
+        "series_id": sid[starts], "bucket": days[starts],
+        "min_value": np.minimum.reduceat(value, starts),
+        "max_value": np.maximum.reduceat(value, starts),
+        "sum_value": np.add.reduceat(value, starts),
+        "n": np.diff(np.r_[starts, len(sid)]),
+        "last_ts": ts[ends], "last_value": tie_max[tie_of_row[ends]],
+    }
+    out = {"day": _frame(day)}
+    for grain, start_of in (("week", _week_start), ("month", _month_start)):
+        bucket = start_of(day["bucket"])
+        d_sid = day["series_id"]
+        starts = np.flatnonzero(np.r_[True, (d_sid[1:] != d_sid[:-1]) | (bucket[1:] != bucket[:-1])])
+        # Days are in time order inside a series: a group's last day holds its last value.
+        ends = np.r_[starts[1:], len(d_sid)] - 1
+        out[grain] = _frame({
+            "series_id": d_sid[starts], "bucket": bucket[starts],
+            "min_value": np.minimum.reduceat(day["min_value"], starts),
+            "max_value": np.maximum.reduceat(day["max_value"], starts),
+            "sum_value": np.add.reduceat(day["sum_value"], starts),
+            "n": np.add.reduceat(day["n"], starts),
+            "last_ts": day["last_ts"][ends], "last_value": day["last_value"][ends],
+        })
+    return out
 
 
 def recompute_keys(con: duckdb.DuckDBPyConnection, keys: str) -> None:

@@ -238,8 +238,10 @@ class MetricStore:
                 con.unregister("_runs_df")
             con.register("_bulk_df", points)
             con.execute("INSERT INTO measure_point SELECT * FROM _bulk_df")
-            rollups.ensure_series(con, "_bulk_df")
             con.unregister("_bulk_df")
+            con.register("_pairs_df", points.select("project", "metric").unique())
+            rollups.ensure_series(con, "_pairs_df")
+            con.unregister("_pairs_df")
             series: pl.DataFrame = con.sql("SELECT series_id, project, metric FROM series").pl()
             by_grain = rollups.bulk_aggregates(points.select("ts", "project", "metric", "value"), series)
             for grain, frame in by_grain.items():

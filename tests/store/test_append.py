@@ -86,3 +86,25 @@ def test_a_replacement_may_bring_a_new_metric(store: MetricStore) -> None:
     store.append_run(make_run("q", "c1", {"a": 30.0, "b": 1.0}, T0, run_id="r2"))
     rows = store.fetch("SELECT project, metric, last_value, n FROM measures_daily ORDER BY ALL")
     assert rows == [("p", "a", 0.0, 1), ("q", "a", 30.0, 1), ("q", "b", 1.0, 1)]
+
+
+def test_bulk_ingest_rollups_equal_a_rebuild_with_ties_and_shuffled_rows(store: MetricStore) -> None:
+    import random
+
+    import polars as pl
+
+    rng = random.Random(3)
+    rows = []
+    for i in range(400):
+        ts = T0 + timedelta(hours=rng.randrange(0, 24 * 70, 6))  # crosses weeks and a month
+        rows.append((ts, rng.choice("pq"), rng.choice(("a", "b")), float(rng.randint(-5, 5)), f"r{i}", None))
+    rng.shuffle(rows)
+    points = pl.DataFrame(rows, schema=["ts", "project", "metric", "value", "run_id", "commit_sha"],
+                          orient="row")
+    assert store.ingest_points(points) == 400
+    bulk = rollup_rows(store)
+    store.rebuild_rollups()
+    rebuilt = rollup_rows(store)
+    for view, rows_ in bulk.items():
+        assert [r[:5] + r[6:] for r in rows_] == [r[:5] + r[6:] for r in rebuilt[view]], view
+    assert sum(r[-1] for r in bulk["measures_monthly"]) == 400
