@@ -4,7 +4,14 @@ Project-wide (not cached per file): one run over the whole file list. Exit codes
 1 errors, 2 a blocking error (a syntax error, still reported as JSON lines with code
 ``syntax``) or a crash (text on stderr, no JSON: the tool failed). Notes are not counted.
 Without a project configuration we pass ``--config-file=`` (no configuration from parent
-folders or the user's home) and ``mypy_args`` from the settings.
+folders or the user's home) and ``mypy_args`` from the settings. A project whose own mypy
+configuration names what to check (``files``, ``packages`` or ``modules``) is checked as it
+configured itself, without our file list: its own scope wins (test folders without
+``__init__.py`` otherwise stop mypy with "Duplicate module named ...").
+
+Exit code 2 with JSON is accepted when the blocking errors are syntax errors (recorded as
+mypy reports them); any other blocking error (a duplicate module, a bad configuration) means
+mypy analysed nothing: the tool failed, with mypy's message as the reason.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from collectors.base import (
     relative_path,
 )
 from collectors.cache import FileFinding
-from collectors.projectconfig import config_text, pyproject_section, setup_cfg_section
+from collectors.projectconfig import config_text, mypy_names_its_files, pyproject_section, setup_cfg_section
 from collectors.runner import ToolFailed, check_exit, one_line, resolve_executable, run_process, tool_version
 
 __all__ = ["ADAPTER", "METRICS", "parse"]
@@ -70,15 +77,18 @@ def prepare(root: Path, options: CollectOptions) -> ToolSetup:
         cache = "/dev/null"  # mypy's documented way to write no cache
     own = _own_config(root)
     if own:
+        choices = ("project_scope",) if mypy_names_its_files(root) else ()
         return ToolSetup(NAME, prefix, version, ("--cache-dir", cache),
-                         config_hash(NAME, version, *own), own_config=True)
+                         config_hash(NAME, version, *own, *choices), own_config=True, choices=choices)
     args = ("--config-file=", *options.mypy_args)
     return ToolSetup(NAME, prefix, version, (*args, "--cache-dir", cache),
                      config_hash(NAME, version, *args))
 
 
 def command(setup: ToolSetup, files: Sequence[str]) -> tuple[str, ...]:
-    """``mypy --output json [config] FILES``."""
+    """``mypy --output json [config] FILES`` (no FILES when the project names its own scope)."""
+    if "project_scope" in setup.choices:
+        return (*setup.prefix, "--output", "json", *setup.config_args)
     return (*setup.prefix, "--output", "json", *setup.config_args, "--", *files)
 
 
@@ -92,6 +102,8 @@ def run(setup: ToolSetup, root: Path, files: Sequence[str], options: CollectOpti
     entries = parse(result.stdout)
     if result.returncode == 2 and not entries:
         raise ToolFailed(f"mypy stopped with code 2: {one_line(result.stderr) or 'no output'}")
+    if result.returncode == 2 and not any(e.get("code") == "syntax" for e in entries):
+        raise ToolFailed(f"mypy stopped: {one_line(str(entries[0].get('message', '')), 160)}")
     sources = SourceLines(root)
     findings: list[tuple[str, FileFinding]] = []
     for entry in entries:

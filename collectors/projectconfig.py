@@ -6,7 +6,7 @@ import configparser
 import tomllib
 from pathlib import Path
 
-__all__ = ["config_text", "pyproject_section", "setup_cfg_section"]
+__all__ = ["config_text", "mypy_names_its_files", "pyproject_section", "setup_cfg_section"]
 
 
 def pyproject_section(root: Path, tool: str) -> str | None:
@@ -45,3 +45,30 @@ def config_text(root: Path, name: str) -> str | None:
         return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
     except OSError:
         return None
+
+
+_SCOPE_KEYS = ("files", "packages", "modules")
+
+
+def mypy_names_its_files(root: Path) -> bool:
+    """Whether the project's mypy configuration says what to check (``files``/``packages``/``modules``)."""
+    path = root / "pyproject.toml"
+    if path.is_file():
+        try:
+            section = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("mypy")
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            section = None
+        if isinstance(section, dict):
+            return any(key in section for key in _SCOPE_KEYS)
+    for name in ("mypy.ini", ".mypy.ini", "setup.cfg"):
+        ini = root / name
+        if not ini.is_file():
+            continue
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(ini, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError):
+            continue
+        if parser.has_section("mypy"):
+            return any(parser.has_option("mypy", key) for key in _SCOPE_KEYS)
+    return False

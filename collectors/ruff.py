@@ -59,9 +59,12 @@ def prepare(root: Path, options: CollectOptions) -> ToolSetup:
 
 
 def command(setup: ToolSetup, files: Sequence[str]) -> tuple[str, ...]:
-    """``ruff check --output-format json --no-cache [config] FILES``."""
-    return (*setup.prefix, "check", "--output-format", "json", "--no-cache", *setup.config_args,
-            "--", *files)
+    """``ruff check --output-format json --no-cache --force-exclude [config] FILES``.
+
+    ``--force-exclude``: the project's own ``exclude`` settings apply to the files we name too.
+    """
+    return (*setup.prefix, "check", "--output-format", "json", "--no-cache", "--force-exclude",
+            *setup.config_args, "--", *files)
 
 
 def run(setup: ToolSetup, root: Path, files: Sequence[str], options: CollectOptions) -> ToolOutput:

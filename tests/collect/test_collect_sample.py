@@ -220,3 +220,30 @@ def test_sharded_bandit_equals_one_run(sample: Path, options_for: Options) -> No
     assert sharded.measures["bandit.issues"] == 17 * 8
     assert sorted(f.fingerprint for f in sharded.findings) == sorted(f.fingerprint for f in single.findings)
     assert sharded.tools[0].command == single.tools[0].command  # the recorded command covers all files
+
+
+def test_project_configuration_wins(sample: Path, options_for: Options) -> None:
+    (sample / "pyproject.toml").write_text(
+        '[tool.ruff]\nextend-exclude = ["samplepkg/shell.py"]\n[tool.ruff.lint]\nselect = ["F"]\n\n'
+        '[tool.mypy]\npackages = ["samplepkg"]\nignore_missing_imports = true\n'
+    )
+    result = collect(sample, project="s", tools=["ruff", "mypy"], options=options_for())
+    tools = {t.tool: t for t in result.tools}
+    assert "--isolated" not in tools["ruff"].command and "--force-exclude" in tools["ruff"].command
+    assert {f.rule for f in result.findings if f.tool == "ruff"} == {"F841"}  # only F rules
+    assert "--" not in tools["mypy"].command  # mypy checks what the project configured
+    assert result.measures["mypy.errors"] == 3
+    default = collect(sample, project="s", tools=["ruff"], options=options_for())
+    (sample / "pyproject.toml").unlink()
+    plain = collect(sample, project="s", tools=["ruff"], options=options_for())
+    assert default.tools[0].config_hash != plain.tools[0].config_hash
+
+
+def test_mypy_blocking_error_fails_the_tool(sample: Path, options_for: Options) -> None:
+    for folder in ("one", "two"):
+        (sample / folder).mkdir()
+        (sample / folder / "conftest.py").write_text("X = 1\n")
+    result = collect(sample, project="s", tools=["mypy", "ruff"], options=options_for())
+    mypy = next(t for t in result.tools if t.tool == "mypy")
+    assert mypy.status == "failed" and "Duplicate module named" in (mypy.error or "")
+    assert result.run.status == "partial" and "ruff.issues" in result.measures
