@@ -10,6 +10,7 @@ registered and joined, never a loop of single-row statements). The class stores 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,6 +57,9 @@ class BlobCache:
     def __init__(self, store: MetricStore) -> None:
         self.store = store
         self.stats = CacheStats()
+        # The collect pipeline asks from one thread per analyzer, and DuckDB refuses a second
+        # connection to the same file within one process while the first is open.
+        self._lock = threading.Lock()
 
     def get_many(
         self, tool: str, tool_version: str, config_hash: str, blob_shas: Iterable[str]
@@ -65,7 +69,7 @@ class BlobCache:
         found: dict[str, str] = {}
         if wanted and self.store.path.exists():
             keys = pl.DataFrame({"blob_sha": wanted}, schema=_KEY_SCHEMA)
-            with self.store.reader() as con:
+            with self._lock, self.store.reader() as con:
                 con.register("_wanted_blobs", keys)
                 rows = con.execute(
                     "SELECT c.blob_sha, c.payload FROM file_cache c "
@@ -97,7 +101,7 @@ class BlobCache:
             },
             schema=_ROW_SCHEMA,
         )
-        with self.store.transaction() as con:
+        with self._lock, self.store.transaction() as con:
             con.register("_new_blobs", frame)
             con.execute("INSERT INTO file_cache SELECT * FROM _new_blobs ON CONFLICT DO NOTHING")
             con.unregister("_new_blobs")

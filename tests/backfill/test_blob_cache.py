@@ -83,3 +83,22 @@ def test_layout_context_sees_new_top_level_module() -> None:
     unrelated = layout_contexts(["app/__init__.py", "app/x.py", "app/y.py", "tests/test_x.py"])
     assert before["app/x.py"] != after["app/x.py"]  # isort may now see `lib` as first-party
     assert before["app/x.py"] == unrelated["app/x.py"]
+
+
+def test_concurrent_use_from_analyzer_threads(tmp_path: Path) -> None:
+    # collect asks the cache from one thread per analyzer; DuckDB allows one open connection
+    # to a file per process at a time, so the cache must serialise its own access.
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = MetricStore(tmp_path / "q.duckdb")
+    cache = BlobCache(store)
+    cache.put_many("t", "1", "c", {"seed": "{}"})
+
+    def work(n: int) -> int:
+        cache.put_many(f"t{n % 4}", "1", "c", {f"s{n}": f'{{"n": {n}}}'})
+        return len(cache.get_many(f"t{n % 4}", "1", "c", [f"s{n}", "seed"]))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = list(pool.map(work, range(40)))
+    assert found == [1] * 40
+    assert cache.count() == 41
