@@ -231,7 +231,8 @@ _DAY_US = 86_400_000_000
 
 def _week_start(days: np.ndarray) -> np.ndarray:
     # Day 0 (1970-01-01) was a Thursday: (d + 3) % 7 is 0 on Mondays.
-    return days - (days + 3) % 7
+    start: np.ndarray = days - (days + 3) % 7
+    return start
 
 
 def _month_start(days: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -231,7 +232,16 @@ class MetricStore:
         earlier data of the same commits.
         """
         points = points.select([pl.col(c).cast(t) for c, t in MEASURE_SCHEMA.items()])
-        with self.transaction() as con:
+        with self.transaction() as con, ThreadPoolExecutor(max_workers=1) as pool:
+            con.register("_pairs_df", points.select("project", "metric").unique())
+            rollups.ensure_series(con, "_pairs_df")
+            con.unregister("_pairs_df")
+            series: pl.DataFrame = con.sql("SELECT series_id, project, metric FROM series").pl()
+            # The rollups are computed in memory (polars and numpy release the GIL) while
+            # DuckDB writes the raw points, so the two overlap on a multi-core machine.
+            pending = pool.submit(
+                rollups.bulk_aggregates, points.select("ts", "project", "metric", "value"), series
+            )
             if runs is not None and runs.height:
                 con.register("_runs_df", runs.select(RUN_COLUMNS))
                 con.execute("INSERT INTO run_record SELECT * FROM _runs_df")
@@ -239,12 +249,7 @@ class MetricStore:
             con.register("_bulk_df", points)
             con.execute("INSERT INTO measure_point SELECT * FROM _bulk_df")
             con.unregister("_bulk_df")
-            con.register("_pairs_df", points.select("project", "metric").unique())
-            rollups.ensure_series(con, "_pairs_df")
-            con.unregister("_pairs_df")
-            series: pl.DataFrame = con.sql("SELECT series_id, project, metric FROM series").pl()
-            by_grain = rollups.bulk_aggregates(points.select("ts", "project", "metric", "value"), series)
-            for grain, frame in by_grain.items():
+            for grain, frame in pending.result().items():
                 con.register("_agg_bulk", frame)
                 rollups.merge_aggregates(con, grain, "_agg_bulk", ordered=True)
                 con.unregister("_agg_bulk")
