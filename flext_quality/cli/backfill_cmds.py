@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +29,8 @@ from rich.progress import (
 from collectors.backfill import BackfillProgress, BackfillRequest, BackfillSummary, backfill
 from collectors.discovery import resolve_project
 from collectors.gitwalk import Commit, Every
+from collectors.pipeline import collect
+from collectors.registry import ADAPTERS
 from flext_quality.cli.collect_cmds import collect_options
 from flext_quality.cli.common import AppContext, common_options, pass_app
 from storage.errors import ConfigError
@@ -61,7 +63,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _pause_hook(after: int | None, fifo: Path | None) -> Any:
+def _pause_hook(after: int | None, fifo: Path | None) -> Callable[[int, Commit], None] | None:
     """A test hook: after N stored runs, announce it on a FIFO and wait to be killed."""
     if after is None or fifo is None:
         return None
@@ -144,7 +146,8 @@ def _print_summary(summary: BackfillSummary, fmt: str) -> None:
 @click.option("--project", default=None, help="Project name (default: the folder name).")
 @click.option("--commits", "max_commits", type=click.IntRange(min=1), default=None,
               help="Newest N commits (after --every thinning).")
-@click.option("--since", default=None, help="Only commits at or after this UTC date (YYYY-MM-DD).")
+@click.option("--since", default=None,
+              help="Only commits at or after this date or ISO time (UTC unless it has an offset).")
 @click.option("--every", type=click.Choice(["day", "week", "month"]), default=None,
               help="Keep only the last commit of each UTC day, ISO week or month.")
 @click.option("--branch", default=None, help="Branch or ref to walk (default: the current one).")
@@ -168,10 +171,6 @@ def backfill_cmd(
     pause_after: int | None, pause_fifo: Path | None,
 ) -> None:
     """Analyse the git history of PATH: one run per commit, oldest first, resumable."""
-    # imported here: the analyzers load only when a backfill really runs
-    from collectors.pipeline import collect
-    from collectors.registry import ADAPTERS
-
     settings = app.settings
     chosen = [t.strip() for t in tools.split(",")] if tools else list(settings.collect.tools)
     unknown = sorted(set(chosen) - set(ADAPTERS))
