@@ -73,14 +73,25 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
 
 
 def collect_options(settings: Settings) -> CollectOptions:
-    """Analyzer options from ``settings.collect`` and the allowed roots."""
+    """The collectors' options from ``settings.collect`` and the allowed roots.
+
+    The one place settings become :class:`CollectOptions` (collect, backfill, check, scheduler).
+    """
     c = settings.collect
     return CollectOptions(
-        allowed_roots=tuple(settings.allowed_roots), concurrency=c.concurrency,
-        timeout_s=c.timeout_s, excludes=tuple(c.excludes), ruff_select=tuple(c.ruff_select),
-        mypy_args=tuple(c.mypy_args), bandit_skip_tests=c.bandit_skip_tests,
-        coverage_file=c.coverage_file, coverage_run_tests=c.coverage_run_tests,
-        coverage_test_args=tuple(c.coverage_test_args), complexity_limit=c.complexity_limit,
+        allowed_roots=tuple(settings.allowed_roots),
+        concurrency=c.concurrency,
+        timeout_s=c.timeout_s,
+        excludes=tuple(c.excludes),
+        ruff_select=tuple(c.ruff_select),
+        mypy_args=tuple(c.mypy_args),
+        bandit_skip_tests=c.bandit_skip_tests,
+        coverage_file=c.coverage_file,
+        coverage_run_tests=c.coverage_run_tests,
+        coverage_test_args=tuple(c.coverage_test_args),
+        complexity_limit=c.complexity_limit,
+        executables={name: tuple(argv) for name, argv in c.executables.items()},
+        cache_dir=(c.cache_dir or settings.db.parent / ".cache").resolve(),
     )
 
 

@@ -11,11 +11,10 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from collectors.base import CollectOptions
 from collectors.pipeline import collect
 from collectors.registry import TOOL_NAMES
 from flext_quality.cli.common import AppContext, common_options, pass_app
-from flext_quality.settings import Settings
+from flext_quality.jobs import collect_options, evaluate_and_deliver
 from storage.errors import ProjectError
 from storage.models import RunResult
 from storage.queries import latest_run, new_and_fixed, previous_run
@@ -33,26 +32,6 @@ HEADLINE = {
     "suppressions": "suppressions.count",
 }
 _SHOWN_FINDINGS = 10
-
-
-def collect_options(settings: Settings) -> CollectOptions:
-    """The collectors' options from the settings (also used by backfill and the scheduler)."""
-    c = settings.collect
-    return CollectOptions(
-        allowed_roots=tuple(settings.allowed_roots),
-        concurrency=c.concurrency,
-        timeout_s=c.timeout_s,
-        excludes=tuple(c.excludes),
-        ruff_select=tuple(c.ruff_select),
-        mypy_args=tuple(c.mypy_args),
-        bandit_skip_tests=c.bandit_skip_tests,
-        coverage_file=c.coverage_file,
-        coverage_run_tests=c.coverage_run_tests,
-        coverage_test_args=tuple(c.coverage_test_args),
-        complexity_limit=c.complexity_limit,
-        executables={name: tuple(argv) for name, argv in c.executables.items()},
-        cache_dir=(c.cache_dir or settings.db.parent / ".cache").resolve(),
-    )
 
 
 def _parse_tools(value: str | None, default: list[str]) -> list[str]:
@@ -115,6 +94,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
     console.print(table)
     score = summary["score"]
     console.print(f"quality score: {'n/a' if score is None else f'{score:.1f} / 100'}")
+    for gate in summary.get("gates", []):
+        colour = {"pass": "green", "fail": "red", "stale": "yellow"}.get(gate["state"], "white")
+        console.print(
+            f"gate [{colour}]{gate['state']:7}[/] {gate['gate']}  {gate['detail']}", highlight=False
+        )
     against = "against the previous run" if summary["previous_run_id"] else "first run of this project"
     console.print(f"new findings: {len(summary['new'])}, fixed: {len(summary['fixed'])} ({against})")
     for label, rows in (("new", summary["new"]), ("fixed", summary["fixed"])):
@@ -162,9 +146,17 @@ def collect_cmd(
     result = collect(path, project=project, tools=chosen, options=collect_options(settings), trigger=trigger)  # type: ignore[arg-type]
     store = app.store()
     store.append_run(result)
+    # Gates are evaluated after every stored run; alerts go out right away (what fails to
+    # deliver stays in the outbox for the scheduler or `notify --flush`).
+    evaluation, _ = evaluate_and_deliver(settings, store, result.run.run_id)
     new, fixed = new_and_fixed(store, result.run.run_id)
     previous = previous_run(store, result.run.run_id)
     summary = _summary(result, new, fixed, str(previous["run_id"]) if previous else None)
+    summary["gates"] = [
+        {"gate": r.gate, "metric": r.metric, "state": r.state, "value": r.value,
+         "threshold": r.threshold, "detail": r.detail}
+        for r in evaluation.results
+    ]
     if fmt == "json":
         click.echo(json.dumps(summary, default=str, indent=2))
     else:
