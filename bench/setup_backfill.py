@@ -12,6 +12,7 @@ a second run only adds what is missing.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -35,13 +36,31 @@ RELEASES = (
 START = datetime(2023, 1, 2, 12, 0)
 
 
+def _pip() -> list[str]:
+    """A pip to download with: this interpreter's, else the first python3 on PATH with pip
+    (the project's uv-made venv has no pip)."""
+    if importlib.util.find_spec("pip") is not None:
+        return [sys.executable, "-m", "pip"]
+    for name in ("python3", "python"):
+        found = shutil.which(name)
+        if found and subprocess.run([found, "-m", "pip", "--version"], capture_output=True,
+                                    check=False).returncode == 0:
+            return [found, "-m", "pip"]
+    raise SystemExit("no pip found to download the sdists: install pip for python3")
+
+
+def _python_with_venv() -> str:
+    """An interpreter that can create a venv with pip (for wily)."""
+    return _pip()[0]
+
+
 def _sdist(version: str) -> Path:
     found = sorted(SDISTS.glob(f"rich-{version}.tar.gz"))
     if found:
         return found[0]
     SDISTS.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+        [*_pip(), "download", "--quiet", "--no-deps", "--no-binary", ":all:",
          "--dest", str(SDISTS), f"rich=={version}"],
         check=True,
     )
@@ -88,7 +107,7 @@ def install_wily() -> Path:
     """wily in its own virtual environment (it pins its own dependencies)."""
     wily = WILY_VENV / "bin" / "wily"
     if not wily.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(WILY_VENV)], check=True)
+        subprocess.run([_python_with_venv(), "-m", "venv", str(WILY_VENV)], check=True)
         subprocess.run([str(WILY_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "wily"],
                        check=True)
     return wily
