@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from storage.errors import StoreError
+from storage.rollups import retention_cutoff
 from storage.sandbox import PUBLIC_VIEW_NAMES
 from storage.store import MetricStore
 
@@ -37,6 +38,13 @@ def apply_retention(store: MetricStore, *, max_age_days: int, now: datetime) -> 
         dropped = int(con.execute("SELECT count(*) FROM _drop").fetchall()[0][0])
         con.execute("DELETE FROM measure_point WHERE rowid IN (SELECT rid FROM _drop)")
         con.execute("DROP TABLE _drop")
+        # Remember how far back points may be missing, so a rollup rebuild keeps those buckets.
+        previous = retention_cutoff(con)
+        if dropped and (previous is None or cutoff > previous):
+            con.execute(
+                "INSERT OR REPLACE INTO store_state VALUES ('retention_cutoff', ?)",
+                [cutoff.isoformat()],
+            )
     return dropped
 
 

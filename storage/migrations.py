@@ -21,6 +21,7 @@ from storage.schema_core import (
     LAYOUT_STATEMENTS,
     PUBLIC_VIEWS,
     PUBLIC_VIEWS_V1,
+    STATE_STATEMENTS,
 )
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "applied_versions", "migrate", "pending"]
@@ -56,6 +57,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (2, "0002_alerts", _run_all(ALERT_STATEMENTS)),
     (3, "0003_blob_cache", _run_all(CACHE_STATEMENTS)),
     (4, "0004_series_rollups", _layout),
+    (5, "0005_store_state", _run_all(STATE_STATEMENTS)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

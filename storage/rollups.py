@@ -40,6 +40,7 @@ __all__ = [
     "merge_run",
     "rebuild",
     "recompute_keys",
+    "retention_cutoff",
 ]
 
 GRAINS: tuple[str, ...] = tuple(ROLLUP_TABLES)
@@ -348,14 +349,30 @@ def recompute_keys(con: duckdb.DuckDBPyConnection, keys: str) -> None:
     con.execute("DROP TABLE IF EXISTS _keys")
 
 
+def retention_cutoff(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The time before which retention may have dropped raw points (None: nothing dropped)."""
+    rows = con.execute("SELECT value FROM store_state WHERE key = 'retention_cutoff'").fetchall()
+    return datetime.fromisoformat(str(rows[0][0])) if rows else None
+
+
 def rebuild(con: duckdb.DuckDBPyConnection) -> None:
-    """Rebuild every rollup from the raw measures, clustered by series and bucket."""
+    """Rebuild the rollups from the raw measures, clustered by series and bucket.
+
+    Buckets that start before the retention cutoff are kept as they are: some of their raw
+    points were dropped, so the stored rollup is the only exact record of them.
+    """
+    cutoff = retention_cutoff(con) or datetime.min
     ensure_series(con, "measure_point")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_day AS {_day_aggregate('measure_point')}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _agg_day AS "
+        f"{_day_aggregate('(SELECT * FROM measure_point WHERE ts >= ?)')}",
+        [cutoff],
+    )
     for grain, table in ROLLUP_TABLES.items():
-        con.execute(f"DELETE FROM {table}")
+        con.execute(f"DELETE FROM {table} WHERE bucket >= ?", [cutoff])
         con.execute(
             f"INSERT INTO {table} SELECT * FROM ({_regroup('_agg_day', grain)}) "
-            "ORDER BY series_id, bucket"
+            "WHERE bucket >= ? ORDER BY series_id, bucket",
+            [cutoff],
         )
     con.execute("DROP TABLE IF EXISTS _agg_day")

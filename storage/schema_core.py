@@ -12,6 +12,7 @@ __all__ = [
     "PUBLIC_VIEWS",
     "PUBLIC_VIEWS_V1",
     "ROLLUP_TABLES",
+    "STATE_STATEMENTS",
 ]
 
 ROLLUP_TABLES: dict[str, str] = {
@@ -193,6 +194,13 @@ PUBLIC_VIEWS: dict[str, str] = {
         for grain, label in (("day", "daily"), ("week", "weekly"), ("month", "monthly"))
     },
 }
+
+# Migration 0005: small facts about the store itself. ``retention_cutoff`` is the latest time
+# before which raw points may have been dropped; a rollup rebuild keeps the buckets that start
+# before it (their raw points are gone, the rollups are all that is left).
+STATE_STATEMENTS: list[str] = [
+    "CREATE TABLE IF NOT EXISTS store_state (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
+]
 
 # The rollup views as migration 0001 created them (before series ids), kept so that
 # 0001 still builds exactly the schema an early release wrote.

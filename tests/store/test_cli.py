@@ -182,3 +182,15 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     hint = "python -m flext_quality.config_template --update-readme README.md"
     assert not missing, f"settings missing from README.md (run {hint}): {missing}"
     assert "FLEXT_QUALITY_" in markdown_table()
+
+
+def test_a_rebuild_after_retention_keeps_the_rollups_of_dropped_points(
+    demo_db: MetricStore, tmp_path: Path
+) -> None:
+    before = rollup_rows(demo_db)
+    assert apply_retention(demo_db, max_age_days=45, now=END) > 0
+    done = cli("--db", str(demo_db.path), "rollup", "--rebuild", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    after = rollup_rows(demo_db)
+    for view, rows in before.items():
+        assert [r[:5] + r[6:] for r in after[view]] == [r[:5] + r[6:] for r in rows], view
