@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.update_readme:
         update_readme(args.update_readme)
     else:
-        print(markdown_table() if args.markdown else CONFIG_TEMPLATE)  # noqa: T201 - a CLI entry
+        print(markdown_table() if args.markdown else CONFIG_TEMPLATE)
 
 
 if __name__ == "__main__":
