@@ -123,6 +123,22 @@ class _ReaderState(threading.local):
 _READER = _ReaderState()
 
 
+_INHERITED: list[duckdb.DuckDBPyConnection] = []
+
+
+def _forget_after_fork() -> None:
+    # DuckDB's worker threads do not survive fork(): a child must neither use nor destroy the
+    # parent's instance (either can crash it), so it parks the object and starts its own.
+    if _READER.con is not None:
+        _INHERITED.append(_READER.con)
+    _READER.con = None
+    _READER.attached = None
+    _READER.depth = 0
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def _attach_retrying(
     con: duckdb.DuckDBPyConnection, path: Path, *, timeout_s: float, clock: Clock, sleep: Sleeper
 ) -> None:

@@ -85,3 +85,17 @@ def test_two_writers_and_a_reader_at_once_lose_nothing(store: MetricStore) -> No
         "measures_monthly": 2 * 5,
     }
     assert store.fetch("SELECT sum(n) FROM measures_daily")[0][0] == 10 * per_writer
+
+
+def test_a_forked_child_reads_with_its_own_instance(store: MetricStore) -> None:
+    store.append_run(make_run("p", "c1", {"m": 1.0}))
+    assert store.fetch("SELECT count(*) FROM measures") == [(1,)]  # the parent keeps an instance
+    pid = os.fork()
+    if pid == 0:  # the child: any exception or crash shows as a non-zero status
+        try:
+            os._exit(0 if store.fetch("SELECT count(*) FROM measures") == [(1,)] else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.fetch("SELECT count(*) FROM measures") == [(1,)]
