@@ -123,14 +123,30 @@ class _ReaderState(threading.local):
 _READER = _ReaderState()
 
 
+# Every thread's reader instance, by thread id, so that a forked child can keep them all alive.
+_INSTANCES: dict[int, duckdb.DuckDBPyConnection] = {}
+_INSTANCES_LOCK = threading.Lock()
 _INHERITED: list[duckdb.DuckDBPyConnection] = []
+
+
+def _new_reader_instance() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    with _INSTANCES_LOCK:
+        alive = {t.ident for t in threading.enumerate()}
+        for ident in [i for i in _INSTANCES if i not in alive]:
+            _INSTANCES.pop(ident).close()  # its thread has ended: nobody can be using it
+        _INSTANCES[threading.get_ident()] = con
+    return con
 
 
 def _forget_after_fork() -> None:
     # DuckDB's worker threads do not survive fork(): a child must neither use nor destroy the
-    # parent's instance (either can crash it), so it parks the object and starts its own.
-    if _READER.con is not None:
-        _INHERITED.append(_READER.con)
+    # parent's instances (either can crash it; CPython drops other threads' locals in the
+    # child), so it parks them all and starts its own on its first read.
+    global _INSTANCES_LOCK
+    _INSTANCES_LOCK = threading.Lock()  # another thread may have held it at the fork
+    _INHERITED.extend(_INSTANCES.values())
+    _INSTANCES.clear()
     _READER.con = None
     _READER.attached = None
     _READER.depth = 0
@@ -207,7 +223,7 @@ def read_connection(
         return
     if state.depth == 0:
         if state.con is None:
-            state.con = duckdb.connect(":memory:")
+            state.con = _new_reader_instance()
         _attach_retrying(state.con, path, timeout_s=timeout_s, clock=clock, sleep=sleep)
         state.attached = key
     assert state.con is not None

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from store_helpers import counts, make_run, rollup_rows
@@ -90,12 +91,25 @@ def test_two_writers_and_a_reader_at_once_lose_nothing(store: MetricStore) -> No
 def test_a_forked_child_reads_with_its_own_instance(store: MetricStore) -> None:
     store.append_run(make_run("p", "c1", {"m": 1.0}))
     assert store.fetch("SELECT count(*) FROM measures") == [(1,)]  # the parent keeps an instance
+    # ... and so does another thread, which stays alive across the fork.
+    read, release = threading.Event(), threading.Event()
+
+    def reader_thread() -> None:
+        store.fetch("SELECT count(*) FROM runs")
+        read.set()
+        release.wait()
+
+    other = threading.Thread(target=reader_thread)
+    other.start()
+    read.wait()
     pid = os.fork()
     if pid == 0:  # the child: any exception or crash shows as a non-zero status
         try:
             os._exit(0 if store.fetch("SELECT count(*) FROM measures") == [(1,)] else 1)
         except BaseException:
             os._exit(2)
+    release.set()
+    other.join()
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert store.fetch("SELECT count(*) FROM measures") == [(1,)]
