@@ -271,21 +271,30 @@ def bulk_aggregates(points: pl.DataFrame, series: pl.DataFrame) -> dict[str, pl.
     else:
         order = pl.DataFrame({"s": sid, "t": ts}).select(pl.arg_sort_by("s", "t")).to_series().to_numpy()
     sid, ts, value = sid[order], ts[order], value[order]
-    # Points of one series at the same time: the last value is the largest of them.
-    tie_start = np.r_[True, (sid[1:] != sid[:-1]) | (ts[1:] != ts[:-1])]
-    tie_max = np.maximum.reduceat(value, np.flatnonzero(tie_start))
-    tie_of_row = np.cumsum(tie_start) - 1
     days = ts // _DAY_US
-    starts = np.flatnonzero(np.r_[True, (sid[1:] != sid[:-1]) | (days[1:] != days[:-1])])
-    ends = np.r_[starts[1:], len(sid)] - 1
-    day = {
-        "series_id": sid[starts], "bucket": days[starts],
-        "min_value": np.minimum.reduceat(value, starts),
-        "max_value": np.maximum.reduceat(value, starts),
-        "sum_value": np.add.reduceat(value, starts),
-        "n": np.diff(np.r_[starts, len(sid)]),
-        "last_ts": ts[ends], "last_value": tie_max[tie_of_row[ends]],
-    }
+    new_series = sid[1:] != sid[:-1]
+    starts = np.flatnonzero(np.r_[True, new_series | (days[1:] != days[:-1])])
+    if len(starts) == len(sid):
+        # At most one point per series and day (one run a day, the common case): the sorted
+        # points are the day rows themselves.
+        day = {
+            "series_id": sid, "bucket": days, "min_value": value, "max_value": value,
+            "sum_value": value, "n": np.ones(len(sid), "int64"), "last_ts": ts, "last_value": value,
+        }
+    else:
+        # Points of one series at the same time: the last value is the largest of them.
+        tie_start = np.r_[True, new_series | (ts[1:] != ts[:-1])]
+        tie_max = np.maximum.reduceat(value, np.flatnonzero(tie_start))
+        tie_of_row = np.cumsum(tie_start) - 1
+        ends = np.r_[starts[1:], len(sid)] - 1
+        day = {
+            "series_id": sid[starts], "bucket": days[starts],
+            "min_value": np.minimum.reduceat(value, starts),
+            "max_value": np.maximum.reduceat(value, starts),
+            "sum_value": np.add.reduceat(value, starts),
+            "n": np.diff(np.r_[starts, len(sid)]),
+            "last_ts": ts[ends], "last_value": tie_max[tie_of_row[ends]],
+        }
     out = {"day": _frame(day)}
     for grain, start_of in (("week", _week_start), ("month", _month_start)):
         bucket = start_of(day["bucket"])
