@@ -90,7 +90,10 @@ def prepare(root: Path, options: CollectOptions) -> ToolSetup:
         version = tool_version(prefix, cwd=root)
         args = ("run", "--branch", *options.coverage_test_args)
         return ToolSetup(NAME, prefix, version, args, config_hash(NAME, version, *args))
-    shown = report.relative_to(root).as_posix() if report else ""
+    # An absolute coverage_file outside the project is recorded as given.
+    shown = "" if report is None else (
+        report.relative_to(root).as_posix() if report.is_relative_to(root) else str(report)
+    )
     return ToolSetup(NAME, (), "report", (shown,) if shown else (), config_hash(NAME, "report", shown))
 
 

@@ -19,9 +19,12 @@ from alerts.notify import DeliveryOutcome, DeliveryPolicy, Notifier, Sender, app
 from alerts.report import Period, ProjectReport, build_report
 from alerts.report_render import report_messages
 from collectors.base import CollectOptions
+from collectors.discovery import discover_files, resolve_project
 from collectors.pipeline import collect
+from collectors.stored_cache import StoredFileCache
 from flext_quality.settings import Settings
 from storage.alert_store import enqueue_messages, project_names
+from storage.blob_cache import BlobCache
 from storage.errors import ProjectError
 from storage.maintenance import apply_retention
 from storage.models import RunResult
@@ -33,6 +36,7 @@ __all__ = [
     "alert_policy",
     "build_reports",
     "collect_and_evaluate",
+    "collect_cached",
     "collect_options",
     "default_collector",
     "delivery_policy",
@@ -95,14 +99,37 @@ def collect_options(settings: Settings) -> CollectOptions:
     )
 
 
-def default_collector(settings: Settings, tools: list[str] | None = None) -> Collector:
-    """The collect pipeline with options from the settings (``tools`` overrides the list)."""
+def collect_cached(
+    settings: Settings,
+    store: MetricStore,
+    path: Path,
+    *,
+    project: str | None,
+    tools: list[str] | None = None,
+    trigger: str = "manual",
+) -> RunResult:
+    """Run the collect pipeline with the database's per-file cache (shared with backfill).
+
+    Files unchanged since any earlier collect or backfill (same tool, version, configuration
+    and content, and for ruff the same package layout) are served from the cache; the result
+    is exactly that of an uncached collect.
+    """
     options = collect_options(settings)
-    chosen = list(tools or settings.collect.tools)
+    root = resolve_project(path, options.allowed_roots)
+    store.ensure_schema()
+    cache = StoredFileCache(BlobCache(store))
+    cache.use_directory(root, discover_files(root, options.excludes))
+    return collect(root, project=project or root.name, tools=list(tools or settings.collect.tools),
+                   options=options, trigger=trigger, file_cache=cache)  # type: ignore[arg-type]
+
+
+def default_collector(
+    settings: Settings, store: MetricStore, tools: list[str] | None = None
+) -> Collector:
+    """The cached collect pipeline with options from the settings (``tools`` overrides the list)."""
 
     def collect_run(path: Path, project: str, trigger: str) -> RunResult:
-        return collect(path, project=project, tools=chosen, options=options,
-                       trigger=trigger)  # type: ignore[arg-type]
+        return collect_cached(settings, store, path, project=project, tools=tools, trigger=trigger)
 
     return collect_run
 
@@ -163,7 +190,7 @@ def collect_and_evaluate(
     sender: Sender = apprise_send,
 ) -> CheckOutcome:
     """Collect ``path``, store the run, evaluate the gates and deliver the alerts."""
-    run_collect = collector or default_collector(settings)
+    run_collect = collector or default_collector(settings, store)
     result = run_collect(path, project, trigger)
     run_id = store.append_run(result)
     evaluation, outcomes = evaluate_and_deliver(settings, store, run_id, now=now, sender=sender)

@@ -157,7 +157,8 @@ def build_jobs(
             with project_lock(store.path, p.name):
                 return jobs.collect_and_evaluate(
                     settings, store, p.path, p.name, trigger="scheduled",
-                    collector=collector or jobs.default_collector(settings, p.tools), sender=sender,
+                    collector=collector or jobs.default_collector(settings, store, p.tools),
+                    sender=sender,
                 )
 
         every = project.every_minutes if project.at is None else None

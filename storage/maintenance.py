@@ -9,9 +9,13 @@ from typing import Literal
 from storage.errors import StoreError
 from storage.rollups import retention_cutoff
 from storage.sandbox import PUBLIC_VIEW_NAMES
+from storage.schema_alerts import ALERT_VIEWS
 from storage.store import MetricStore
 
-__all__ = ["apply_retention", "export_view"]
+__all__ = ["EXPORTABLE_VIEWS", "apply_retention", "export_view"]
+
+#: Every public view: the metric views and the alert views (gate results, states, outbox, jobs).
+EXPORTABLE_VIEWS: tuple[str, ...] = (*PUBLIC_VIEW_NAMES, *ALERT_VIEWS)
 
 
 def apply_retention(store: MetricStore, *, max_age_days: int, now: datetime) -> int:
@@ -52,8 +56,8 @@ def export_view(
     store: MetricStore, view: str, fmt: Literal["parquet", "csv"], output: Path
 ) -> int:
     """Write a public view to a Parquet or CSV file; return the number of rows."""
-    if view not in PUBLIC_VIEW_NAMES:
-        raise StoreError(f"unknown view {view!r}: choose one of {', '.join(PUBLIC_VIEW_NAMES)}")
+    if view not in EXPORTABLE_VIEWS:
+        raise StoreError(f"unknown view {view!r}: choose one of {', '.join(EXPORTABLE_VIEWS)}")
     frame = store.query(f"SELECT * FROM {view}")
     output.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":

@@ -11,16 +11,15 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from collectors.pipeline import collect
 from collectors.registry import TOOL_NAMES
 from flext_quality.cli.common import AppContext, common_options, pass_app
-from flext_quality.jobs import collect_options, evaluate_and_deliver
+from flext_quality.jobs import collect_cached, evaluate_and_deliver
 from storage.errors import ProjectError
 from storage.models import RunResult
 from storage.queries import latest_run, new_and_fixed, previous_run
 from storage.store import MetricStore
 
-__all__ = ["collect_options", "register"]
+__all__ = ["register"]
 
 #: The metric shown as each tool's "count" in the summary table.
 HEADLINE = {
@@ -143,8 +142,8 @@ def collect_cmd(
     """
     settings = app.settings
     chosen = _parse_tools(tools, list(settings.collect.tools))
-    result = collect(path, project=project, tools=chosen, options=collect_options(settings), trigger=trigger)  # type: ignore[arg-type]
     store = app.store()
+    result = collect_cached(settings, store, path, project=project, tools=chosen, trigger=trigger)
     store.append_run(result)
     # Gates are evaluated after every stored run; alerts go out right away (what fails to
     # deliver stays in the outbox for the scheduler or `notify --flush`).

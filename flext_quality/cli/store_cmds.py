@@ -15,8 +15,8 @@ from flext_quality.cli.common import AppContext, common_options, pass_app
 from flext_quality.config_template import CONFIG_TEMPLATE
 from storage.demo import generate
 from storage.errors import ConfigError
-from storage.maintenance import apply_retention, export_view
-from storage.sandbox import PUBLIC_VIEW_NAMES, run_sandboxed
+from storage.maintenance import EXPORTABLE_VIEWS, apply_retention, export_view
+from storage.sandbox import run_sandboxed
 
 __all__ = ["print_frame", "register"]
 
@@ -101,7 +101,7 @@ def retention_cmd(app: AppContext, days: int | None) -> None:
 
 @click.command("export")
 @common_options
-@click.argument("view", type=click.Choice(PUBLIC_VIEW_NAMES))
+@click.argument("view", type=click.Choice(EXPORTABLE_VIEWS))
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True)
 @pass_app
