@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 DEMO_DB ?= data/demo.duckdb
 PORT ?= 8501
+DEMO_COMMITS ?= 40
+DEMO_SYNTHETIC ?= 0
 SRC := flext_quality storage collectors alerts dashboard
 
 .PHONY: venv run demo-db test lint unit bench clean
@@ -24,7 +26,7 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 venv: $(STAMP)
 
 demo-db: $(STAMP)
-	$(BIN)/python -m flext_quality.demo_db --db $(DEMO_DB)
+	$(BIN)/python -m flext_quality.demo_db --db $(DEMO_DB) --commits $(DEMO_COMMITS) --synthetic $(DEMO_SYNTHETIC)
 
 run: demo-db
 	$(BIN)/flext-quality dashboard --db $(DEMO_DB) --port $(PORT)

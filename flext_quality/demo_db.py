@@ -1,41 +1,60 @@
-"""Build the demo database that ``make run`` opens.
+"""Build the demo database that ``make run`` opens, from real analysis.
 
-Steps (each idempotent, so a second ``make run`` only adds what is new):
-1. a few generated projects with a year of realistic history (deterministic, seed 42), so the
-   portfolio pages have something to compare;
-2. real analysis: the committed sample project in ``data/sample`` and this repository's own
-   git history (added by the collect and backfill work).
+Steps, each idempotent (a second ``make run`` only adds what is new):
+1. backfill the committed sample project (``data/sample``, planted ruff, mypy and bandit
+   problems and a real coverage report) over the commits that touched it;
+2. backfill this repository's own history (the newest ``--commits`` commits), so the first
+   dashboard a newcomer sees has real trend lines;
+3. optionally (``--synthetic N``) add N generated projects with a year of history, to see the
+   portfolio pages at scale.
+
+It drives the real command line (``python -m flext_quality``), so what it does is exactly
+what a user would do by hand.
 """
 
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+import subprocess
+import sys
 from pathlib import Path
-
-from storage.demo import generate
-from storage.store import MetricStore
 
 __all__ = ["build_demo_db", "main"]
 
+REPO = Path(__file__).resolve().parents[1]
 
-def build_demo_db(db: Path) -> None:
+
+def _cli(db: Path, *args: str) -> None:
+    argv = [sys.executable, "-m", "flext_quality", "--db", str(db), *args]
+    print("$ flext-quality " + " ".join(args), flush=True)
+    completed = subprocess.run(argv, cwd=REPO, check=False)
+    if completed.returncode != 0:
+        print(f"  (step failed with exit code {completed.returncode}; continuing)", flush=True)
+
+
+def build_demo_db(db: Path, *, commits: int = 40, synthetic: int = 0) -> None:
     """Create or top up the demo database at ``db``."""
-    store = MetricStore(db)
-    store.ensure_schema()
-    has_demo = store.fetch("SELECT count(*) FROM runs WHERE project LIKE 'project-%'")[0][0]
-    if not has_demo:
-        data = generate(projects=6, metrics=16, days=365, seed=42,
-                        end=datetime.now(UTC).replace(tzinfo=None, microsecond=0))
-        store.ingest_points(data.points, data.runs)
+    db = db.resolve()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    if (REPO / ".git").exists():
+        _cli(db, "backfill", "data/sample", "--project", "sample", "--commits", str(commits))
+        _cli(db, "backfill", ".", "--project", "flext-quality", "--commits", str(commits))
+    else:
+        # An unpacked archive has no history: one collect of each is the best we can do.
+        _cli(db, "collect", "data/sample", "--project", "sample")
+        _cli(db, "collect", ".", "--project", "flext-quality")
+    if synthetic:
+        _cli(db, "demo", "--projects", str(synthetic), "--days", "365")
 
 
 def main() -> None:
     """Command-line entry: ``python -m flext_quality.demo_db --db PATH``."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description="Build the demo database from real analysis.")
     parser.add_argument("--db", type=Path, default=Path("data/demo.duckdb"))
+    parser.add_argument("--commits", type=int, default=40, help="Newest commits to backfill.")
+    parser.add_argument("--synthetic", type=int, default=0, help="Generated projects to add.")
     args = parser.parse_args()
-    build_demo_db(args.db)
+    build_demo_db(args.db, commits=args.commits, synthetic=args.synthetic)
     print(f"demo database ready: {args.db}")
 
 

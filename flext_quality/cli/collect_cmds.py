@@ -94,7 +94,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
     score = summary["score"]
     console.print(f"quality score: {'n/a' if score is None else f'{score:.1f} / 100'}")
     for gate in summary.get("gates", []):
-        colour = {"pass": "green", "fail": "red", "stale": "yellow"}.get(gate["state"], "white")
+        colour = {"fail": "red", "stale": "yellow", "no_data": "white"}.get(gate["state"], "green")
         console.print(
             f"gate [{colour}]{gate['state']:7}[/] {gate['gate']}  {gate['detail']}", highlight=False
         )
