@@ -29,7 +29,7 @@ demo-db: $(STAMP)
 	$(BIN)/python -m flext_quality.demo_db --db $(DEMO_DB) --commits $(DEMO_COMMITS) --synthetic $(DEMO_SYNTHETIC)
 
 run: demo-db
-	$(BIN)/flext-quality dashboard --db $(DEMO_DB) --port $(PORT)
+	$(BIN)/flext-quality --config data/demo.toml dashboard --db $(DEMO_DB) --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

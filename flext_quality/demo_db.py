@@ -5,8 +5,11 @@ Steps, each idempotent (a second ``make run`` only adds what is new):
    problems and a real coverage report) over the commits that touched it;
 2. backfill this repository's own history (the newest ``--commits`` commits), so the first
    dashboard a newcomer sees has real trend lines;
-3. optionally (``--synthetic N``) add N generated projects with a year of history, to see the
-   portfolio pages at scale.
+3. optionally (``--synthetic N``), add N generated projects with a year of history, to see
+   the portfolio pages at scale.
+
+Gates come from ``data/demo.toml`` (the dashboard is served with the same file), so the
+history shows where each gate was red.
 
 It drives the real command line (``python -m flext_quality``), so what it does is exactly
 what a user would do by hand.
@@ -24,8 +27,11 @@ __all__ = ["build_demo_db", "main"]
 REPO = Path(__file__).resolve().parents[1]
 
 
+CONFIG = REPO / "data" / "demo.toml"
+
+
 def _cli(db: Path, *args: str) -> None:
-    argv = [sys.executable, "-m", "flext_quality", "--db", str(db), *args]
+    argv = [sys.executable, "-m", "flext_quality", "--config", str(CONFIG), "--db", str(db), *args]
     print("$ flext-quality " + " ".join(args), flush=True)
     completed = subprocess.run(argv, cwd=REPO, check=False)
     if completed.returncode != 0:

@@ -34,7 +34,6 @@ from collectors.registry import ADAPTERS
 from flext_quality.cli.common import AppContext, common_options, pass_app
 from flext_quality.jobs import collect_options, evaluate_and_deliver
 from storage.errors import ConfigError
-from storage.queries import latest_run
 
 __all__ = ["register"]
 
@@ -193,11 +192,12 @@ def backfill_cmd(
             on_progress=display, on_stored=_pause_hook(pause_after, pause_fifo),
         )
     _print_summary(summary, fmt)
-    # Gates are evaluated on the project's newest run only, and only when this backfill
-    # stored it: replaying history must not fire an alert per old commit.
-    newest = latest_run(store, request.project)
-    if newest is not None and str(newest["run_id"]) in set(summary.run_ids):
-        evaluate_and_deliver(settings, store, str(newest["run_id"]))
+    # Every stored run gets its gate results (so the history shows where a gate was red), in
+    # commit order; only the project's newest run moves the alert state, so replaying history
+    # never fires an alert per old commit.
+    if settings.gates:
+        for run_id in summary.run_ids:
+            evaluate_and_deliver(settings, store, run_id)
 
 
 def register(group: click.Group) -> None:
