@@ -1,8 +1,9 @@
 """Build the demo database that ``make run`` opens, from real analysis.
 
 Steps, each idempotent (a second ``make run`` only adds what is new):
-1. backfill the committed sample project (``data/sample``, planted ruff, mypy and bandit
-   problems and a real coverage report) over the commits that touched it;
+1. backfill the sample project: ``data/sample`` (planted ruff, mypy and bandit problems)
+   replayed as ten weekly commits in ``data/.sample-history`` (see
+   :mod:`flext_quality.demo_history`), with coverage measured for real at each commit;
 2. backfill this repository's own history (the newest ``--commits`` commits), so the first
    dashboard a newcomer sees has real trend lines;
 3. optionally (``--synthetic N``), add N generated projects with a year of history, to see
@@ -21,6 +22,8 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
+
+from flext_quality.demo_history import build_sample_history
 
 __all__ = ["build_demo_db", "main"]
 
@@ -42,12 +45,13 @@ def build_demo_db(db: Path, *, commits: int = 40, synthetic: int = 0) -> None:
     """Create or top up the demo database at ``db``."""
     db = db.resolve()
     db.parent.mkdir(parents=True, exist_ok=True)
+    history = REPO / "data" / ".sample-history"
+    build_sample_history(REPO / "data" / "sample", history)
+    _cli(db, "backfill", str(history), "--project", "sample")
     if (REPO / ".git").exists():
-        _cli(db, "backfill", "data/sample", "--project", "sample", "--commits", str(commits))
         _cli(db, "backfill", ".", "--project", "flext-quality", "--commits", str(commits))
     else:
-        # An unpacked archive has no history: one collect of each is the best we can do.
-        _cli(db, "collect", "data/sample", "--project", "sample")
+        # An unpacked archive has no history of its own: one collect is the best we can do.
         _cli(db, "collect", ".", "--project", "flext-quality")
     if synthetic:
         _cli(db, "demo", "--projects", str(synthetic), "--days", "365")
