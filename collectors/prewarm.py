@@ -13,9 +13,11 @@ parser) on a tree that reproduces what the result can depend on:
   real relative paths (several versions of one path go to numbered shard folders), the
   project's root configuration files beside them, one invocation per tool and configuration;
 * layout-dependent tools (ruff, see :mod:`collectors.stored_cache`): one shard per commit that
-  has misses, holding that commit's root configuration files, its missing files and empty
-  stand-ins for the package markers and module names that ruff's context rules look at, and
-  one invocation per shard with the shard as working directory, as ``collect`` does.
+  has misses, holding that commit's root configuration files, its ruff configuration files at
+  any depth, its missing files, and an empty stand-in for every other folder and ``.py`` /
+  ``.pyi`` file of the commit (isort's first-party detection looks up the *full* path of each
+  imported module, ``INP001`` the ``__init__.py`` files), and one invocation per shard with
+  the shard as working directory, as ``collect`` does.
 
 A failed batch is not an error: those files are simply still missing from the cache and the
 pipeline analyses them per commit (recording any tool failure in that commit's run).
@@ -36,7 +38,12 @@ from collectors.cache import PerFileResult
 from collectors.discovery import SKIPPED_DIRS, is_excluded
 from collectors.gitwalk import BlobReader, TreeEntry
 from collectors.runner import ToolFailed
-from collectors.stored_cache import CONTEXT_TOOLS, StoredFileCache, context_stand_ins
+from collectors.stored_cache import (
+    CONTEXT_TOOLS,
+    StoredFileCache,
+    context_files,
+    context_stand_ins,
+)
 
 __all__ = [
     "ChunkCommit",
@@ -100,9 +107,12 @@ def executable_paths(tree: Mapping[str, TreeEntry]) -> frozenset[str]:
     return frozenset(p for p, e in tree.items() if e.mode == "100755")
 
 
-def layout_of(tree: Mapping[str, TreeEntry]) -> tuple[dict[str, str], frozenset[str]]:
-    """The arguments of :meth:`StoredFileCache.use_tree` for ``tree``."""
-    return {p: e.blob_sha for p, e in tree.items()}, executable_paths(tree)
+def layout_of(
+    tree: Mapping[str, TreeEntry],
+) -> tuple[dict[str, str], frozenset[str], frozenset[str]]:
+    """The arguments of :meth:`StoredFileCache.use_tree` for ``tree``: files, executables, symlinks."""
+    symlinks = frozenset(p for p, e in tree.items() if e.mode == "120000")
+    return {p: e.blob_sha for p, e in tree.items()}, executable_paths(tree), symlinks
 
 
 def config_fingerprint(tree: Mapping[str, TreeEntry]) -> str:
@@ -258,8 +268,8 @@ def _prewarm_by_commit(
     seen: set[str] = set()
     jobs: list[tuple[ChunkCommit, Path, dict[str, str]]] = []
     for number, commit in enumerate(commits):
-        layout, executable = layout_of(commit.tree)
-        cache.use_tree(layout, executable)
+        layout, executable, symlinks = layout_of(commit.tree)
+        cache.use_tree(layout, executable, symlinks)
         wanted = _wanted(commit, adapter, setup, options)
         known = cache.peek(adapter.name, setup.version, setup.config_hash, wanted.values())
         todo: dict[str, str] = {}
@@ -272,7 +282,12 @@ def _prewarm_by_commit(
         if not todo:
             continue
         shard = root / f"c{number}"
-        writer.write(shard, {**todo, **root_files}, context_stand_ins(layout), executable)
+        # the commit's whole module layout (empty stand-ins) and its ruff configuration files:
+        # isort's first-party test looks up the full path of every imported module
+        writer.write(
+            shard, {**context_files(layout), **root_files, **todo}, context_stand_ins(layout),
+            executable,
+        )
         jobs.append((commit, shard, todo))
     if not jobs:
         return 0

@@ -4,20 +4,33 @@
 writes of JSON texts) behind the pipeline's ``FileCache`` protocol, with an in-process memo of
 decoded results so a long backfill never reads or decodes the same entry twice.
 
-Context-dependent tools. A few ruff rules look beyond the file's bytes: ``INP001`` asks
-whether the file's folder has an ``__init__.py``, isort's first-party detection (``I001``)
-depends on which top-level modules the project has, and ``per-file-ignores`` depend on the
-path. For such tools (``CONTEXT_TOOLS``) the key is not the bare blob sha but the blob sha
-joined with a hash of that context (the file's path and executable bit, which of its
-ancestor folders are packages, the project's top-level module names), set per commit with
-:meth:`use_tree`. A blob that sits in two different contexts in the same commit is not
-cached for that commit at all. So the cache stays exact, and it still serves a file
-unchanged between commits unless its package layout changed.
+Context-dependent tools. Some ruff results look beyond the file's bytes: ``INP001`` asks
+whether the file's folder has an ``__init__.py``; isort's first-party detection (``I001``)
+checks, for ``import a.b.c``, whether ``SRC/a/b/c`` is a folder or ``SRC/a/b/c.py(i)`` a file
+under each ``src`` root (the *full* module path, not just the top-level name, so adding or
+removing any module anywhere can change another file's result); ``per-file-ignores`` depend
+on the path, the ``EXE`` rules on the executable bit, and nested ``pyproject.toml`` /
+``ruff.toml`` files (or ``requires-python``, which sets the default target version) on the
+configuration files' whole text. For such tools (``CONTEXT_TOOLS``) the key is not the bare
+blob sha but the blob sha joined with a hash of the file's path and executable bit and of
+the commit's *module layout* (:func:`layout_signature`: every folder, every ``.py``/``.pyi``
+path and the content of every ruff configuration file), set per commit with :meth:`use_tree`
+(or :meth:`use_directory` for a folder on disk). A blob that sits in two different contexts
+in the same commit is not cached for that commit, nor is any file of a layout holding a
+symlink that may be a module, a folder or a configuration file (its target may or may not
+exist). So the cache stays exact; it serves a file again as long as no Python module was
+added, removed or renamed and no ruff configuration changed, which is most consecutive
+commits.
+
+Left out of the layout, because no import can reach them and discovery never analyses files
+under them: hidden folders, ``__pycache__``, ``*.egg-info`` and virtual environments (folders
+holding a ``pyvenv.cfg``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
@@ -25,55 +38,176 @@ from pathlib import Path, PurePosixPath
 from collectors.cache import PerFileResult, blob_sha
 from storage.blob_cache import BlobCache, CacheStats
 
-__all__ = ["CONTEXT_TOOLS", "StoredFileCache", "context_stand_ins", "layout_contexts"]
+__all__ = [
+    "CONTEXT_TOOLS",
+    "RUFF_CONFIG_NAMES",
+    "StoredFileCache",
+    "context_files",
+    "context_stand_ins",
+    "layout_contexts",
+    "layout_signature",
+]
 
 CONTEXT_TOOLS: frozenset[str] = frozenset({"ruff"})
 
-# Where ruff looks for first-party modules by default (its `src` setting).
-_SOURCE_ROOTS = ("", "src")
+#: Files ruff reads its configuration from, at any depth (the closest one to a file applies).
+RUFF_CONFIG_NAMES: frozenset[str] = frozenset({"pyproject.toml", "ruff.toml", ".ruff.toml"})
+
+_MODULE_SUFFIXES = (".py", ".pyi")
 
 
-def _module_entries(paths: Iterable[str]) -> list[str]:
-    """Module names directly under each source root, as folders (``name/``) or files."""
-    names: set[str] = set()
-    for path in paths:
-        parts = PurePosixPath(path).parts
-        for root in _SOURCE_ROOTS:
-            rest = parts if not root else (parts[1:] if parts[:1] == (root,) else ())
-            if len(rest) >= 2:
-                names.add(str(PurePosixPath(root, rest[0])) + "/")
-            elif len(rest) == 1:
-                names.add(str(PurePosixPath(root, rest[0])))
-    return sorted(names)
+def _unreachable_folder(name: str) -> bool:
+    return name.startswith(".") or name == "__pycache__" or name.endswith(".egg-info")
 
 
-def _python(paths: Iterable[str]) -> list[str]:
-    return sorted(p for p in paths if p.endswith((".py", ".pyi")))
+def _is_module(path: str) -> bool:
+    return path.endswith(_MODULE_SUFFIXES)
 
 
-def layout_contexts(paths: Iterable[str], executable: Iterable[str] = ()) -> dict[str, str]:
-    """For each Python path, a short hash of what context-dependent rules may look at besides content.
+class _Reach:
+    """Which folders of a layout an import can reach (see the module docstring)."""
 
-    ``executable`` lists the paths with the executable bit (ruff's ``EXE`` rules look at it).
+    def __init__(self, paths: Iterable[str]) -> None:
+        self.venvs = {str(PurePosixPath(p).parent) for p in paths if PurePosixPath(p).name == "pyvenv.cfg"}
+
+    def folder(self, folder: str) -> bool:
+        parts = PurePosixPath(folder).parts
+        if any(_unreachable_folder(part) for part in parts):
+            return False
+        return not any("/".join(parts[: i + 1]) in self.venvs for i in range(len(parts)))
+
+    def path(self, path: str) -> bool:
+        parent = str(PurePosixPath(path).parent)
+        return parent == "." or self.folder(parent)
+
+
+def _relevant_link(path: str) -> bool:
+    """Whether a symlink can change a context: a module, a configuration or a possible folder.
+
+    A name with a dot that is neither can only be a non-module file, or a folder no import
+    path can name (a module path component has no dot).
     """
+    name = PurePosixPath(path).name
+    return "." not in name or _is_module(name) or name in RUFF_CONFIG_NAMES
+
+
+def _ancestors(paths: Iterable[str]) -> set[str]:
+    return {str(parent) for p in paths for parent in PurePosixPath(p).parents if str(parent) != "."}
+
+
+def layout_signature(
+    blob_paths: Mapping[str, str],
+    symlinks: Iterable[str] = (),
+    folders: Iterable[str] | None = None,
+) -> str | None:
+    """A hash of everything outside a file that ruff may look at in this layout.
+
+    ``blob_paths`` maps every file of the checkout (all of them, not only discovered ones) to
+    its blob sha; what counts is every reachable folder, every module path and the content of
+    every ruff configuration file. ``folders`` are the checkout's folders (default: the
+    ancestors of the files, as in a git checkout). None when the layout holds a reachable
+    symlink that may be a module, a folder or a configuration file (whether its target exists
+    is not known here): context tools are then not cached at all.
+    """
+    reach = _Reach(blob_paths)
+    if any(reach.path(link) and _relevant_link(link) for link in symlinks):
+        return None
+    listed = _ancestors(blob_paths) if folders is None else set(folders)
+    entries = [f"d {folder}" for folder in listed if reach.folder(folder)]
+    for path, sha in blob_paths.items():
+        if not reach.path(path):
+            continue
+        if PurePosixPath(path).name in RUFF_CONFIG_NAMES:
+            entries.append(f"c {path} {sha}")
+        elif _is_module(path):
+            entries.append(f"m {path}")
+    text = "\n".join(sorted(entries))
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def _contexts(modules: Iterable[str], executable: Iterable[str], signature: str) -> dict[str, str]:
     runnable = set(executable)
-    all_paths = _python(paths)
-    packages = {str(PurePosixPath(p).parent) for p in all_paths if PurePosixPath(p).name == "__init__.py"}
-    modules = "\x1e".join(_module_entries(all_paths))
     contexts: dict[str, str] = {}
-    for path in all_paths:
-        pure = PurePosixPath(path)
-        chain = "".join("1" if str(parent) in packages else "0" for parent in pure.parents)
-        text = "\x1f".join((path, chain, modules, "x" if path in runnable else "-"))
+    for path in modules:
+        text = "\x1f".join((path, signature, "x" if path in runnable else "-"))
         contexts[path] = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
     return contexts
 
 
+def layout_contexts(
+    paths: Iterable[str] | Mapping[str, str],
+    executable: Iterable[str] = (),
+    symlinks: Iterable[str] = (),
+) -> dict[str, str]:
+    """For each Python path, a short hash of what context-dependent rules may look at besides content.
+
+    ``paths`` are the checkout's files (a ``{path: blob_sha}`` mapping, so that the ruff
+    configuration files' contents count); ``executable`` the paths with the executable bit;
+    ``symlinks`` the symlinks (any reachable one: no context, nothing cached).
+    """
+    blob_paths = dict(paths) if isinstance(paths, Mapping) else dict.fromkeys(paths, "")
+    signature = layout_signature(blob_paths, symlinks)
+    if signature is None:
+        return {}
+    return _contexts([p for p in blob_paths if _is_module(p)], executable, signature)
+
+
 def context_stand_ins(paths: Iterable[str]) -> list[str]:
-    """Empty files and folders (ending in ``/``) that reproduce a layout's context in a scratch tree."""
-    python = _python(paths)
-    inits = [p for p in python if PurePosixPath(p).name == "__init__.py"]
-    return sorted({*inits, *_module_entries(python)})
+    """Empty files and folders (ending in ``/``) that reproduce a layout's module context.
+
+    Every reachable folder and every ``.py``/``.pyi`` path: what isort's first-party detection
+    and ``INP001`` test for existence (no file's lint reads another file's content).
+    """
+    listed = list(paths)
+    reach = _Reach(listed)
+    folders = {f"{f}/" for f in _ancestors(listed) if reach.folder(f)}
+    return sorted({*folders, *(p for p in listed if _is_module(p) and reach.path(p))})
+
+
+def context_files(blob_paths: Mapping[str, str]) -> dict[str, str]:
+    """The layout's ruff configuration files at any depth, ``{path: blob_sha}`` (written for real)."""
+    reach = _Reach(blob_paths)
+    return {
+        p: sha for p, sha in blob_paths.items()
+        if PurePosixPath(p).name in RUFF_CONFIG_NAMES and reach.path(p)
+    }
+
+
+def _walk(root: Path) -> tuple[dict[str, str], list[str], list[str]]:
+    """A folder on disk as (config files with blob sha and module paths, folders, symlinks).
+
+    Module paths get an empty sha (only their existence counts); unreachable folders and
+    virtual environments are not entered, exactly as :class:`_Reach` leaves them out.
+    """
+    files: dict[str, str] = {}
+    folders: list[str] = []
+    symlinks: list[str] = []
+    for current, dirnames, filenames in os.walk(root):
+        here = Path(current)
+        relative = here.relative_to(root).as_posix()
+        prefix = "" if relative == "." else f"{relative}/"
+        keep: list[str] = []
+        for name in dirnames:
+            if _unreachable_folder(name) or (here / name / "pyvenv.cfg").is_file():
+                continue
+            if (here / name).is_symlink():
+                symlinks.append(prefix + name)
+                continue
+            keep.append(name)
+            folders.append(prefix + name)
+        dirnames[:] = keep
+        for name in filenames:
+            target = here / name
+            if target.is_symlink():
+                symlinks.append(prefix + name)
+            elif name in RUFF_CONFIG_NAMES:
+                try:
+                    files[prefix + name] = blob_sha(target.read_bytes())
+                except OSError:
+                    symlinks.append(prefix + name)  # unreadable: unknown context, never cache
+            elif _is_module(name):
+                files[prefix + name] = ""
+    return files, folders, symlinks
 
 
 class StoredFileCache:
@@ -93,37 +227,58 @@ class StoredFileCache:
         """Database-level counts (hits served from the memo are in ``served``)."""
         return self.blobs.stats
 
-    def use_tree(self, blob_paths: Mapping[str, str], executable: Iterable[str] = ()) -> None:
-        """Set the layout of the commit being analysed: ``{path: blob_sha}`` and executable paths.
+    def use_tree(
+        self,
+        blob_paths: Mapping[str, str],
+        executable: Iterable[str] = (),
+        symlinks: Iterable[str] = (),
+    ) -> None:
+        """Set the layout of the commit being analysed.
 
-        Until it is called (e.g. a plain ``collect``), context tools are not cached at all,
-        which is always exact.
+        ``blob_paths``: every file of the commit, ``{path: blob_sha}``; ``executable``: paths
+        with the executable bit; ``symlinks``: symlink paths. Until it is called (e.g. a plain
+        ``collect``), context tools are not cached at all, which is always exact.
         """
-        contexts = layout_contexts(blob_paths, executable)
-        keys: dict[str, set[str]] = {}
-        for path in contexts:
-            sha = blob_paths[path]
-            keys.setdefault(sha, set()).add(f"{sha}:{contexts[path]}")
-        self._blob_key = {sha: next(iter(k)) for sha, k in keys.items() if len(k) == 1}
-        self._ambiguous = {sha for sha, k in keys.items() if len(k) > 1}
+        signature = layout_signature(blob_paths, symlinks)
+        modules = [p for p in blob_paths if _is_module(p)]
+        self._set(blob_paths, _contexts(modules, executable, signature) if signature else {})
 
     def use_directory(self, root: Path, files: Iterable[str]) -> None:
         """Set the layout from a folder on disk (for ``collect`` of a working tree).
 
-        ``files`` are the discovered Python files (relative POSIX paths); their blob shas are
-        computed from their bytes, as git would.
+        ``files`` are the discovered Python files (relative POSIX paths): the ones whose
+        results may be asked for; their blob shas are computed from their bytes, as git would.
+        The layout itself comes from walking ``root`` (all of it: excluded folders count too).
         """
-        layout: dict[str, str] = {}
+        found, folders, symlinks = _walk(root)
+        layout = dict(found)
         executable: list[str] = []
+        wanted: dict[str, str] = {}
         for path in files:
             target = root / path
             try:
-                layout[path] = blob_sha(target.read_bytes())
+                wanted[path] = blob_sha(target.read_bytes())
                 if target.stat().st_mode & stat.S_IXUSR:
                     executable.append(path)
             except OSError:
                 continue
-        self.use_tree(layout, executable)
+        signature = layout_signature(layout, symlinks, folders)
+        contexts = _contexts(list(wanted), executable, signature) if signature else {}
+        self._set(wanted, contexts)
+
+    def _set(self, blob_paths: Mapping[str, str], contexts: Mapping[str, str]) -> None:
+        keys: dict[str, set[str]] = {}
+        ambiguous: set[str] = set()
+        for path, sha in blob_paths.items():
+            if not _is_module(path):
+                continue
+            if path not in contexts:
+                ambiguous.add(sha)
+                continue
+            keys.setdefault(sha, set()).add(f"{sha}:{contexts[path]}")
+        ambiguous |= {sha for sha, k in keys.items() if len(k) > 1}
+        self._blob_key = {sha: next(iter(k)) for sha, k in keys.items() if sha not in ambiguous}
+        self._ambiguous = ambiguous
 
     def key_for(self, tool: str, sha: str) -> str | None:
         """The cache key of blob ``sha`` for ``tool`` in the current layout (None: not cached)."""

@@ -59,8 +59,23 @@ def test_context_tools_are_keyed_by_layout(tmp_path: Path) -> None:
     cache.use_tree({"pkg/__init__.py": "e", "pkg/m.py": "s1"})
     cache.put_many("ruff", "0.17", "c", {"s1": _result(1)})
     assert cache.get_many("ruff", "0.17", "c", ["s1"]) == {"s1": _result(1)}
-    # same layout in a later commit with other files changed: still a hit
+    # same layout in a later commit with other files' contents changed: still a hit
+    cache.use_tree({"pkg/__init__.py": "e2", "pkg/m.py": "s1", "README.md": "s9"})
+    assert "s1" in cache.get_many("ruff", "0.17", "c", ["s1"])
+    # a module appeared elsewhere (`from pkg.n import x` may turn first-party): a miss
     cache.use_tree({"pkg/__init__.py": "e", "pkg/m.py": "s1", "pkg/n.py": "s9"})
+    assert cache.get_many("ruff", "0.17", "c", ["s1"]) == {}
+    # a folder appeared (a namespace package for isort), or a nested ruff configuration: misses
+    cache.use_tree({"pkg/__init__.py": "e", "pkg/m.py": "s1", "data/x.csv": "s8"})
+    assert cache.get_many("ruff", "0.17", "c", ["s1"]) == {}
+    cache.use_tree({"pkg/__init__.py": "e", "pkg/m.py": "s1", "pkg/ruff.toml": "s7"})
+    assert cache.get_many("ruff", "0.17", "c", ["s1"]) == {}
+    # a symlink anywhere: nothing is cached for ruff in that layout
+    cache.use_tree({"pkg/__init__.py": "e", "pkg/m.py": "s1", "link": "s6"}, symlinks=["link"])
+    assert cache.get_many("ruff", "0.17", "c", ["s1"]) == {}
+    # hidden folders and virtual environments are not part of the layout
+    cache.use_tree({"pkg/__init__.py": "e", "pkg/m.py": "s1", ".git/x.py": "s5",
+                    "env2/pyvenv.cfg": "s4", "env2/lib/y.py": "s3"})
     assert "s1" in cache.get_many("ruff", "0.17", "c", ["s1"])
     # the package lost its __init__.py (INP001 may now fire): a miss
     cache.use_tree({"pkg/m.py": "s1"})
@@ -77,12 +92,14 @@ def test_context_tools_are_keyed_by_layout(tmp_path: Path) -> None:
     assert cache.get_many("bandit", "1", "c", ["s1"]) == {"s1": _result(3)}
 
 
-def test_layout_context_sees_new_top_level_module() -> None:
+def test_layout_context_sees_every_module_path() -> None:
     before = layout_contexts(["app/__init__.py", "app/x.py", "tests/test_x.py"])
     after = layout_contexts(["app/__init__.py", "app/x.py", "tests/test_x.py", "lib.py"])
-    unrelated = layout_contexts(["app/__init__.py", "app/x.py", "app/y.py", "tests/test_x.py"])
+    deeper = layout_contexts(["app/__init__.py", "app/x.py", "app/y.py", "tests/test_x.py"])
+    content = layout_contexts({"app/__init__.py": "a", "app/x.py": "b", "tests/test_x.py": "c"})
     assert before["app/x.py"] != after["app/x.py"]  # isort may now see `lib` as first-party
-    assert before["app/x.py"] == unrelated["app/x.py"]
+    assert before["app/x.py"] != deeper["app/x.py"]  # ... or `app.y` (full module path)
+    assert before["app/x.py"] == content["app/x.py"]  # other files' contents do not count
 
 
 def test_concurrent_use_from_analyzer_threads(tmp_path: Path) -> None:
