@@ -19,13 +19,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
 from storage.errors import DatabaseBusyError, StoreError
 
-__all__ = ["is_lock_error", "read_connection", "write_connection"]
+__all__ = ["is_lock_error", "read_connection", "retry_while_locked", "write_connection"]
 
+T = TypeVar("T")
 Clock = Callable[[], float]
 Sleeper = Callable[[float], None]
 
@@ -70,17 +72,28 @@ def _file_lock(
         os.close(fd)
 
 
-def _connect_retrying(
-    path: Path, *, read_only: bool, timeout_s: float, clock: Clock, sleep: Sleeper
-) -> duckdb.DuckDBPyConnection:
+def retry_while_locked(
+    action: Callable[[], T],
+    path: Path,
+    *,
+    timeout_s: float,
+    clock: Clock = time.monotonic,
+    sleep: Sleeper = time.sleep,
+) -> T:
+    """Run ``action`` (an open or attach of ``path``), retrying while another process locks it.
+
+    Writers hold the file only for one transaction, so waiting them out with jittered
+    exponential backoff is enough; after ``timeout_s`` it raises :class:`DatabaseBusyError`.
+    Any other DuckDB error is raised as it is, for the caller to word.
+    """
     deadline = clock() + timeout_s
     attempt = 0
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return action()
         except duckdb.Error as error:
             if not is_lock_error(error):
-                raise StoreError(f"cannot open database {path}: {error}") from error
+                raise
             if clock() >= deadline:
                 raise DatabaseBusyError(
                     f"database {path} is busy: it stayed locked by another process "
@@ -88,6 +101,18 @@ def _connect_retrying(
                 ) from error
             sleep(_backoff(attempt))
             attempt += 1
+
+
+def _connect_retrying(
+    path: Path, *, read_only: bool, timeout_s: float, clock: Clock, sleep: Sleeper
+) -> duckdb.DuckDBPyConnection:
+    try:
+        return retry_while_locked(
+            lambda: duckdb.connect(str(path), read_only=read_only),
+            path, timeout_s=timeout_s, clock=clock, sleep=sleep,
+        )
+    except duckdb.Error as error:
+        raise StoreError(f"cannot open database {path}: {error}") from error
 
 
 @contextmanager
@@ -158,24 +183,16 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 def _attach_retrying(
     con: duckdb.DuckDBPyConnection, path: Path, *, timeout_s: float, clock: Clock, sleep: Sleeper
 ) -> None:
-    deadline = clock() + timeout_s
-    attempt = 0
     quoted = str(path).replace("'", "''")
-    while True:
-        try:
-            con.execute(f"ATTACH '{quoted}' AS flext_db (READ_ONLY)")
-            con.execute("USE flext_db")
-            return
-        except duckdb.Error as error:
-            if not is_lock_error(error):
-                raise StoreError(f"cannot open database {path}: {error}") from error
-            if clock() >= deadline:
-                raise DatabaseBusyError(
-                    f"database {path} is busy: it stayed locked by another process "
-                    f"for more than {timeout_s:g}s"
-                ) from error
-            sleep(_backoff(attempt))
-            attempt += 1
+
+    def attach() -> None:
+        con.execute(f"ATTACH '{quoted}' AS flext_db (READ_ONLY)")
+        con.execute("USE flext_db")
+
+    try:
+        retry_while_locked(attach, path, timeout_s=timeout_s, clock=clock, sleep=sleep)
+    except duckdb.Error as error:
+        raise StoreError(f"cannot open database {path}: {error}") from error
 
 
 def _detach(state: _ReaderState) -> None:

@@ -26,8 +26,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from storage.connection import is_lock_error
-from storage.errors import DatabaseBusyError, SandboxError
+from storage.connection import retry_while_locked
+from storage.errors import SandboxError
 
 __all__ = [
     "ALLOWED_STATEMENTS",
@@ -109,21 +109,12 @@ def _open(db_path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
 
 def _open_retrying(db_path: Path, memory_limit: str, busy_timeout_s: float) -> duckdb.DuckDBPyConnection:
     # A writer (collector, scheduler) holds the file only for one transaction: wait it out.
-    deadline = time.monotonic() + busy_timeout_s
-    delay = 0.02
-    while True:
-        try:
-            return _open(db_path, memory_limit)
-        except duckdb.Error as error:
-            if not is_lock_error(error):
-                raise SandboxError(f"cannot open {db_path} read-only: {_first_line(error)}") from error
-            if time.monotonic() >= deadline:
-                raise DatabaseBusyError(
-                    f"database {db_path} is busy: a writer held it for more than "
-                    f"{busy_timeout_s:g}s; try again"
-                ) from error
-            time.sleep(delay)
-            delay = min(0.5, delay * 2)
+    try:
+        return retry_while_locked(
+            lambda: _open(db_path, memory_limit), db_path, timeout_s=busy_timeout_s
+        )
+    except duckdb.Error as error:
+        raise SandboxError(f"cannot open {db_path} read-only: {_first_line(error)}") from error
 
 
 def _friendly(error: duckdb.Error) -> str:
