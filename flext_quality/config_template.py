@@ -21,6 +21,7 @@ from flext_quality.settings import Settings
 __all__ = ["CONFIG_TEMPLATE", "main", "markdown_table", "setting_keys", "update_readme"]
 
 _TABLES = ("projects", "gates", "routes")
+_MACHINE_DEFAULTS = {("collect", "concurrency")}
 
 
 def _default(field: FieldInfo) -> Any:
@@ -66,7 +67,9 @@ def _render() -> str:
             for sub, sub_field in type(default).model_fields.items():
                 value = getattr(default, sub)
                 help_text = sub_field.description or ""
-                prefix = "# " if value is None else ""
+                # Defaults that depend on the machine (number of cores) stay commented out,
+                # so a copied file does not pin this machine's value elsewhere.
+                prefix = "# " if value is None or (name, sub) in _MACHINE_DEFAULTS else ""
                 shown = '""' if value is None else _toml(value)
                 sections.append(f"# {help_text}")
                 sections.append(f"{prefix}{sub} = {shown}")
