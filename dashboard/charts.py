@@ -57,12 +57,14 @@ def trend_figure(
     thresholds: Sequence[tuple[str, str, float]] = (),
     failures: pl.DataFrame | None = None,
     changes: pl.DataFrame | None = None,
+    moving: pl.DataFrame | None = None,
 ) -> go.Figure:
     """One panel per metric: the line, its min-max band for buckets, gate lines, failures, changes.
 
     ``points`` has the columns of :func:`dashboard.data_trends.trend_series`; ``thresholds``
     are (gate, metric, value); ``failures`` has ts, metric, gate, value; ``changes`` has ts,
-    tool, prev_version, tool_version, prev_hash, config_hash.
+    tool, prev_version, tool_version, prev_hash, config_hash; ``moving`` has ts, metric, gate,
+    threshold of relative gates, drawn as a step line.
     """
     metrics = list(metrics) or ["(none)"]
     legend_shown: set[str] = set()
@@ -121,6 +123,23 @@ def trend_figure(
                         name=f"gate: {gate}",
                         line={"color": FAIL_COLOUR, "dash": "dash", "width": 1.5},
                         hovertemplate=f"gate {gate}: {value:g}<extra></extra>",
+                    ),
+                    row=row,
+                    col=1,
+                )
+        if moving is not None and moving.height:
+            for (gate,), steps in moving.filter(pl.col("metric") == metric).group_by(
+                "gate", maintain_order=True
+            ):
+                fig.add_trace(
+                    go.Scatter(
+                        x=steps["ts"].to_list(),
+                        y=steps["threshold"].to_list(),
+                        mode="lines",
+                        line_shape="hv",
+                        name=f"gate: {gate}",
+                        line={"color": FAIL_COLOUR, "dash": "dot", "width": 1.5},
+                        hovertemplate=f"gate {gate}: %{{y:.4g}}<extra></extra>",
                     ),
                     row=row,
                     col=1,

@@ -22,6 +22,7 @@ __all__ = [
     "gate_failures",
     "gate_thresholds",
     "metric_catalogue",
+    "moving_thresholds",
     "project_metrics",
     "project_runs",
     "project_span",
@@ -184,16 +185,50 @@ def _stored_thresholds(db: str, version: str, project: str) -> pl.DataFrame:
     del version
     if "gate_results" not in existing_views(db):
         return pl.DataFrame(schema={"gate": pl.String, "metric": pl.String, "threshold": pl.Float64})
+    # Only gates whose threshold never moved: a relative gate's threshold follows the
+    # reference value, and is drawn per run by :func:`moving_thresholds` instead.
     (frame,) = read(
         db,
         (
             """SELECT gate, metric, arg_max(threshold, evaluated_at) AS threshold
                FROM gate_results WHERE project = ? AND threshold IS NOT NULL
-               GROUP BY gate, metric ORDER BY gate""",
+               GROUP BY gate, metric HAVING count(DISTINCT threshold) = 1 ORDER BY gate""",
             [project],
         ),
     )
     return frame
+
+
+def _moving(
+    db: str, version: str, project: str, metrics: tuple[str, ...], start: datetime, end: datetime
+) -> pl.DataFrame:
+    del version
+    if "gate_results" not in existing_views(db):
+        return pl.DataFrame(schema={"ts": pl.Datetime("us"), "metric": pl.String, "gate": pl.String,
+                                    "threshold": pl.Float64})
+    (frame,) = read(
+        db,
+        (
+            f"""WITH moving AS (
+                    SELECT gate FROM gate_results WHERE project = ? AND threshold IS NOT NULL
+                    GROUP BY gate HAVING count(DISTINCT threshold) > 1)
+                SELECT {_POINT_TS} AS ts, g.metric, g.gate, g.threshold
+                FROM gate_results g JOIN runs r USING (run_id)
+                WHERE g.project = ? AND g.gate IN (SELECT gate FROM moving)
+                  AND g.metric IN (SELECT unnest(?::VARCHAR[])) AND g.threshold IS NOT NULL
+                  AND {_POINT_TS} BETWEEN ? AND ?
+                ORDER BY g.gate, ts""",
+            [project, project, list(metrics), start, end],
+        ),
+    )
+    return frame
+
+
+def moving_thresholds(
+    db: str, version: str, project: str, metrics: Sequence[str], start: datetime, end: datetime, *, ttl_s: int
+) -> pl.DataFrame:
+    """Per-run thresholds of relative gates ("may not rise by N"): ts, metric, gate, threshold."""
+    return cached(_moving, ttl_s)(db, version, project, tuple(metrics), start, end)
 
 
 def gate_thresholds(
@@ -201,8 +236,8 @@ def gate_thresholds(
 ) -> list[tuple[str, str, float]]:
     """(gate, metric, threshold) lines to draw: configured absolute gates, then stored ones.
 
-    Relative gates ("must not rise by N") have a moving threshold, so only the newest stored
-    threshold is drawn for them.
+    Relative gates ("must not rise by N") have a moving threshold: they are left to
+    :func:`moving_thresholds`, which gives their threshold at every run.
     """
     lines: dict[tuple[str, str], float] = {}
     for gate in configured:

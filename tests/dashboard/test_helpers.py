@@ -189,3 +189,20 @@ def test_gate_thresholds_merge_configured_and_stored_gates(seeded_master: Path) 
     lines = gate_thresholds(db, version, "acme", configured, ttl_s=5)
     assert sorted(lines) == [("cov", "coverage.line_percent", 75.0), ("score-min", "quality.score", 70.0)]
     assert gate_thresholds(db, version, "project-0002", configured, ttl_s=5) == []
+
+
+def test_relative_gate_is_drawn_as_a_step_line_of_its_thresholds() -> None:
+    moving = pl.DataFrame(
+        {
+            "ts": [datetime(2026, 1, 1), datetime(2026, 1, 2), datetime(2026, 1, 4)],
+            "metric": ["m", "m", "m"],
+            "gate": ["m max_increase=1", "m max_increase=1", "m max_increase=1"],
+            "threshold": [2.0, 3.0, 4.0],
+        }
+    )
+    fig = trend_figure(_points("raw"), ["m"], "raw", moving=moving)
+    (step,) = [t for t in fig.data if t.name == "gate: m max_increase=1"]
+    assert list(step.y) == [2.0, 3.0, 4.0]
+    assert step.line.shape == "hv"
+    # A metric without a relative gate gets no such line.
+    assert not [t for t in trend_figure(_points("raw"), ["m"], "raw").data if t.name.startswith("gate")]
