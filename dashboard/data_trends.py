@@ -317,7 +317,11 @@ def _compare(db: str, version: str, project: str, run_a: str, run_b: str) -> Com
         .with_columns((pl.col("after") - pl.col("before")).alias("delta"))
         .join(catalogue.select(pl.col("name").alias("metric"), "direction", "unit"), on="metric", how="left")
         .with_columns(
-            pl.when(pl.col("delta").is_null() | (pl.col("delta") == 0))
+            pl.when(pl.col("before").is_null() & pl.col("after").is_not_null())
+            .then(pl.lit("new"))
+            .when(pl.col("after").is_null() & pl.col("before").is_not_null())
+            .then(pl.lit("gone"))
+            .when(pl.col("delta").is_null() | (pl.col("delta") == 0))
             .then(pl.lit("same"))
             .when((pl.col("delta") > 0) == (pl.col("direction") == "aim_high"))
             .then(pl.lit("better"))

@@ -206,3 +206,25 @@ def test_relative_gate_is_drawn_as_a_step_line_of_its_thresholds() -> None:
     assert step.line.shape == "hv"
     # A metric without a relative gate gets no such line.
     assert not [t for t in trend_figure(_points("raw"), ["m"], "raw").data if t.name.startswith("gate")]
+
+
+def test_what_changed_marks_metrics_that_appear_or_disappear(seeded_db: Path) -> None:
+    from dataclasses import replace
+
+    from dashboard_testkit import acme_runs
+
+    from dashboard.data_trends import compare_runs
+
+    store = MetricStore(seeded_db)
+    first, last = acme_runs()[0], acme_runs()[-1]
+    # The newest run gains a metric and loses coverage (its report went missing).
+    measures = {k: v for k, v in last.measures.items() if k != "coverage.line_percent"}
+    store.append_run(replace(last, measures={**measures, "mypy.errors": 2.0}))
+    version = data_version(str(seeded_db))
+    deltas = compare_runs(
+        str(seeded_db), version, "acme", first.run.run_id, last.run.run_id, ttl_s=1
+    ).deltas
+    verdict = dict(zip(deltas["metric"].to_list(), deltas["verdict"].to_list(), strict=True))
+    assert verdict["mypy.errors"] == "new"
+    assert verdict["coverage.line_percent"] == "gone"
+    assert verdict["quality.score"] == "worse"
