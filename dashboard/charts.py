@@ -239,14 +239,14 @@ def horizontal_bars(frame: pl.DataFrame, label: str, value: str, *, colour: str 
 
 
 def gate_timeline_figure(history: pl.DataFrame) -> go.Figure:
-    """Each gate result as a dot on its project/gate row, coloured by state."""
+    """Each gate result as a dot on its project/gate row at its run's time, coloured by state."""
     fig = go.Figure()
     frame = history.with_columns((pl.col("project") + " · " + pl.col("gate")).alias("row"))
     for state in sorted(set(frame["state"].to_list())):
         part = frame.filter(pl.col("state") == state)
         fig.add_trace(
             go.Scatter(
-                x=part["evaluated_at"].to_list(),
+                x=part["ts" if "ts" in part.columns else "evaluated_at"].to_list(),
                 y=part["row"].to_list(),
                 mode="markers",
                 name=state,

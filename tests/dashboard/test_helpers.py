@@ -228,3 +228,17 @@ def test_what_changed_marks_metrics_that_appear_or_disappear(seeded_db: Path) ->
     assert verdict["mypy.errors"] == "new"
     assert verdict["coverage.line_percent"] == "gone"
     assert verdict["quality.score"] == "worse"
+
+
+def test_gate_history_is_on_the_runs_time_axis(seeded_db: Path) -> None:
+    from dashboard.charts import gate_timeline_figure
+    from dashboard.data_ops import gate_history
+
+    history = gate_history(str(seeded_db), data_version(str(seeded_db)), project="acme", ttl_s=1)
+    assert history is not None and history.height
+    runs = MetricStore(seeded_db).query("SELECT run_id, committed_at FROM runs WHERE project = 'acme'")
+    committed = dict(runs.iter_rows())
+    assert all(ts == committed[run_id] for ts, run_id in history.select("ts", "run_id").iter_rows())
+    fig = gate_timeline_figure(history)
+    plotted = sorted(x for trace in fig.data for x in trace.x)
+    assert plotted == sorted(history["ts"].to_list())
