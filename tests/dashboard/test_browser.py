@@ -115,12 +115,15 @@ def _settled(page: object, heading: str) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=60_000)
 
 
-def test_overview_trends_and_sql_in_a_real_browser(served_dashboard: str) -> None:
+def test_overview_trends_and_sql_in_a_real_browser(
+    served_dashboard: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     _need_browser()
     from playwright.sync_api import expect, sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
-    print(f"\nscreenshots: {SHOTS}")
+    with capsys.disabled():  # shown in the CI log even though pytest captures output
+        print(f"\nscreenshots: {SHOTS}")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
