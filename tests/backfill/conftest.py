@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from storage.models import RunResult
+from storage.store import MetricStore
+
 from .gitrepo import GitRepo
 
 T0 = datetime(2024, 3, 4, 10, 0)
@@ -86,3 +89,26 @@ def checkout_copy(repo: GitRepo, sha: str, target: Path) -> Path:
     subprocess.run(["git", "clone", "-q", str(repo.root), str(target)], check=True)
     subprocess.run(["git", "-C", str(target), "checkout", "-q", "--detach", sha], check=True)
     return target
+
+
+Snapshot = tuple[dict[str, float], list[tuple[object, ...]]]
+
+
+def stored_snapshot(store: MetricStore, sha: str) -> Snapshot:
+    """Measures and findings (sorted) stored for commit ``sha``."""
+    measures = dict(store.fetch("SELECT metric, value FROM measures WHERE commit_sha = ?", [sha]))
+    findings = store.fetch(
+        "SELECT f.tool, f.rule, f.severity, f.confidence, f.path, f.line, f.col, f.message, f.fingerprint "
+        "FROM findings f JOIN runs r USING (run_id) WHERE r.commit_sha = ? ORDER BY ALL",
+        [sha],
+    )
+    return measures, findings
+
+
+def fresh_snapshot(result: RunResult) -> Snapshot:
+    """The same shape as :func:`stored_snapshot`, from a collect's result."""
+    findings = sorted(
+        (f.tool, f.rule, f.severity, f.confidence, f.path, f.line, f.col, f.message, f.fingerprint)
+        for f in result.findings
+    )
+    return {k: float(v) for k, v in result.measures.items()}, findings

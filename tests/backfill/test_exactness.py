@@ -15,10 +15,9 @@ from collectors.pipeline import collect
 from collectors.registry import ADAPTERS
 from collectors.stored_cache import StoredFileCache
 from storage.blob_cache import BlobCache
-from storage.models import RunResult
 from storage.store import MetricStore
 
-from .conftest import checkout_copy
+from .conftest import checkout_copy, fresh_snapshot, stored_snapshot
 from .gitrepo import GitRepo
 
 PER_FILE = ("ruff", "bandit", "complexity")
@@ -28,22 +27,6 @@ def _options(tmp_path: Path) -> CollectOptions:
     return CollectOptions(allowed_roots=(tmp_path,), concurrency=2)
 
 
-def _stored(store: MetricStore, sha: str) -> tuple[dict[str, float], list[tuple[object, ...]]]:
-    measures = dict(store.fetch("SELECT metric, value FROM measures WHERE commit_sha = ?", [sha]))
-    findings = store.fetch(
-        "SELECT f.tool, f.rule, f.severity, f.confidence, f.path, f.line, f.col, f.message, f.fingerprint "
-        "FROM findings f JOIN runs r USING (run_id) WHERE r.commit_sha = ? ORDER BY ALL",
-        [sha],
-    )
-    return measures, findings
-
-
-def _fresh(result: RunResult) -> tuple[dict[str, float], list[tuple[object, ...]]]:
-    findings = sorted(
-        (f.tool, f.rule, f.severity, f.confidence, f.path, f.line, f.col, f.message, f.fingerprint)
-        for f in result.findings
-    )
-    return {k: float(v) for k, v in result.measures.items()}, findings
 
 
 @pytest.mark.parametrize("batched", [True, False], ids=["prewarmed", "commit-by-commit"])
@@ -63,8 +46,9 @@ def test_backfill_equals_fresh_collect_at_every_commit(
     assert summary.files_cached > 0  # unchanged files were not analysed again
     for index, sha in enumerate(shas):
         copy = checkout_copy(repo, sha, tmp_path / f"fresh{index}")
-        fresh = _fresh(collect(copy, project="planted", tools=tools, options=options, trigger="manual"))
-        assert _stored(store, sha) == fresh, f"commit {index} differs"
+        result = collect(copy, project="planted", tools=tools, options=options, trigger="manual")
+        fresh = fresh_snapshot(result)
+        assert stored_snapshot(store, sha) == fresh, f"commit {index} differs"
     # the awkward cases really are in the data, so the comparison above means something
     rules = {row[0] for row in store.fetch("SELECT DISTINCT rule FROM findings")}
     assert {"INP001", "S602", "B602", "invalid-syntax"} <= rules
@@ -157,7 +141,7 @@ def test_collect_after_backfill_is_served_from_the_database_cache(
     cache.use_directory(copy, discover_files(copy))
     cached = collect(copy, project="planted", tools=PER_FILE, options=options, file_cache=cache)
     plain = collect(copy, project="planted", tools=PER_FILE, options=options)
-    assert _fresh(cached) == _fresh(plain)
+    assert fresh_snapshot(cached) == fresh_snapshot(plain)
     records = {t.tool: t for t in cached.tools}
     assert records["bandit"].cached_files == records["bandit"].files > 0
     assert records["complexity"].cached_files == records["complexity"].files > 0

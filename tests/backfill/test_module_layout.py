@@ -19,10 +19,9 @@ from collectors.pipeline import collect
 from collectors.registry import ADAPTERS
 from collectors.stored_cache import StoredFileCache
 from storage.blob_cache import BlobCache
-from storage.models import RunResult
 from storage.store import MetricStore
 
-from .conftest import checkout_copy
+from .conftest import checkout_copy, fresh_snapshot, stored_snapshot
 from .gitrepo import GitRepo
 
 T0 = datetime(2024, 5, 6, 9, 0)
@@ -97,22 +96,6 @@ def _plant(root: Path) -> tuple[GitRepo, list[str]]:
     return repo, shas
 
 
-def _fresh(result: RunResult) -> tuple[dict[str, float], list[tuple[object, ...]]]:
-    findings = sorted(
-        (f.tool, f.rule, f.severity, f.path, f.line, f.col, f.message, f.fingerprint)
-        for f in result.findings
-    )
-    return {k: float(v) for k, v in result.measures.items()}, findings
-
-
-def _stored(store: MetricStore, sha: str) -> tuple[dict[str, float], list[tuple[object, ...]]]:
-    measures = dict(store.fetch("SELECT metric, value FROM measures WHERE commit_sha = ?", [sha]))
-    findings = store.fetch(
-        "SELECT f.tool, f.rule, f.severity, f.path, f.line, f.col, f.message, f.fingerprint "
-        "FROM findings f JOIN runs r USING (run_id) WHERE r.commit_sha = ? ORDER BY ALL",
-        [sha],
-    )
-    return measures, findings
 
 
 def test_batched_backfill_sees_the_whole_module_layout(tmp_path: Path) -> None:
@@ -129,12 +112,14 @@ def test_batched_backfill_sees_the_whole_module_layout(tmp_path: Path) -> None:
     for index, sha in enumerate(shas):
         copy = checkout_copy(repo, sha, tmp_path / f"fresh{index}")
         plain = collect(copy, project="layered", tools=TOOLS, options=options)
-        assert _stored(store, sha) == _fresh(plain), f"commit {index} differs from a fresh collect"
+        assert stored_snapshot(store, sha) == fresh_snapshot(plain), (
+            f"commit {index} differs from a fresh collect"
+        )
         # collect of the same checkout served from the cache the backfill filled: still exact
         cache = StoredFileCache(BlobCache(store))
         cache.use_directory(copy, discover_files(copy))
         served = collect(copy, project="layered", tools=TOOLS, options=options, file_cache=cache)
-        assert _fresh(served) == _fresh(plain), f"cached collect of commit {index} differs"
+        assert fresh_snapshot(served) == fresh_snapshot(plain), f"cached collect of commit {index} differs"
         paths = {(f.path, f.rule) for f in plain.findings}
         assert ("service/api.py", "I001") not in paths  # a checkout sorts these correctly
         assert ("legacy/mod.py", "E501") in paths  # the nested configuration applies
