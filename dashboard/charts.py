@@ -7,6 +7,7 @@ part of the contract: ``gate failed``, ``gate: <name>``, ``tool change``, ``rang
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
@@ -47,6 +48,19 @@ def _hover(frame: pl.DataFrame, grain: str) -> tuple[list[list[object]], str]:
         "<extra>%{fullData.name}</extra>"
     )
     return data, template
+
+
+def _gate_line(gate: str, x: list[Any], y: list[Any], *, moving: bool) -> go.Scatter:
+    """A gate threshold: dashed and flat for absolute gates, a dotted step line for relative ones."""
+    return go.Scatter(
+        x=x,
+        y=y,
+        mode="lines",
+        line_shape="hv" if moving else "linear",
+        name=f"gate: {gate}",
+        line={"color": FAIL_COLOUR, "dash": "dot" if moving else "dash", "width": 1.5},
+        hovertemplate=f"gate {gate}: %{{y:.4g}}<extra></extra>",
+    )
 
 
 def trend_figure(
@@ -115,35 +129,13 @@ def trend_figure(
         x_range = [part["ts"].min(), part["ts"].max()] if part.height else []
         for gate, gate_metric, value in thresholds:
             if gate_metric == metric and x_range:
-                fig.add_trace(
-                    go.Scatter(
-                        x=x_range,
-                        y=[value, value],
-                        mode="lines",
-                        name=f"gate: {gate}",
-                        line={"color": FAIL_COLOUR, "dash": "dash", "width": 1.5},
-                        hovertemplate=f"gate {gate}: {value:g}<extra></extra>",
-                    ),
-                    row=row,
-                    col=1,
-                )
+                fig.add_trace(_gate_line(gate, x_range, [value, value], moving=False), row=row, col=1)
         if moving is not None and moving.height:
             for (gate,), steps in moving.filter(pl.col("metric") == metric).group_by(
                 "gate", maintain_order=True
             ):
-                fig.add_trace(
-                    go.Scatter(
-                        x=steps["ts"].to_list(),
-                        y=steps["threshold"].to_list(),
-                        mode="lines",
-                        line_shape="hv",
-                        name=f"gate: {gate}",
-                        line={"color": FAIL_COLOUR, "dash": "dot", "width": 1.5},
-                        hovertemplate=f"gate {gate}: %{{y:.4g}}<extra></extra>",
-                    ),
-                    row=row,
-                    col=1,
-                )
+                line = _gate_line(str(gate), steps["ts"].to_list(), steps["threshold"].to_list(), moving=True)
+                fig.add_trace(line, row=row, col=1)
         if failures is not None and failures.height:
             failed = failures.filter(pl.col("metric") == metric)
             if failed.height:
