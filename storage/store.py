@@ -130,44 +130,64 @@ class MetricStore:
         A run for the same project and commit replaces the earlier one (and its measures,
         findings and rollup contributions) instead of adding a second copy.
         """
+        return self.append_runs([result])[0]
+
+    def append_runs(self, results: Sequence[RunResult]) -> list[str]:
+        """Store several runs, each in its own transaction, on one writer connection.
+
+        The same as :meth:`append_run` for each result in order, without opening and closing
+        the database file per run (backfill stores a few buffered runs at a time this way).
+        """
+        if not results:
+            return []
+        with self.writer() as con:
+            for result in results:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    self._append(con, result)
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+        return [result.run.run_id for result in results]
+
+    def _append(self, con: duckdb.DuckDBPyConnection, result: RunResult) -> None:
         run = result.run
-        with self.transaction() as con:
-            replaced = self._delete_commit(con, run.project, run.commit_sha, run.run_id)
-            con.register("_run_df", _run_frame(result))
-            con.execute(f"INSERT INTO run_record SELECT {', '.join(RUN_COLUMNS)} FROM _run_df")
-            con.register("_tool_df", _tool_frame(result))
-            con.execute("INSERT INTO tool_record SELECT * FROM _tool_df")
-            con.register("_finding_df", _finding_frame(run.run_id, run.project, result.findings))
+        replaced = self._delete_commit(con, run.project, run.commit_sha, run.run_id)
+        con.register("_run_df", _run_frame(result))
+        con.execute(f"INSERT INTO run_record SELECT {', '.join(RUN_COLUMNS)} FROM _run_df")
+        con.register("_tool_df", _tool_frame(result))
+        con.execute("INSERT INTO tool_record SELECT * FROM _tool_df")
+        con.register("_finding_df", _finding_frame(run.run_id, run.project, result.findings))
+        con.execute(
+            f"INSERT INTO finding_record SELECT {', '.join(FINDING_COLUMNS)} FROM _finding_df"
+        )
+        points = pl.DataFrame(
+            {
+                "ts": [run.point_time] * len(result.measures),
+                "project": [run.project] * len(result.measures),
+                "metric": list(result.measures),
+                "value": [float(v) for v in result.measures.values()],
+                "run_id": [run.run_id] * len(result.measures),
+                "commit_sha": [run.commit_sha] * len(result.measures),
+            },
+            schema=MEASURE_SCHEMA,
+        )
+        con.register("_points_df", points)
+        con.execute("INSERT INTO measure_point SELECT * FROM _points_df")
+        if replaced:
             con.execute(
-                f"INSERT INTO finding_record SELECT {', '.join(FINDING_COLUMNS)} FROM _finding_df"
+                "CREATE OR REPLACE TEMP TABLE _touched AS "
+                "SELECT * FROM _replaced UNION ALL SELECT ts, project, metric FROM _points_df"
             )
-            points = pl.DataFrame(
-                {
-                    "ts": [run.point_time] * len(result.measures),
-                    "project": [run.project] * len(result.measures),
-                    "metric": list(result.measures),
-                    "value": [float(v) for v in result.measures.values()],
-                    "run_id": [run.run_id] * len(result.measures),
-                    "commit_sha": [run.commit_sha] * len(result.measures),
-                },
-                schema=MEASURE_SCHEMA,
-            )
-            con.register("_points_df", points)
-            con.execute("INSERT INTO measure_point SELECT * FROM _points_df")
-            if replaced:
-                con.execute(
-                    "CREATE OR REPLACE TEMP TABLE _touched AS "
-                    "SELECT * FROM _replaced UNION ALL SELECT ts, project, metric FROM _points_df"
-                )
-                rollups.recompute_keys(con, "_touched")
-                con.execute("DROP TABLE IF EXISTS _touched")
-            else:
-                rollups.merge_run(con, run.project, run.point_time, result.measures)
-            con.execute("DROP TABLE IF EXISTS _replaced")
-            self._upsert_catalogue(con, result.catalogue)
-            for name in ("_run_df", "_tool_df", "_finding_df", "_points_df"):
-                con.unregister(name)
-        return run.run_id
+            rollups.recompute_keys(con, "_touched")
+            con.execute("DROP TABLE IF EXISTS _touched")
+        else:
+            rollups.merge_run(con, run.project, run.point_time, result.measures)
+        con.execute("DROP TABLE IF EXISTS _replaced")
+        self._upsert_catalogue(con, result.catalogue)
+        for name in ("_run_df", "_tool_df", "_finding_df", "_points_df"):
+            con.unregister(name)
 
     def _delete_commit(
         self, con: duckdb.DuckDBPyConnection, project: str, commit_sha: str | None, run_id: str

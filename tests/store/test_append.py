@@ -108,3 +108,22 @@ def test_bulk_ingest_rollups_equal_a_rebuild_with_ties_and_shuffled_rows(store: 
     for view, rows_ in bulk.items():
         assert [r[:5] + r[6:] for r in rows_] == [r[:5] + r[6:] for r in rebuilt[view]], view
     assert sum(r[-1] for r in bulk["measures_monthly"]) == 400
+
+
+def test_append_runs_commits_each_run_on_its_own(store: MetricStore) -> None:
+    good = make_run("p", "c1", {"m": 1}, T0)
+    bad = make_run("p", "c2", {"m": 2}, T0 + timedelta(days=1), run_id="dup-tools")
+    bad.tools.append(bad.tools[0])  # fails its own insert
+    later = make_run("p", "c3", {"m": 3}, T0 + timedelta(days=2))
+    try:
+        store.append_runs([good, bad, later])
+    except Exception as error:
+        assert "constraint" in str(error).lower() or "run_id" in str(error)
+    else:
+        raise AssertionError("a duplicate tool record must fail its run")
+    # the run before the failure is stored whole, the failed one not at all, none after it
+    assert store.fetch("SELECT commit_sha FROM runs") == [("c1",)]
+    assert store.fetch("SELECT metric, value FROM measures") == [("m", 1.0)]
+    assert store.fetch("SELECT n, last_value FROM measures_daily") == [(1, 1.0)]
+    assert store.append_runs([later, make_run("p", "c3", {"m": 4}, T0 + timedelta(days=2))])
+    assert store.fetch("SELECT commit_sha, value FROM measures ORDER BY ts") == [("c1", 1.0), ("c3", 4.0)]
