@@ -32,7 +32,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from collectors.cache import PerFileResult, blob_sha
@@ -219,6 +220,7 @@ class StoredFileCache:
         self._memo: dict[tuple[str, str, str, str], PerFileResult] = {}
         self._blob_key: dict[str, str] = {}
         self._ambiguous: set[str] = set()
+        self._pending: dict[tuple[str, str, str], dict[str, str]] | None = None
         self.served = 0
         self.asked = 0
 
@@ -333,10 +335,29 @@ class StoredFileCache:
                 fresh[key] = result
         if not fresh:
             return
-        self.blobs.put_many(
-            tool, tool_version, config_hash, {k: r.to_json() for k, r in fresh.items()}
-        )
+        payloads = {k: r.to_json() for k, r in fresh.items()}
+        if self._pending is not None:
+            self._pending.setdefault((tool, tool_version, config_hash), {}).update(payloads)
+        else:
+            self.blobs.put_many(tool, tool_version, config_hash, payloads)
         self._remember(tool, tool_version, config_hash, fresh)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Collect every :meth:`put_many` inside the block and store them in one write at its end.
+
+        Results are served from the memo meanwhile. An exception drops nothing already
+        analysed: what was collected is still written.
+        """
+        if self._pending is not None:  # nested: the outer block writes
+            yield
+            return
+        self._pending = {}
+        try:
+            yield
+        finally:
+            pending, self._pending = self._pending, None
+            self.blobs.put_groups(pending)
 
     def _remember(
         self, tool: str, tool_version: str, config_hash: str, results: Mapping[str, PerFileResult]

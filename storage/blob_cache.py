@@ -87,25 +87,27 @@ class BlobCache:
         self, tool: str, tool_version: str, config_hash: str, payloads: Mapping[str, str]
     ) -> None:
         """Store ``{blob_sha: json_text}``; an existing entry for the same key is kept as is."""
-        if not payloads:
-            return
+        self.put_groups({(tool, tool_version, config_hash): payloads})
+
+    def put_groups(self, groups: Mapping[tuple[str, str, str], Mapping[str, str]]) -> None:
+        """Store payloads of several ``(tool, tool_version, config_hash)`` at once, one transaction."""
         now = datetime.now(UTC).replace(tzinfo=None)
-        frame = pl.DataFrame(
-            {
-                "tool": [tool] * len(payloads),
-                "tool_version": [tool_version] * len(payloads),
-                "config_hash": [config_hash] * len(payloads),
-                "blob_sha": list(payloads),
-                "payload": list(payloads.values()),
-                "created_at": [now] * len(payloads),
-            },
-            schema=_ROW_SCHEMA,
-        )
+        columns: dict[str, list[Any]] = {name: [] for name in _ROW_SCHEMA}
+        for (tool, tool_version, config_hash), payloads in groups.items():
+            columns["tool"] += [tool] * len(payloads)
+            columns["tool_version"] += [tool_version] * len(payloads)
+            columns["config_hash"] += [config_hash] * len(payloads)
+            columns["blob_sha"] += list(payloads)
+            columns["payload"] += list(payloads.values())
+            columns["created_at"] += [now] * len(payloads)
+        if not columns["blob_sha"]:
+            return
+        frame = pl.DataFrame(columns, schema=_ROW_SCHEMA)
         with self._lock, self.store.transaction() as con:
             con.register("_new_blobs", frame)
             con.execute("INSERT INTO file_cache SELECT * FROM _new_blobs ON CONFLICT DO NOTHING")
             con.unregister("_new_blobs")
-        self.stats.stored += len(payloads)
+        self.stats.stored += frame.height
 
     def count(self) -> int:
         """Entries in the database table (for summaries and tests)."""

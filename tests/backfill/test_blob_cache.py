@@ -119,3 +119,22 @@ def test_concurrent_use_from_analyzer_threads(tmp_path: Path) -> None:
         found = list(pool.map(work, range(40)))
     assert found == [1] * 40
     assert cache.count() == 41
+
+
+def test_deferred_puts_are_written_once_at_the_end_even_after_an_error(tmp_path: Path) -> None:
+    store = MetricStore(tmp_path / "q.duckdb")
+    blobs = BlobCache(store)
+    cache = StoredFileCache(blobs)
+    try:
+        with cache.deferred():
+            cache.put_many("bandit", "1.9", "c", {"s1": _result(1)})
+            cache.put_many("complexity", "6", "c", {"s1": _result(2), "s2": _result(3)})
+            assert blobs.count() == 0  # nothing written yet
+            assert cache.get_many("bandit", "1.9", "c", ["s1"]) == {"s1": _result(1)}  # memo
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert blobs.count() == 3
+    fresh = StoredFileCache(BlobCache(store))
+    assert fresh.get_many("complexity", "6", "c", ["s1", "s2"]) == {"s1": _result(2), "s2": _result(3)}
+    assert fresh.get_many("bandit", "1.9", "c", ["s2"]) == {}
