@@ -28,8 +28,8 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -47,6 +47,7 @@ from collectors.stored_cache import (
 
 __all__ = [
     "ChunkCommit",
+    "balanced_parts",
     "config_fingerprint",
     "discover_in_tree",
     "executable_paths",
@@ -149,15 +150,26 @@ class _Writer:
                 target.touch()
 
 
-def _run_quietly(
-    adapter: Adapter, setup: ToolSetup, root: Path, files: Sequence[str], options: CollectOptions
-) -> dict[str, PerFileResult]:
-    if not files:
+def _run_quietly(job: _Job) -> dict[str, PerFileResult]:
+    if not job.files:
         return {}
     try:
-        return adapter.run(setup, root, files, options).per_file
+        return job.adapter.run(job.setup, job.root, job.files, job.options).per_file
     except ToolFailed:
         return {}
+
+
+@dataclass(slots=True)
+class _Job:
+    """One tool invocation of a prewarm: its files (under ``root``) and what they weigh."""
+
+    adapter: Adapter
+    setup: ToolSetup
+    root: Path
+    files: list[str]
+    options: CollectOptions
+    weight: int
+    store: Callable[[dict[str, PerFileResult]], None]
 
 
 def prewarm_chunk(
@@ -169,38 +181,57 @@ def prewarm_chunk(
     options: CollectOptions,
     tmp_root: Path | None = None,
 ) -> int:
-    """Fill ``cache`` for every per-file tool and commit of the chunk; return files analysed."""
+    """Fill ``cache`` for every per-file tool and commit of the chunk; return files analysed.
+
+    Every tool invocation of the chunk (each per-file tool's batch in byte-balanced parts,
+    each ruff shard) goes to one pool of ``options.concurrency`` workers, heaviest first, so
+    the cores stay busy to the end instead of waiting for one tool's slowest part; results
+    are stored in one write when all have finished.
+    """
     if not commits:
         return 0
-    analysed = 0
     writer = _Writer(reader)
     work = Path(tempfile.mkdtemp(prefix="flext-prewarm-", dir=tmp_root))
+    workers = max(1, options.concurrency)
     try:
-        groups: dict[str, list[ChunkCommit]] = {}
-        for commit in commits:
-            groups.setdefault(config_fingerprint(commit.tree), []).append(commit)
-        for index, (_fingerprint, members) in enumerate(groups.items()):
-            config_dir = work / f"cfg{index}"
-            config_dir.mkdir()
-            root_files = _root_files(members[0].tree)
-            writer.write(config_dir, root_files)
-            for adapter in adapters:
-                if not adapter.per_file:
-                    continue
-                try:
-                    setup = adapter.prepare(config_dir, options)
-                except ToolFailed:
-                    continue
+        with ThreadPoolExecutor(max_workers=workers) as pool, cache.deferred():
+            running: list[tuple[_Job, Future[dict[str, PerFileResult]]]] = []
+
+            def submit(jobs: list[_Job]) -> None:
+                for job in sorted(jobs, key=lambda j: -j.weight):
+                    running.append((job, pool.submit(_run_quietly, job)))
+
+            groups: dict[str, list[ChunkCommit]] = {}
+            for commit in commits:
+                groups.setdefault(config_fingerprint(commit.tree), []).append(commit)
+            planned: list[tuple[Adapter, ToolSetup, list[ChunkCommit], Path, dict[str, str]]] = []
+            for index, members in enumerate(groups.values()):
+                config_dir = work / f"cfg{index}"
+                config_dir.mkdir()
+                root_files = _root_files(members[0].tree)
+                writer.write(config_dir, root_files)
+                for adapter in adapters:
+                    if not adapter.per_file:
+                        continue
+                    try:
+                        setup = adapter.prepare(config_dir, options)
+                    except ToolFailed:
+                        continue
+                    planned.append((adapter, setup, members, work / f"{adapter.name}{index}", root_files))
+            # Batches of whole files first (the heavy ones), so they run while the per-commit
+            # shards of the context tools are written.
+            for adapter, setup, members, root, root_files in planned:
+                if adapter.name not in CONTEXT_TOOLS:
+                    submit(_plan_flat(writer, members, cache, adapter, setup, options, root,
+                                      root_files, workers))
+            for adapter, setup, members, root, root_files in planned:
                 if adapter.name in CONTEXT_TOOLS:
-                    analysed += _prewarm_by_commit(
-                        writer, members, cache, adapter, setup, options, work / f"ctx{index}",
-                        root_files,
-                    )
-                else:
-                    analysed += _prewarm_flat(
-                        writer, members, cache, adapter, setup, options, work / f"flat{index}",
-                        root_files,
-                    )
+                    submit(_plan_by_commit(writer, members, cache, adapter, setup, options, root,
+                                           root_files))
+            analysed = 0
+            for job, future in running:
+                job.store(future.result())
+                analysed += len(job.files)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return analysed
@@ -213,7 +244,23 @@ def _wanted(
     return {path: commit.tree[path].blob_sha for path in files}
 
 
-def _prewarm_flat(
+def balanced_parts(weights: Mapping[str, int], parts: int) -> list[list[str]]:
+    """Split ``weights``' keys into at most ``parts`` lists of near-equal total weight.
+
+    Largest first, each to the lightest list so far (the classic greedy schedule); lists come
+    out heaviest first, each in sorted order.
+    """
+    bins: list[tuple[int, list[str]]] = [(0, []) for _ in range(max(1, parts))]
+    for name in sorted(weights, key=lambda n: (-weights[n], n)):
+        lightest = min(range(len(bins)), key=lambda i: bins[i][0])
+        total, members = bins[lightest]
+        members.append(name)
+        bins[lightest] = (total + weights[name], members)
+    filled = [(total, sorted(members)) for total, members in bins if members]
+    return [members for _total, members in sorted(filled, key=lambda b: -b[0])]
+
+
+def _plan_flat(
     writer: _Writer,
     commits: Sequence[ChunkCommit],
     cache: StoredFileCache,
@@ -222,17 +269,17 @@ def _prewarm_flat(
     options: CollectOptions,
     root: Path,
     root_files: Mapping[str, str],
-) -> int:
-    missing: dict[str, str] = {}  # blob sha -> one path it has
+    workers: int,
+) -> list[_Job]:
+    # a layout-independent tool's key is the bare blob sha: one lookup for the whole chunk
+    wanted: dict[str, str] = {}  # blob sha -> one path it has
     for commit in commits:
-        wanted = _wanted(commit, adapter, setup, options)
-        cache.use_tree(*layout_of(commit.tree))
-        known = cache.peek(adapter.name, setup.version, setup.config_hash, wanted.values())
-        for path, sha in wanted.items():
-            if sha not in known and sha not in missing:
-                missing[sha] = path
+        for path, sha in _wanted(commit, adapter, setup, options).items():
+            wanted.setdefault(sha, path)
+    known = cache.peek(adapter.name, setup.version, setup.config_hash, wanted)
+    missing = {sha: path for sha, path in wanted.items() if sha not in known}
     if not missing:
-        return 0
+        return []
     # versions of one path go to numbered shards so they can sit side by side
     shards: dict[str, int] = {}
     placed: dict[str, str] = {}  # path in the batch tree -> blob sha
@@ -241,21 +288,22 @@ def _prewarm_flat(
         shards[path] = shard + 1
         placed[f"v{shard}/{path}"] = sha
     writer.write(root, {**placed, **root_files})
-    # one invocation per core: bandit spends ~0.1 s per file, so the batch itself is worth splitting
-    ordered = sorted(placed)
-    parts = max(1, min(options.concurrency, len(ordered) // _MIN_PART))
-    slices = [ordered[i::parts] for i in range(parts)]
-    with ThreadPoolExecutor(max_workers=parts) as pool:
-        outputs = list(pool.map(lambda files: _run_quietly(adapter, setup, root, files, options), slices))
-    found = {
-        placed[path]: result
-        for results in outputs for path, result in results.items() if path in placed
-    }
-    cache.put_many(adapter.name, setup.version, setup.config_hash, found)
-    return len(placed)
+    # one invocation per core, of near-equal bytes: bandit spends ~0.06 s per file, so the
+    # batch itself is worth splitting, and file sizes vary a lot
+    sizes = {path: (root / path).stat().st_size for path in placed}
+    parts = max(1, min(workers, len(placed) // _MIN_PART))
+
+    def store(results: dict[str, PerFileResult]) -> None:
+        found = {placed[path]: result for path, result in results.items() if path in placed}
+        cache.put_many(adapter.name, setup.version, setup.config_hash, found)
+
+    return [
+        _Job(adapter, setup, root, files, options, sum(sizes[f] for f in files), store)
+        for files in balanced_parts(sizes, parts)
+    ]
 
 
-def _prewarm_by_commit(
+def _plan_by_commit(
     writer: _Writer,
     commits: Sequence[ChunkCommit],
     cache: StoredFileCache,
@@ -264,9 +312,9 @@ def _prewarm_by_commit(
     options: CollectOptions,
     root: Path,
     root_files: Mapping[str, str],
-) -> int:
+) -> list[_Job]:
     seen: set[str] = set()
-    jobs: list[tuple[ChunkCommit, Path, dict[str, str]]] = []
+    jobs: list[_Job] = []
     for number, commit in enumerate(commits):
         layout, executable, symlinks = layout_of(commit.tree)
         cache.use_tree(layout, executable, symlinks)
@@ -288,18 +336,13 @@ def _prewarm_by_commit(
             shard, {**context_files(layout), **root_files, **todo}, context_stand_ins(layout),
             executable,
         )
-        jobs.append((commit, shard, todo))
-    if not jobs:
-        return 0
 
-    def run(job: tuple[ChunkCommit, Path, dict[str, str]]) -> dict[str, PerFileResult]:
-        _commit, shard, todo = job
-        return _run_quietly(adapter, setup, shard, sorted(todo), options)
+        def store(results: dict[str, PerFileResult], tree: ChunkCommit = commit,
+                  todo: dict[str, str] = todo) -> None:
+            cache.use_tree(*layout_of(tree.tree))  # keys depend on the commit's layout
+            found = {todo[p]: r for p, r in results.items() if p in todo}
+            cache.put_many(adapter.name, setup.version, setup.config_hash, found)
 
-    with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
-        outputs = list(pool.map(run, jobs))
-    for (commit, _shard, todo), results in zip(jobs, outputs, strict=True):
-        cache.use_tree(*layout_of(commit.tree))
-        found = {todo[p]: r for p, r in results.items() if p in todo}
-        cache.put_many(adapter.name, setup.version, setup.config_hash, found)
-    return sum(len(todo) for _c, _s, todo in jobs)
+        weight = sum((shard / path).stat().st_size for path in todo)
+        jobs.append(_Job(adapter, setup, shard, sorted(todo), options, weight, store))
+    return jobs
