@@ -3,9 +3,12 @@
 For each selected commit (oldest first) the commit is materialised into one temporary
 directory that is updated incrementally (:class:`collectors.gitwalk.Materialiser`), the
 regular collect pipeline runs on it with the content-addressed file cache, and the run is
-stored with the commit's sha and time and ``trigger = backfill`` in its own transaction, so an
-interrupted backfill keeps every commit finished so far and resumes after it. Commits already
-stored for the project are skipped unless ``force``.
+stored with the commit's sha and time and ``trigger = backfill`` in its own transaction.
+Finished runs are written every ``flush_s`` seconds (and at the end of each chunk) on one
+writer connection, since opening the database per run cost more than storing it; Ctrl-C or
+SIGTERM writes the buffered runs first, and a hard kill loses at most the last ``flush_s``
+seconds of analysis. A rerun resumes after the stored commits: commits already stored for
+the project are skipped unless ``force``.
 
 Exactness comes from running the *same* pipeline on a faithful checkout: per-file results may
 come from the cache, whose keys hold everything a result depends on (for ruff also the file's
@@ -202,6 +205,7 @@ class BackfillRequest:
     force: bool = False
     chunk: int = 25
     coverage_dir: Path | None = None
+    flush_s: float = 2.0
 
     def __post_init__(self) -> None:
         if self.chunk < 1:
@@ -258,6 +262,20 @@ def backfill(
             ))
 
     report(None, None)
+    buffer: list[tuple[Commit, RunResult]] = []
+    buffered_since = 0.0
+
+    def flush() -> None:
+        # One writer connection for the buffered runs, each run its own transaction.
+        runs = list(buffer)
+        buffer.clear()
+        context.store.append_runs([result for _commit, result in runs])
+        for commit, result in runs:
+            _count(result, summary)
+            if on_stored is not None:
+                on_stored(summary.stored, commit)
+            report(commit, result.run.status)
+
     try:
         checkout = workdir / "tree"
         checkout.mkdir()
@@ -273,11 +291,15 @@ def backfill(
                         reader, batch, cache, adapters, context.options, workdir
                     )
                 for commit, listed in zip(todo[offset:offset + request.chunk], batch, strict=True):
-                    status = _one_commit(commit, listed, materialiser, context)
-                    if on_stored is not None:
-                        on_stored(summary.stored, commit)
-                    report(commit, status)
+                    if not buffer:
+                        buffered_since = clock()
+                    buffer.append((commit, _one_commit(commit, listed, materialiser, context)))
+                    if clock() - buffered_since >= request.flush_s:
+                        flush()
+                flush()
     finally:
+        if buffer:
+            flush()  # an interrupt keeps the runs already analysed
         shutil.rmtree(workdir, ignore_errors=True)
     summary.wall_s = clock() - started
     return summary
@@ -365,9 +387,9 @@ def _drop_coverage_copy(checkout: Path) -> None:
 
 def _one_commit(
     commit: Commit, listed: ChunkCommit, materialiser: Materialiser, ctx: _Context
-) -> str:
+) -> RunResult:
+    """Collect one commit's checkout; a failure becomes a ``failed`` run, never an exception."""
     begun = _now()
-    summary = ctx.summary
     try:
         materialiser.checkout(dict(listed.tree))
         ctx.cache.use_tree(*layout_of(listed.tree))
@@ -376,12 +398,15 @@ def _one_commit(
             materialiser.directory, project=ctx.request.project, tools=tools, options=options,
             trigger="backfill", file_cache=ctx.cache,
         )
-        result = _as_backfill_run(result, commit, branch=ctx.branch, path=ctx.path)
+        return _as_backfill_run(result, commit, branch=ctx.branch, path=ctx.path)
     except (FlextQualityError, OSError, ValueError) as error:
-        result = _failed_run(ctx.request.project, commit, error, begun)
+        return _failed_run(ctx.request.project, commit, error, begun)
     finally:
         _drop_coverage_copy(materialiser.directory)
-    ctx.store.append_run(result)
+
+
+def _count(result: RunResult, summary: BackfillSummary) -> None:
+    """Add a stored run to the summary."""
     summary.stored += 1
     summary.run_ids.append(result.run.run_id)
     status = result.run.status
@@ -394,4 +419,3 @@ def _one_commit(
             summary.files_needed += tool.files
             summary.files_analysed += max(tool.files - tool.cached_files, 0)
     summary.files_cached = max(summary.files_needed - summary.files_analysed, 0)
-    return status
