@@ -249,7 +249,7 @@ def backfill(
     workdir = Path(tempfile.mkdtemp(prefix="flext-backfill-", dir=tmp_root))
     context = _Context(
         info_root=info.root, prefix=info.prefix, branch=request.ref or info.branch, path=path,
-        store=store, request=request, collect=collect, cache=cache, summary=summary,
+        store=store, request=request, collect=collect, cache=cache,
         options=_inner_options(request.options, workdir),
     )
 
@@ -349,7 +349,6 @@ class _Context:
     request: BackfillRequest
     collect: CollectFn
     cache: StoredFileCache
-    summary: BackfillSummary
     options: CollectOptions
 
 

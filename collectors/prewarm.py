@@ -11,7 +11,8 @@ parser) on a tree that reproduces what the result can depend on:
 
 * layout-independent tools (bandit, complexity): the chunk's distinct missing blobs at their
   real relative paths (several versions of one path go to numbered shard folders), the
-  project's root configuration files beside them, one invocation per tool and configuration;
+  project's root configuration files beside them, one invocation per core (of near-equal
+  bytes) per tool and configuration;
 * layout-dependent tools (ruff, see :mod:`collectors.stored_cache`): one shard per commit that
   has misses, holding that commit's root configuration files, its ruff configuration files at
   any depth, its missing files, and an empty stand-in for every other folder and ``.py`` /
