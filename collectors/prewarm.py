@@ -206,6 +206,9 @@ def prewarm_chunk(
             for commit in commits:
                 groups.setdefault(config_fingerprint(commit.tree), []).append(commit)
             planned: list[tuple[Adapter, ToolSetup, list[ChunkCommit], Path, dict[str, str]]] = []
+            # (tool, version, config hash, cache key) already given to a job: commits whose
+            # root files differ (a README edit) form separate groups, but share most blobs
+            claimed: set[tuple[str, str, str, str]] = set()
             for index, members in enumerate(groups.values()):
                 config_dir = work / f"cfg{index}"
                 config_dir.mkdir()
@@ -224,11 +227,11 @@ def prewarm_chunk(
             for adapter, setup, members, root, root_files in planned:
                 if adapter.name not in CONTEXT_TOOLS:
                     submit(_plan_flat(writer, members, cache, adapter, setup, options, root,
-                                      root_files, workers))
+                                      root_files, workers, claimed))
             for adapter, setup, members, root, root_files in planned:
                 if adapter.name in CONTEXT_TOOLS:
                     submit(_plan_by_commit(writer, members, cache, adapter, setup, options, root,
-                                           root_files))
+                                           root_files, claimed))
             analysed = 0
             for job, future in running:
                 job.store(future.result())
@@ -271,6 +274,7 @@ def _plan_flat(
     root: Path,
     root_files: Mapping[str, str],
     workers: int,
+    claimed: set[tuple[str, str, str, str]],
 ) -> list[_Job]:
     # a layout-independent tool's key is the bare blob sha: one lookup for the whole chunk
     wanted: dict[str, str] = {}  # blob sha -> one path it has
@@ -278,7 +282,12 @@ def _plan_flat(
         for path, sha in _wanted(commit, adapter, setup, options).items():
             wanted.setdefault(sha, path)
     known = cache.peek(adapter.name, setup.version, setup.config_hash, wanted)
-    missing = {sha: path for sha, path in wanted.items() if sha not in known}
+    claim = (adapter.name, setup.version, setup.config_hash)
+    missing = {
+        sha: path for sha, path in wanted.items()
+        if sha not in known and (*claim, sha) not in claimed
+    }
+    claimed.update((*claim, sha) for sha in missing)
     if not missing:
         return []
     # versions of one path go to numbered shards so they can sit side by side
@@ -313,8 +322,9 @@ def _plan_by_commit(
     options: CollectOptions,
     root: Path,
     root_files: Mapping[str, str],
+    claimed: set[tuple[str, str, str, str]],
 ) -> list[_Job]:
-    seen: set[str] = set()
+    claim = (adapter.name, setup.version, setup.config_hash)
     jobs: list[_Job] = []
     for number, commit in enumerate(commits):
         layout, executable, symlinks = layout_of(commit.tree)
@@ -324,9 +334,9 @@ def _plan_by_commit(
         todo: dict[str, str] = {}
         for path, sha in wanted.items():
             key = cache.key_for(adapter.name, sha)
-            if key is None or sha in known or key in seen:
+            if key is None or sha in known or (*claim, key) in claimed:
                 continue
-            seen.add(key)
+            claimed.add((*claim, key))
             todo[path] = sha
         if not todo:
             continue
