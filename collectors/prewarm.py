@@ -31,7 +31,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from collectors.base import Adapter, CollectOptions, ToolSetup
@@ -191,47 +191,25 @@ def prewarm_chunk(
     """
     if not commits:
         return 0
-    writer = _Writer(reader)
     work = Path(tempfile.mkdtemp(prefix="flext-prewarm-", dir=tmp_root))
-    workers = max(1, options.concurrency)
+    planner = _Planner(_Writer(reader), cache, options, workers=max(1, options.concurrency))
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool, cache.deferred():
+        with ThreadPoolExecutor(max_workers=planner.workers) as pool, cache.deferred():
             running: list[tuple[_Job, Future[dict[str, PerFileResult]]]] = []
 
             def submit(jobs: list[_Job]) -> None:
                 for job in sorted(jobs, key=lambda j: -j.weight):
                     running.append((job, pool.submit(_run_quietly, job)))
 
-            groups: dict[str, list[ChunkCommit]] = {}
-            for commit in commits:
-                groups.setdefault(config_fingerprint(commit.tree), []).append(commit)
-            planned: list[tuple[Adapter, ToolSetup, list[ChunkCommit], Path, dict[str, str]]] = []
-            # (tool, version, config hash, cache key) already given to a job: commits whose
-            # root files differ (a README edit) form separate groups, but share most blobs
-            claimed: set[tuple[str, str, str, str]] = set()
-            for index, members in enumerate(groups.values()):
-                config_dir = work / f"cfg{index}"
-                config_dir.mkdir()
-                root_files = _root_files(members[0].tree)
-                writer.write(config_dir, root_files)
-                for adapter in adapters:
-                    if not adapter.per_file:
-                        continue
-                    try:
-                        setup = adapter.prepare(config_dir, options)
-                    except ToolFailed:
-                        continue
-                    planned.append((adapter, setup, members, work / f"{adapter.name}{index}", root_files))
+            batches = planner.tool_batches(commits, adapters, work)
             # Batches of whole files first (the heavy ones), so they run while the per-commit
             # shards of the context tools are written.
-            for adapter, setup, members, root, root_files in planned:
-                if adapter.name not in CONTEXT_TOOLS:
-                    submit(_plan_flat(writer, members, cache, adapter, setup, options, root,
-                                      root_files, workers, claimed))
-            for adapter, setup, members, root, root_files in planned:
-                if adapter.name in CONTEXT_TOOLS:
-                    submit(_plan_by_commit(writer, members, cache, adapter, setup, options, root,
-                                           root_files, claimed))
+            for batch in batches:
+                if batch.adapter.name not in CONTEXT_TOOLS:
+                    submit(planner.plan_flat(batch))
+            for batch in batches:
+                if batch.adapter.name in CONTEXT_TOOLS:
+                    submit(planner.plan_by_commit(batch))
             analysed = 0
             for job, future in running:
                 job.store(future.result())
@@ -264,96 +242,130 @@ def balanced_parts(weights: Mapping[str, int], parts: int) -> list[list[str]]:
     return [members for _total, members in sorted(filled, key=lambda b: -b[0])]
 
 
-def _plan_flat(
-    writer: _Writer,
-    commits: Sequence[ChunkCommit],
-    cache: StoredFileCache,
-    adapter: Adapter,
-    setup: ToolSetup,
-    options: CollectOptions,
-    root: Path,
-    root_files: Mapping[str, str],
-    workers: int,
-    claimed: set[tuple[str, str, str, str]],
-) -> list[_Job]:
-    # a layout-independent tool's key is the bare blob sha: one lookup for the whole chunk
-    wanted: dict[str, str] = {}  # blob sha -> one path it has
-    for commit in commits:
-        for path, sha in _wanted(commit, adapter, setup, options).items():
-            wanted.setdefault(sha, path)
-    known = cache.peek(adapter.name, setup.version, setup.config_hash, wanted)
-    claim = (adapter.name, setup.version, setup.config_hash)
-    missing = {
-        sha: path for sha, path in wanted.items()
-        if sha not in known and (*claim, sha) not in claimed
-    }
-    claimed.update((*claim, sha) for sha in missing)
-    if not missing:
-        return []
-    # versions of one path go to numbered shards so they can sit side by side
-    shards: dict[str, int] = {}
-    placed: dict[str, str] = {}  # path in the batch tree -> blob sha
-    for sha, path in missing.items():
-        shard = shards.get(path, 0)
-        shards[path] = shard + 1
-        placed[f"v{shard}/{path}"] = sha
-    writer.write(root, {**placed, **root_files})
-    # one invocation per core, of near-equal bytes: bandit spends ~0.06 s per file, so the
-    # batch itself is worth splitting, and file sizes vary a lot
-    sizes = {path: (root / path).stat().st_size for path in placed}
-    parts = max(1, min(workers, len(placed) // _MIN_PART))
+@dataclass(frozen=True, slots=True)
+class _ToolBatch:
+    """One per-file tool over the commits of a chunk that share root configuration files."""
 
-    def store(results: dict[str, PerFileResult]) -> None:
-        found = {placed[path]: result for path, result in results.items() if path in placed}
-        cache.put_many(adapter.name, setup.version, setup.config_hash, found)
-
-    return [
-        _Job(adapter, setup, root, files, options, sum(sizes[f] for f in files), store)
-        for files in balanced_parts(sizes, parts)
-    ]
+    adapter: Adapter
+    setup: ToolSetup
+    commits: Sequence[ChunkCommit]
+    root: Path  # where this batch's trees are written
+    root_files: Mapping[str, str]  # the group's root configuration files: path -> blob sha
 
 
-def _plan_by_commit(
-    writer: _Writer,
-    commits: Sequence[ChunkCommit],
-    cache: StoredFileCache,
-    adapter: Adapter,
-    setup: ToolSetup,
-    options: CollectOptions,
-    root: Path,
-    root_files: Mapping[str, str],
-    claimed: set[tuple[str, str, str, str]],
-) -> list[_Job]:
-    claim = (adapter.name, setup.version, setup.config_hash)
-    jobs: list[_Job] = []
-    for number, commit in enumerate(commits):
-        layout, executable, symlinks = layout_of(commit.tree)
-        cache.use_tree(layout, executable, symlinks)
-        wanted = _wanted(commit, adapter, setup, options)
-        known = cache.peek(adapter.name, setup.version, setup.config_hash, wanted.values())
-        todo: dict[str, str] = {}
-        for path, sha in wanted.items():
-            key = cache.key_for(adapter.name, sha)
-            if key is None or sha in known or (*claim, key) in claimed:
-                continue
-            claimed.add((*claim, key))
-            todo[path] = sha
-        if not todo:
-            continue
-        shard = root / f"c{number}"
-        # the commit's whole module layout (empty stand-ins) and its ruff configuration files:
-        # isort's first-party test looks up the full path of every imported module
-        writer.write(
-            shard, {**context_files(layout), **root_files, **todo}, context_stand_ins(layout),
-            executable,
-        )
+@dataclass(slots=True)
+class _Planner:
+    """Turns a chunk's tool batches into jobs, each missing result planned once."""
 
-        def store(results: dict[str, PerFileResult], tree: ChunkCommit = commit,
-                  todo: dict[str, str] = todo) -> None:
-            cache.use_tree(*layout_of(tree.tree))  # keys depend on the commit's layout
-            found = {todo[p]: r for p, r in results.items() if p in todo}
+    writer: _Writer
+    cache: StoredFileCache
+    options: CollectOptions
+    workers: int
+    # (tool, version, config hash, cache key) already given to a job: commits whose root
+    # files differ (a README edit) form separate groups, but share most blobs
+    claimed: set[tuple[str, str, str, str]] = field(default_factory=set)
+
+    def tool_batches(
+        self, commits: Sequence[ChunkCommit], adapters: Sequence[Adapter], work: Path
+    ) -> list[_ToolBatch]:
+        """A batch per per-file tool and group of commits with equal root configuration."""
+        groups: dict[str, list[ChunkCommit]] = {}
+        for commit in commits:
+            groups.setdefault(config_fingerprint(commit.tree), []).append(commit)
+        batches: list[_ToolBatch] = []
+        for index, members in enumerate(groups.values()):
+            config_dir = work / f"cfg{index}"
+            config_dir.mkdir()
+            root_files = _root_files(members[0].tree)
+            self.writer.write(config_dir, root_files)
+            for adapter in adapters:
+                if not adapter.per_file:
+                    continue
+                try:
+                    setup = adapter.prepare(config_dir, self.options)
+                except ToolFailed:
+                    continue
+                batches.append(
+                    _ToolBatch(adapter, setup, members, work / f"{adapter.name}{index}", root_files)
+                )
+        return batches
+
+    def _claim(self, batch: _ToolBatch, key: str) -> bool:
+        """Give ``key`` of ``batch``'s tool to a job, unless an earlier job has it."""
+        claim = (batch.adapter.name, batch.setup.version, batch.setup.config_hash, key)
+        if claim in self.claimed:
+            return False
+        self.claimed.add(claim)
+        return True
+
+    def plan_flat(self, batch: _ToolBatch) -> list[_Job]:
+        """Jobs for a layout-independent tool: the batch's missing blobs, split per core."""
+        adapter, setup, cache = batch.adapter, batch.setup, self.cache
+        # a layout-independent tool's key is the bare blob sha: one lookup for the whole chunk
+        wanted: dict[str, str] = {}  # blob sha -> one path it has
+        for commit in batch.commits:
+            for path, sha in _wanted(commit, adapter, setup, self.options).items():
+                wanted.setdefault(sha, path)
+        known = cache.peek(adapter.name, setup.version, setup.config_hash, wanted)
+        missing = {
+            sha: path for sha, path in wanted.items()
+            if sha not in known and self._claim(batch, sha)
+        }
+        if not missing:
+            return []
+        # versions of one path go to numbered shards so they can sit side by side
+        shards: dict[str, int] = {}
+        placed: dict[str, str] = {}  # path in the batch tree -> blob sha
+        for sha, path in missing.items():
+            shard = shards.get(path, 0)
+            shards[path] = shard + 1
+            placed[f"v{shard}/{path}"] = sha
+        self.writer.write(batch.root, {**placed, **batch.root_files})
+        # one invocation per core, of near-equal bytes: bandit spends ~0.06 s per file, so the
+        # batch itself is worth splitting, and file sizes vary a lot
+        sizes = {path: (batch.root / path).stat().st_size for path in placed}
+        parts = max(1, min(self.workers, len(placed) // _MIN_PART))
+
+        def store(results: dict[str, PerFileResult]) -> None:
+            found = {placed[path]: result for path, result in results.items() if path in placed}
             cache.put_many(adapter.name, setup.version, setup.config_hash, found)
 
-        weight = sum((shard / path).stat().st_size for path in todo)
-        jobs.append(_Job(adapter, setup, shard, sorted(todo), options, weight, store))
-    return jobs
+        return [
+            _Job(adapter, setup, batch.root, files, self.options, sum(sizes[f] for f in files),
+                 store)
+            for files in balanced_parts(sizes, parts)
+        ]
+
+    def plan_by_commit(self, batch: _ToolBatch) -> list[_Job]:
+        """Jobs for a layout-dependent tool: one shard per commit with missing results."""
+        adapter, setup, cache = batch.adapter, batch.setup, self.cache
+        jobs: list[_Job] = []
+        for number, commit in enumerate(batch.commits):
+            layout, executable, symlinks = layout_of(commit.tree)
+            cache.use_tree(layout, executable, symlinks)
+            wanted = _wanted(commit, adapter, setup, self.options)
+            known = cache.peek(adapter.name, setup.version, setup.config_hash, wanted.values())
+            todo: dict[str, str] = {}
+            for path, sha in wanted.items():
+                key = cache.key_for(adapter.name, sha)
+                if key is not None and sha not in known and self._claim(batch, key):
+                    todo[path] = sha
+            if not todo:
+                continue
+            shard = batch.root / f"c{number}"
+            # the commit's whole module layout (empty stand-ins) and its ruff configuration
+            # files: isort's first-party test looks up the full path of every imported module
+            self.writer.write(
+                shard, {**context_files(layout), **batch.root_files, **todo},
+                context_stand_ins(layout), executable,
+            )
+
+            def store(results: dict[str, PerFileResult], tree: ChunkCommit = commit,
+                      todo: dict[str, str] = todo) -> None:
+                cache.use_tree(*layout_of(tree.tree))  # keys depend on the commit's layout
+                found = {todo[p]: r for p, r in results.items() if p in todo}
+                cache.put_many(adapter.name, setup.version, setup.config_hash, found)
+
+            weight = sum((shard / path).stat().st_size for path in todo)
+            jobs.append(_Job(adapter, setup, shard, sorted(todo), self.options, weight, store))
+        return jobs
