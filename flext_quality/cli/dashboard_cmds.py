@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -37,7 +36,11 @@ def dashboard_cmd(app: AppContext, port: int | None, address: str) -> None:
         "--browser.gatherUsageStats", "false",
     ]
     click.echo(f"dashboard on http://{address}:{port or settings.dashboard.port} (db {settings.db})")
-    raise SystemExit(subprocess.call(argv, env=env, cwd=APP.parents[1]))
+    sys.stdout.flush()
+    # Streamlit *replaces* this process, so a service manager's SIGTERM (or Ctrl-C) reaches
+    # the server itself: a wrapper process would die and leave the server holding the port.
+    os.chdir(APP.parents[1])
+    os.execve(sys.executable, argv, env)  # noqa: S606 - our own interpreter, fixed argv
 
 
 def register(group: click.Group) -> None:

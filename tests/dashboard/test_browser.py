@@ -7,6 +7,7 @@ Skipped when ``/usr/bin/chromium`` is missing, unless ``FLEXT_QUALITY_REQUIRE_BR
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -79,6 +80,27 @@ def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout_s: float) -
         if needle in line:
             return seen
     raise AssertionError("the dashboard did not start; its output:\n" + "\n".join(seen))
+
+
+def test_sigterm_to_the_dashboard_command_stops_the_server(seeded_db: Path) -> None:
+    """A service manager signals the process it started: no server may outlive it."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flext_quality", "dashboard", "--db", str(seeded_db), "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        seen = _wait_for_line(proc, "You can now view", timeout_s=90)
+        assert any(f"dashboard on http://127.0.0.1:{port}" in line for line in seen)
+        proc.send_signal(signal.SIGTERM)  # the started process only, not its group
+        proc.wait(timeout=30)
+        with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), 2):
+            pass
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group
+        proc.wait()
 
 
 @pytest.fixture
