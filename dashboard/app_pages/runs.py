@@ -58,7 +58,9 @@ tools = tool_details(db, version, str(run_id), ttl_s=ttl)
 if tools.height:
     st.plotly_chart(tool_durations_figure(tools), width="stretch", key="runs_tools_chart")
     for row in tools.filter(tools["error"].is_not_null()).iter_rows(named=True):
-        st.error(f"{row['tool']} {row['status']}: {row['error']}")
+        # a skipped tool (no coverage data, no mypy configured) is not a failure
+        show = st.info if row["status"] == "skipped" else st.error
+        show(f"{row['tool']} {row['status']}: {row['error']}")
     st.dataframe(tools, hide_index=True, width="stretch")
 else:
     st.info("This run has no analyzer records (generated or imported data).")

@@ -161,9 +161,13 @@ def test_runs_filter_and_tool_errors(seeded_db: Path, monkeypatch: pytest.Monkey
     runs = at.dataframe[0].value
     assert runs["status"].tolist() == ["partial"] and runs["failed_tools"].tolist() == [1]
     assert any("mypy failed: mypy crashed" in e.value for e in at.error)
+    # a skipped analyzer is said, but not as an error
+    assert any("coverage skipped: no coverage data" in i.value for i in at.info)
+    assert not any("coverage" in e.value for e in at.error)
     bars = figure(at, 0)["data"][0]
-    assert bars["y"] == ["bandit", "mypy", "ruff"]
-    assert bars["marker"]["color"][1] == "#dc2626" and bars["marker"]["color"][0] != "#dc2626"
+    colours = dict(zip(bars["y"], bars["marker"]["color"], strict=True))
+    assert sorted(colours) == ["bandit", "coverage", "mypy", "ruff"]
+    assert colours["mypy"] == "#dc2626" and colours["bandit"] != "#dc2626"
 
 
 def test_sql_runs_a_query_keeps_it_in_the_url_and_refuses_writes(
