@@ -9,10 +9,11 @@ secrets directory or from the environment variable ``NAME``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -20,6 +21,7 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -48,6 +50,7 @@ TOOL_NAMES: tuple[ToolName, ...] = ("ruff", "mypy", "bandit", "coverage", "compl
 DEFAULT_RUFF_SELECT: tuple[str, ...] = ("E4", "E7", "E9", "F", "W", "B", "UP", "PLE", "RUF100")
 
 _DEFAULT_CONFIG_FILE = "flext-quality.toml"
+_TIME_OF_DAY = r"^([01]\d|2[0-3]):[0-5]\d$"
 _DEFAULT_SECRETS_DIR = Path("/run/secrets")
 
 
@@ -166,7 +169,7 @@ class ProjectSettings(_Section):
     name: str = Field(min_length=1)
     path: Path
     every_minutes: int | None = Field(default=None, ge=1, description="Collect every N minutes.")
-    at: str | None = Field(default=None, pattern=r"^\d\d:\d\d$", description="Or collect daily at HH:MM.")
+    at: str | None = Field(default=None, pattern=_TIME_OF_DAY, description="Or collect daily at HH:MM.")
     tools: list[str] | None = None
 
 
@@ -177,13 +180,13 @@ class SchedulerSettings(_Section):
         "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "daily"
     ] = Field(default="monday", description="Day of the scheduled report ('daily' for every day).")
     report_at: str = Field(
-        default="09:00", pattern=r"^\d\d:\d\d$", description="Time of the scheduled report."
+        default="09:00", pattern=_TIME_OF_DAY, description="Time of the scheduled report."
     )
     report_period: Literal["day", "week", "month"] = Field(
         default="week", description="Period a scheduled report covers."
     )
     maintenance_at: str = Field(
-        default="03:00", pattern=r"^\d\d:\d\d$", description="Daily time of rollup and retention."
+        default="03:00", pattern=_TIME_OF_DAY, description="Daily time of rollup and retention."
     )
     flush_every_minutes: int = Field(default=5, ge=1, description="How often the outbox is retried.")
 
@@ -286,9 +289,49 @@ def _describe(error: ValidationError) -> str:
     if isinstance(value, dict):
         shown = "{...}"
     message = first["msg"]
+    if first["type"] == "string_pattern_mismatch" and first.get("ctx", {}).get("pattern") == _TIME_OF_DAY:
+        message = "expected a time of day HH:MM, 00:00 to 23:59"
     if first["type"] == "extra_forbidden":
         return f"invalid setting {key}: unknown key (check spelling; see README 'Settings')"
     return f"invalid setting {key}={shown}: {message}"
+
+
+def _field_at(path: list[str]) -> Any:
+    """The annotation of the setting at ``path`` (lower-case keys), or None."""
+    model: Any = Settings
+    annotation: Any = None
+    for key in path:
+        fields = getattr(model, "model_fields", None)
+        if not fields or key not in fields:
+            return None
+        annotation = fields[key].annotation
+        model = next((a for a in (annotation, *get_args(annotation)) if isinstance(a, type)
+                      and issubclass(a, BaseModel)), None)
+    return annotation
+
+
+def _undecodable(error: SettingsError) -> str:
+    """One line naming the environment variable whose value is not the JSON it must be."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    for name, value in sorted(os.environ.items()):
+        if not name.startswith(prefix) or name == "FLEXT_QUALITY_SECRETS_DIR":
+            continue
+        annotation = _field_at(name[len(prefix):].lower().split("__"))
+        origin = get_origin(annotation)
+        listed = list in (annotation, origin) or any(get_origin(a) is list for a in get_args(annotation))
+        kind = (
+            "a JSON list" if listed
+            else "a JSON object" if dict in (annotation, origin)
+            or (isinstance(annotation, type) and issubclass(annotation, BaseModel))
+            else None
+        )
+        if kind is None:
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            return f"invalid setting {name}={value!r}: expected {kind}"
+    return f"invalid setting: {error}"
 
 
 def load_settings(config: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
@@ -318,6 +361,8 @@ def load_settings(config: Path | None = None, overrides: dict[str, Any] | None =
         settings: Settings = loader(**init)
     except ValidationError as error:
         raise ConfigError(_describe(error)) from None
+    except SettingsError as error:  # an environment variable or secret file that is not JSON
+        raise ConfigError(_undecodable(error)) from None
     except (OSError, ValueError) as error:  # a TOML syntax error or unreadable file
         raise ConfigError(f"cannot read config {toml_file}: {error}") from None
     if secrets_dir is not None and settings.secrets_dir is None:

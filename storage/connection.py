@@ -47,8 +47,14 @@ def _backoff(attempt: int) -> float:
 def _file_lock(
     lock_path: Path, timeout_s: float, clock: Clock, sleep: Sleeper
 ) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise StoreError(
+            f"cannot write beside database {lock_path.with_suffix('')}: "
+            f"{error.strerror or error} ({lock_path})"
+        ) from None
     try:
         deadline = clock() + timeout_s
         attempt = 0
@@ -124,7 +130,6 @@ def write_connection(
     sleep: Sleeper = time.sleep,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-write connection held under the cross-process writer lock, closed on exit."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     with _file_lock(Path(f"{path}.lock"), timeout_s, clock, sleep):
         # Readers may hold the file for a moment; they are short, so retry.
         con = _connect_retrying(

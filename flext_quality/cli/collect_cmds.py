@@ -199,7 +199,7 @@ def findings_cmd(
     """Show a run's findings: new and fixed against the previous run (default), or all."""
     from flext_quality.cli.store_cmds import print_frame  # one table printer for every command
 
-    store = app.store()
+    store = app.existing_store()
     store.ensure_schema()
     run = _resolve_run(store, run_id, project)
     if which == "all":

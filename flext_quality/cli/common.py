@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from flext_quality.settings import Settings, load_settings
-from storage.errors import FlextQualityError
+from storage.errors import FlextQualityError, StoreError
 from storage.store import MetricStore
 
 __all__ = ["AppContext", "FlextGroup", "common_options", "pass_app"]
@@ -45,6 +45,19 @@ class AppContext:
         """The metric store named by the settings."""
         s = self.settings
         return MetricStore(s.db, write_timeout_s=s.write_timeout_s)
+
+    def existing_store(self) -> MetricStore:
+        """The store, which must exist: commands that read never create a database.
+
+        (A mistyped ``--db`` would otherwise answer from a new, empty file and leave it behind.)
+        """
+        store = self.store()
+        if not store.path.exists():
+            raise StoreError(
+                f"no database at {store.path}: check --db / FLEXT_QUALITY_DB, or create it with "
+                "`flext-quality collect`, `backfill` or `migrate`"
+            )
+        return store
 
 
 class FlextGroup(click.Group):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,27 +15,53 @@ from rich.table import Table
 
 from flext_quality.cli.common import AppContext, common_options, pass_app
 from flext_quality.config_template import CONFIG_TEMPLATE
-from storage.demo import generate
+from storage.demo import DEMO_METRICS, generate
 from storage.errors import ConfigError
 from storage.maintenance import EXPORTABLE_VIEWS, apply_retention, export_view
 from storage.sandbox import run_sandboxed
 
 __all__ = ["print_frame", "register"]
 
+_EXPORT_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+
+def _json_value(value: object) -> object:
+    # JSON has no NaN or infinity (json.dumps would write invalid JSON): they become null
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    return value
+
+
+def _json_default(value: object) -> str:
+    # blobs as hex; dates, decimals and anything else as their text
+    return value.hex() if isinstance(value, bytes) else str(value)
+
 
 def print_frame(frame: pl.DataFrame, fmt: str, *, title: str | None = None) -> None:
     """Print a frame as a rich table, CSV or JSON (one object per row, in a list)."""
     if fmt == "csv":
+        nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
+        if nested:
+            raise click.UsageError(
+                f"CSV cannot hold nested values (column {', '.join(nested)}): use --format json, "
+                "or turn them into text in the query (e.g. CAST(col AS VARCHAR))"
+            )
         click.echo(frame.write_csv(), nl=False)
     elif fmt == "json":
-        click.echo(json.dumps(frame.to_dicts(), default=str, indent=2))
+        rows = [_json_value(row) for row in frame.to_dicts()]
+        click.echo(json.dumps(rows, default=_json_default, indent=2, allow_nan=False))
     else:
         table = Table(title=title, show_lines=False)
         for column in frame.columns:
             table.add_column(column, overflow="fold")
         for row in frame.iter_rows():
             table.add_row(*("" if v is None else str(v) for v in row))
-        Console(soft_wrap=False).print(table)
+        # A terminal folds wide tables to its width; a pipe or file gets them unfolded.
+        Console(soft_wrap=False, width=None if sys.stdout.isatty() else 100_000).print(table)
 
 
 @click.command("init")
@@ -44,7 +72,11 @@ def init_cmd(path: Path, force: bool) -> None:
     """Write a commented flext-quality.toml with every setting and its default."""
     if path.exists() and not force:
         raise ConfigError(f"{path} exists: pass --force to overwrite it")
-    path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot write {path}: {error.strerror or error}") from None
     click.echo(f"wrote {path}")
 
 
@@ -65,7 +97,7 @@ def migrate_cmd(app: AppContext) -> None:
 def sql_cmd(app: AppContext, query: str, fmt: str) -> None:
     """Run a read-only query in the SQL sandbox (views: runs, measures, findings, ...)."""
     s = app.settings
-    app.store().ensure_schema()
+    app.existing_store().ensure_schema()
     result = run_sandboxed(
         s.db, query, timeout_s=s.sql.timeout_s, row_limit=s.sql.row_limit,
         memory_limit=s.sql.memory_limit,
@@ -81,41 +113,53 @@ def sql_cmd(app: AppContext, query: str, fmt: str) -> None:
 @pass_app
 def rollup_cmd(app: AppContext, rebuild: bool) -> None:
     """Rebuild the daily, weekly and monthly rollups from the raw measures."""
-    app.store().rebuild_rollups()
+    app.existing_store().rebuild_rollups()
     click.echo("rollups rebuilt")
 
 
 @click.command("retention")
 @common_options
-@click.option("--days", type=int, default=None, help="Override retention_days.")
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="Override retention_days (at least 1).")
 @pass_app
 def retention_cmd(app: AppContext, days: int | None) -> None:
     """Drop raw measures older than retention_days (only once they are in the rollups)."""
-    keep = days or app.settings.retention_days
+    keep = days if days is not None else app.settings.retention_days
     if keep is None:
         click.echo("retention_days is not set: keeping everything")
         return
-    dropped = apply_retention(app.store(), max_age_days=keep, now=datetime.now(UTC).replace(tzinfo=None))
+    dropped = apply_retention(
+        app.existing_store(), max_age_days=keep, now=datetime.now(UTC).replace(tzinfo=None)
+    )
     click.echo(f"dropped {dropped} raw measures older than {keep} days")
 
 
 @click.command("export")
 @common_options
 @click.argument("view", type=click.Choice(EXPORTABLE_VIEWS))
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default=None,
+              help="Default: from the output file's extension (.parquet, .csv).")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True)
 @pass_app
-def export_cmd(app: AppContext, view: str, fmt: str, output: Path) -> None:
+def export_cmd(app: AppContext, view: str, fmt: str | None, output: Path) -> None:
     """Export a public view to a Parquet or CSV file."""
-    rows = export_view(app.store(), view, "parquet" if fmt == "parquet" else "csv", output)
+    by_suffix = _EXPORT_SUFFIXES.get(output.suffix.lower())
+    if fmt is None and by_suffix is None:
+        raise click.UsageError(
+            f"cannot tell the format of {output} from its extension: pass --format parquet|csv"
+        )
+    if fmt is not None and by_suffix is not None and fmt != by_suffix:
+        raise click.UsageError(f"--format {fmt} does not match the file name {output.name}")
+    chosen = fmt or by_suffix
+    rows = export_view(app.existing_store(), view, "csv" if chosen == "csv" else "parquet", output)
     click.echo(f"wrote {rows} rows to {output}")
 
 
 @click.command("demo")
 @common_options
-@click.option("--projects", type=int, default=8, show_default=True)
-@click.option("--metrics", type=int, default=16, show_default=True)
-@click.option("--days", type=int, default=365, show_default=True)
+@click.option("--projects", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--metrics", type=click.IntRange(1, len(DEMO_METRICS)), default=16, show_default=True)
+@click.option("--days", type=click.IntRange(min=1), default=365, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
 @pass_app
 def demo_cmd(app: AppContext, projects: int, metrics: int, days: int, seed: int) -> None:
