@@ -232,7 +232,8 @@ def collect(
         if result.record.status == "succeeded":
             measures.update(result.measures)
             findings.extend(result.findings)
-    measures.update(derived_metrics(measures))
+    if files:  # no code, no score: zero findings in no files is not a clean project
+        measures.update(derived_metrics(measures))
     statuses = {r.record.status for r in results}
     if "succeeded" not in statuses:
         status = "failed" if "failed" in statuses else "succeeded"

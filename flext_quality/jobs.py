@@ -116,9 +116,17 @@ def collect_cached(
     """
     options = collect_options(settings)
     root = resolve_project(path, options.allowed_roots)
+    files = discover_files(root, options.excludes)
+    if not files:
+        # A wrong path (or an exclude that catches everything) must not pass as clean code.
+        raise ProjectError(
+            f"no Python files under {root}"
+            + (f" outside collect.excludes {list(options.excludes)}" if options.excludes else "")
+            + ": nothing to analyse"
+        )
     store.ensure_schema()
     cache = StoredFileCache(BlobCache(store))
-    cache.use_directory(root, discover_files(root, options.excludes))
+    cache.use_directory(root, files)
     return collect(root, project=project or root.name, tools=list(tools or settings.collect.tools),
                    options=options, trigger=trigger, file_cache=cache)  # type: ignore[arg-type]
 

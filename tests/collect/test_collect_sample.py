@@ -247,3 +247,23 @@ def test_mypy_blocking_error_fails_the_tool(sample: Path, options_for: Options) 
     mypy = next(t for t in result.tools if t.tool == "mypy")
     assert mypy.status == "failed" and "Duplicate module named" in (mypy.error or "")
     assert result.run.status == "partial" and "ruff.issues" in result.measures
+
+
+def test_a_folder_without_python_files_is_not_scored(
+    tmp_path: Path, options_for: Options, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "docs-only"
+    empty.mkdir()
+    (empty / "README.md").write_text("# not code\n", encoding="utf-8")
+    # The pipeline (backfill meets such commits: a history's first commit) stores no score ...
+    result = collect(empty, project="e", tools=["ruff", "bandit"], options=options_for())
+    assert result.run.status == "succeeded"
+    assert result.measures["bandit.issues"] == 0 and "quality.score" not in result.measures
+    # ... and `collect` says the path holds nothing to analyse, and stores nothing.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FLEXT_QUALITY_ALLOWED_ROOTS", str(tmp_path))
+    db = tmp_path / "e.duckdb"
+    done = CliRunner().invoke(main, ["collect", str(empty), "--db", str(db), "--tools", "ruff,bandit"])
+    assert done.exit_code == 1
+    assert done.stderr.strip() == f"error: no Python files under {empty}: nothing to analyse"
+    assert not db.exists()
