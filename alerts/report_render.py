@@ -42,8 +42,10 @@ def _change(line: MetricLine) -> str:
         return "new"
     if line.change == 0:
         return "±0"
-    arrow = {True: "better", False: "worse", None: ""}[line.better]
-    return f"{line.change:+,.2f}".rstrip("0").rstrip(".") + f" ({arrow})"
+    text = f"{line.change:+,.2f}".rstrip("0").rstrip(".")
+    if line.better is None:  # a neutral metric (size): a plain change, neither good nor bad
+        return text
+    return text + (" (better)" if line.better else " (worse)")
 
 
 def _plain_rows(r: ProjectReport) -> list[tuple[str, str]]:

@@ -323,10 +323,12 @@ def _compare(db: str, version: str, project: str, run_a: str, run_b: str) -> Com
             .then(pl.lit("gone"))
             .when(pl.col("delta").is_null() | (pl.col("delta") == 0))
             .then(pl.lit("same"))
+            # As storage.models.judge_change: only aim_low/aim_high metrics get better or worse;
+            # a neutral one (size) or one the catalogue lacks just changed.
+            .when(~pl.col("direction").is_in(["aim_low", "aim_high"]).fill_null(False))
+            .then(pl.lit("changed"))
             .when((pl.col("delta") > 0) == (pl.col("direction") == "aim_high"))
             .then(pl.lit("better"))
-            .when(pl.col("direction").is_null())
-            .then(pl.lit("changed"))
             .otherwise(pl.lit("worse"))
             .alias("verdict")
         )

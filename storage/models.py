@@ -17,30 +17,37 @@ __all__ = [
     "RUN_STATUSES",
     "TOOL_STATUSES",
     "TRIGGERS",
+    "Direction",
     "FindingRecord",
     "MetricSpec",
     "RunRecord",
     "RunResult",
     "ToolRunRecord",
     "finding_fingerprint",
+    "judge_change",
 ]
 
 RunStatus = Literal["succeeded", "partial", "failed"]
 ToolStatus = Literal["succeeded", "failed", "skipped"]
 Trigger = Literal["manual", "scheduled", "backfill", "ci"]
-Direction = Literal["aim_low", "aim_high"]
+# Which way a metric should move: down (issues), up (coverage, score), or neither ("neutral":
+# counts of things such as lines or files, whose growth is neither good nor bad).
+Direction = Literal["aim_low", "aim_high", "neutral"]
 Aggregation = Literal["sum", "mean", "max", "min", "last"]
 
 RUN_STATUSES: tuple[str, ...] = ("succeeded", "partial", "failed")
 TOOL_STATUSES: tuple[str, ...] = ("succeeded", "failed", "skipped")
 TRIGGERS: tuple[str, ...] = ("manual", "scheduled", "backfill", "ci")
-DIRECTIONS: tuple[str, ...] = ("aim_low", "aim_high")
+DIRECTIONS: tuple[str, ...] = ("aim_low", "aim_high", "neutral")
 AGGREGATIONS: tuple[str, ...] = ("sum", "mean", "max", "min", "last")
 
 
 @dataclass(frozen=True, slots=True)
 class MetricSpec:
-    """One entry of the metric catalogue: what a metric means and which way is good."""
+    """One entry of the metric catalogue: what a metric means and which way is good.
+
+    ``direction`` is ``aim_low``, ``aim_high`` or ``neutral`` (no way is good: size, counts).
+    """
 
     name: str
     unit: str
@@ -131,6 +138,18 @@ class RunResult:
     measures: dict[str, float] = field(default_factory=dict)
     findings: list[FindingRecord] = field(default_factory=list)
     catalogue: list[MetricSpec] = field(default_factory=list)
+
+
+def judge_change(direction: str, delta: float) -> bool | None:
+    """Whether a change of ``delta`` in a metric aiming ``direction`` is for the better.
+
+    True for the better, False for the worse, None for neither: no change, a ``neutral``
+    metric (code growing is not a regression), or a direction this version does not know.
+    Reports, gates and the dashboard all judge changes through this one rule.
+    """
+    if not delta or direction not in ("aim_low", "aim_high"):
+        return None
+    return (delta > 0) == (direction == "aim_high")
 
 
 def finding_fingerprint(tool: str, rule: str, path: str, anchor: str, occurrence: int = 0) -> str:
