@@ -26,7 +26,8 @@ class GateSpec(BaseModel):
     Absolute: ``min``/``max``. Relative: ``max_increase``/``max_increase_percent`` (or the
     ``max_decrease*`` pair for metrics that aim high) against ``against``; or
     ``max_worsening``/``max_worsening_percent``, whose bad direction comes from the metric
-    catalogue (a rise for ``aim_low`` metrics, a fall for ``aim_high`` ones).
+    catalogue (a rise for ``aim_low`` metrics, a fall for ``aim_high`` ones; ``neutral``
+    metrics such as ``size.loc`` have no bad direction, so there use the increase/decrease keys).
     ``consecutive`` failing runs are needed before the gate turns red; ``tolerance`` widens
     every threshold by that many units of the metric (noise band).
     """
@@ -88,6 +89,11 @@ class GateSpec(BaseModel):
     def is_relative(self) -> bool:
         """True when the gate compares against a reference value."""
         return any(getattr(self, k) is not None for k in RELATIVE_KEYS)
+
+    @property
+    def uses_worsening(self) -> bool:
+        """True when a condition depends on the metric's good direction (``max_worsening*``)."""
+        return self.max_worsening is not None or self.max_worsening_percent is not None
 
     def applies_to(self, project: str) -> bool:
         """True when ``project`` matches one of the gate's ``projects`` patterns."""

@@ -4,6 +4,11 @@ Pure functions over a :class:`~storage.alert_store.RunContext` (the run's measur
 reference values, read by the store in one go). A gate's conditions each give a threshold in
 the metric's units and a side (the value must stay at or below, or at or above it); the
 tolerance band widens the threshold; all conditions must hold.
+
+Only ``max_worsening*`` reads the metric's good direction from the catalogue. On a ``neutral``
+metric (a size: no way is good) it has no meaning, so such a gate is ``no_data`` with a detail
+that says what to use instead; every other condition is an explicit bound and works on any
+metric.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from datetime import timedelta
 from alerts.config import GateSpec
 from storage.alert_store import RunContext
 
-__all__ = ["GateOutcome", "StalePolicy", "evaluate_gate", "reference_requests"]
+__all__ = ["GateOutcome", "StalePolicy", "direction_conflict", "evaluate_gate", "reference_requests"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +75,17 @@ def _reference(gate: GateSpec, ctx: RunContext) -> tuple[float, str] | None:
     return ctx.previous.get(gate.metric)
 
 
+def direction_conflict(gate: GateSpec, direction: str | None) -> str | None:
+    """Why ``gate`` cannot be evaluated on a metric aiming ``direction`` (None if it can).
+
+    ``max_worsening`` needs a good direction; a ``neutral`` metric has none.
+    """
+    if direction != "neutral" or not gate.uses_worsening:
+        return None
+    return (f"{gate.metric} has no good direction (neutral in the metric catalogue), so "
+            "max_worsening cannot apply: use max_increase or max_decrease")
+
+
 def _conditions(gate: GateSpec, ref: float | None, aim_high: bool) -> list[tuple[str, float, bool]]:
     """(label, threshold, upper) for each condition; ``upper`` means value <= threshold."""
     out: list[tuple[str, float, bool]] = []
@@ -123,10 +139,14 @@ def evaluate_gate(gate: GateSpec, ctx: RunContext, policy: StalePolicy) -> GateO
             return stale
         reason = "never reported" if gate.metric not in ctx.last_seen else "missing in this run"
         return GateOutcome("no_data", None, None, None, None, f"{gate.metric} {reason}")
+    direction = ctx.directions.get(gate.metric)
+    conflict = direction_conflict(gate, direction)
+    if conflict is not None:
+        return GateOutcome("no_data", value, None, None, None, conflict)
     ref = _reference(gate, ctx) if gate.is_relative else None
     ref_value, ref_run = (ref if ref is not None else (None, None))
-    aim_high = ctx.directions.get(gate.metric) == "aim_high"
-    conditions = _conditions(gate, ref_value, aim_high)
+    # A metric the catalogue does not know is judged as aiming low (a rise is worse).
+    conditions = _conditions(gate, ref_value, direction == "aim_high")
     if not conditions:
         return GateOutcome(
             "no_data", value, None, None, None,

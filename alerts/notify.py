@@ -9,17 +9,24 @@ no database connection held, and records the outcome:
   ``max_attempts`` or ``max_age_hours``, then ``failed`` for good;
 * ``breaker_threshold`` failures in a row open the channel's circuit (channel = route name +
   URL index): it is skipped for ``breaker_cooldown_s``, then one message is tried
-  (half-open); success closes it, failure opens it again.
+  (half-open); success closes it, failure opens it again;
+* a *test* message (:func:`send_test_notification`) is tried once, even through an open
+  circuit (as its half-open try), and a failure makes it ``failed`` at once: a test answers
+  "does this endpoint work now?", so resending it later would only confuse.
 
-Delivery failures are results, never exceptions. Errors are stored and returned masked.
+Delivery failures are results, never exceptions. Errors are stored and returned masked; each
+failed delivery is one WARNING log line (Apprise's own warnings about it are folded into that
+line and logged at DEBUG).
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -90,21 +97,69 @@ class DeliveryOutcome:
     error: str | None = None
 
 
+_APPRISE_LOG = logging.getLogger("apprise")
+_capture: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "flext_quality_apprise_warnings", default=None
+)
+
+
+class _FoldAppriseWarnings(logging.Filter):
+    """Takes Apprise's warnings about the send running in this context (see :func:`apprise_send`).
+
+    Their text becomes the delivery's error, which our one WARNING line names; the record
+    itself goes on at DEBUG, so a failure is not logged twice. Apprise copies the context
+    into its worker threads, so a send it runs on a thread is covered too.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Collect and demote warnings of a send in progress; let everything else through."""
+        lines = _capture.get()
+        if lines is None or record.levelno < logging.WARNING:
+            return True
+        lines.append(record.getMessage())  # already masked by the log record factory
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return _APPRISE_LOG.isEnabledFor(logging.DEBUG)
+
+
+_FOLD = _FoldAppriseWarnings()
+
+
+@contextmanager
+def _apprise_warnings() -> Iterator[list[str]]:
+    """Collect the warnings Apprise logs in this context, instead of logging them."""
+    _APPRISE_LOG.addFilter(_FOLD)  # idempotent
+    lines: list[str] = []
+    token = _capture.set(lines)
+    # Apprise's warnings are the only error text there is: make sure they are created even
+    # when logging is set quieter (the filter then drops them after collecting).
+    restore = None if _APPRISE_LOG.isEnabledFor(logging.WARNING) else _APPRISE_LOG.level
+    if restore is not None:
+        _APPRISE_LOG.setLevel(logging.WARNING)
+    try:
+        yield lines
+    finally:
+        _capture.reset(token)
+        if restore is not None:
+            _APPRISE_LOG.setLevel(restore)
+
+
 def apprise_send(url: str, title: str, body: str, body_format: str) -> tuple[bool, str | None]:
-    """Send one message to one Apprise URL; return (ok, Apprise's warnings on failure)."""
+    """Send one message to one Apprise URL; return (ok, Apprise's warnings on failure).
+
+    Logs nothing at WARNING itself: the caller logs the failure once, with this error text.
+    """
     register_url(url)  # before Apprise parses (and DEBUG-logs) the URL
     app = apprise.Apprise()
     if not app.add(url):
         return False, "not a valid Apprise URL"
-    with apprise.LogCapture(level=logging.WARNING) as capture:  # type: ignore[no-untyped-call]
+    with _apprise_warnings() as warnings:
         try:
             ok = bool(app.notify(body=body, title=title, body_format=body_format))
         except Exception as error:  # a plugin bug must not stop the flush
             return False, f"{type(error).__name__}: {error}"
-        text = str(capture.getvalue()).strip()
     if ok:
         return True, None
-    lines = [line.split(" - ", 2)[-1] for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in warnings if line.strip()]
     return False, "; ".join(lines[-3:]) or "delivery failed"
 
 
@@ -122,6 +177,15 @@ def validate_routes(routes: list[RouteSpec]) -> None:
                     f"invalid setting routes[{n}].urls: {mask_url(url)!r} is not a URL Apprise "
                     "supports (see https://github.com/caronc/apprise/wiki)"
                 )
+
+
+def _log_failure(outcome: DeliveryOutcome, attempts: int, opened_for_s: float | None) -> None:
+    """The one WARNING line of a failed delivery (masked endpoint and error)."""
+    log.warning(
+        "outbox: delivery to %s failed (attempt %d, %s%s): %s", outcome.endpoint, attempts,
+        "final" if outcome.status == "failed" else "will retry",
+        "" if opened_for_s is None else f"; circuit opened for {opened_for_s:g}s", outcome.error,
+    )
 
 
 class Notifier:
@@ -159,8 +223,14 @@ class Notifier:
             return None
         return route.urls[row.message.url_index]
 
-    def flush(self, message_ids: list[str] | None = None) -> list[DeliveryOutcome]:
-        """Try every due message (or just ``message_ids``); return one outcome per message."""
+    def flush(
+        self, message_ids: list[str] | None = None, *, probe: bool = False
+    ) -> list[DeliveryOutcome]:
+        """Try every due message (or just ``message_ids``); return one outcome per message.
+
+        ``probe`` also tries channels whose circuit is open, as their half-open try (a test
+        message: a person asks whether the endpoint works *now*).
+        """
         now = self.clock()
         p = self.policy
         rows, expired = claim_due(
@@ -179,17 +249,17 @@ class Notifier:
         outcomes: list[DeliveryOutcome] = []
         for channel, queue in channels.items():
             breaker = breakers.get(channel, BreakerRow(channel))
-            outcomes.extend(self._flush_channel(queue, breaker, now))
+            outcomes.extend(self._flush_channel(queue, breaker, now, probe=probe))
         if message_ids is not None:
             order = {m: i for i, m in enumerate(message_ids)}
             outcomes.sort(key=lambda o: order.get(o.message_id, len(order)))
         return outcomes
 
     def _flush_channel(
-        self, queue: list[OutboxRow], breaker: BreakerRow, now: datetime
+        self, queue: list[OutboxRow], breaker: BreakerRow, now: datetime, *, probe: bool
     ) -> list[DeliveryOutcome]:
         p = self.policy
-        if breaker.open_until is not None and now < breaker.open_until:
+        if breaker.open_until is not None and now < breaker.open_until and not probe:
             release_claims(self.store, [r.message.message_id for r in queue])
             log.info("outbox: circuit of %s open until %s; %d message(s) wait",
                      queue[0].message.endpoint, breaker.open_until, len(queue))
@@ -209,13 +279,13 @@ class Notifier:
                 half_open = False
             else:
                 breaker = replace(breaker, consecutive_failures=breaker.consecutive_failures + 1)
-                if url_known and (half_open or breaker.consecutive_failures >= p.breaker_threshold):
+                opens = url_known and (half_open or breaker.consecutive_failures >= p.breaker_threshold)
+                _log_failure(outcome, attempt.attempts, p.breaker_cooldown_s if opens else None)
+                if opens:
                     breaker = replace(
                         breaker, open_until=now + timedelta(seconds=p.breaker_cooldown_s),
                         opened_count=breaker.opened_count + 1,
                     )
-                    log.warning("outbox: circuit of %s opened for %gs", row.message.endpoint,
-                                p.breaker_cooldown_s)
                     rest = queue[i + 1:]
                     outcomes.extend(self._skipped(r, "circuit open") for r in rest)
                     break
@@ -243,7 +313,6 @@ class Notifier:
             return (Attempt(m.message_id, "delivered", attempts, now),
                     DeliveryOutcome(m.message_id, m.route, m.endpoint, True, "delivered"), True)
         status = "failed" if attempts >= self.policy.max_attempts else "pending"
-        log.warning("outbox: delivery to %s failed (attempt %d): %s", m.endpoint, attempts, error)
         return (Attempt(m.message_id, status, attempts, now, now + self.backoff(attempts), error),
                 DeliveryOutcome(m.message_id, m.route, m.endpoint, False, status, error),
                 url is not None)
@@ -265,8 +334,13 @@ def send_test_notification(
 ) -> list[DeliveryOutcome]:
     """Queue a test message for every endpoint of ``purpose`` and deliver it right away.
 
-    Returns one outcome per endpoint (masked endpoint, ok flag, error text). A failed test
-    message stays in the outbox like any other and is retried by the next flush.
+    Returns one outcome per endpoint (masked endpoint, ok flag, error text). Each test message
+    is tried exactly once, also through an open circuit (as its half-open try: success closes
+    the circuit); a failed one is recorded as ``failed`` at once, with its error, instead of
+    staying ``pending``: a test answers "does this endpoint work now?", and resending a stale
+    test for the next 48 hours would only confuse. (A test message that the scheduler's flush
+    happens to claim first, in the moment between queueing and sending, follows the normal
+    retry rules.)
     """
     stamp = now or utc_now()
     text = f"Test notification from flext-quality at {stamp:%Y-%m-%d %H:%M:%S} UTC."
@@ -278,5 +352,7 @@ def send_test_notification(
     messages = route_messages(routes, purpose=purpose, project=None, render=render,
                               dedup=f"test|{stamp.isoformat()}", now=stamp)
     ids = enqueue_messages(store, messages)
-    notifier = Notifier(store, routes, policy, clock=lambda: stamp, sender=sender)
-    return notifier.flush(message_ids=ids)
+    # max_attempts=1: the outbox's own rule "failed after max_attempts" makes one try final.
+    once = replace(policy or DeliveryPolicy(), max_attempts=1)
+    notifier = Notifier(store, routes, once, clock=lambda: stamp, sender=sender)
+    return notifier.flush(message_ids=ids, probe=True)

@@ -4,13 +4,16 @@
 :mod:`alerts.report_render` turns reports into Markdown (Slack), HTML (email), text or JSON.
 The period ends at ``now`` and starts ``1``, ``7`` or ``30`` days before; changes compare the
 newest value with the value at the start (the last point before the period, else the first
-point inside it).
+point inside it). Whether a change is better or worse follows the catalogue's direction
+(:func:`storage.models.judge_change`): changes of ``neutral`` metrics (sizes) are shown as plain
+changes and are never regressions.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -18,6 +21,7 @@ from typing import Any, Literal
 import polars as pl
 
 from storage.alert_store import load_alert_states, metric_directions, runs_between
+from storage.models import judge_change
 from storage.queries import new_and_fixed, series
 from storage.store import MetricStore
 
@@ -71,10 +75,9 @@ class MetricLine:
 
     @property
     def better(self) -> bool | None:
-        """True if the change went the good way, False if the bad way, None if unchanged."""
-        if not self.change:
-            return None
-        return (self.change > 0) == (self.direction == "aim_high")
+        """True if the change went the good way, False if the bad way, None if unchanged
+        or if the metric has no good way (``neutral``)."""
+        return None if self.change is None else judge_change(self.direction, self.change)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +167,8 @@ def _regressions(
         rows = frame.to_dicts()
         for before, after in itertools.pairwise(rows):
             delta = after["value"] - before["value"]
-            worse = delta < 0 if direction == "aim_high" else delta > 0
             run = info.get(after["run_id"])
-            if not worse or run is None:
+            if judge_change(direction, delta) is not False or run is None:
                 continue
             # Rank by relative size, so a 5-point score drop outranks 5 more lint issues of 400.
             weight = abs(delta) / max(abs(before["value"]), 1.0)
@@ -183,9 +185,19 @@ def _top(frame: pl.DataFrame, column: str, n: int = 5) -> list[tuple[str, int]]:
 
 
 def build_report(
-    store: MetricStore, project: str, *, period: Period, now: datetime, top: int = 5
+    store: MetricStore,
+    project: str,
+    *,
+    period: Period,
+    now: datetime,
+    top: int = 5,
+    gate_ids: Collection[str] | None = None,
 ) -> ProjectReport:
-    """Build the report of ``project`` for the ``period`` ending at ``now``."""
+    """Build the report of ``project`` for the ``period`` ending at ``now``.
+
+    ``gate_ids`` are the gates configured for the project (None: every stored gate state);
+    states of gates removed from the configuration stay in the database but are not reported.
+    """
     start = now - PERIODS[period]
     runs = runs_between(store, project, start, now)
     before = runs_between(store, project, None, start)
@@ -211,7 +223,8 @@ def build_report(
         ))
     report.gates = [(s.gate, s.state, s.since)
                     for s in sorted(load_alert_states(store, project).values(),
-                                    key=lambda s: s.gate)]
+                                    key=lambda s: s.gate)
+                    if gate_ids is None or s.gate in gate_ids]
     if runs.height:
         baseline = str(before.row(-1, named=True)["run_id"]) if before.height else None
         if baseline is None and runs.height > 1:

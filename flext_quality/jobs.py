@@ -7,11 +7,12 @@ scheduler call these functions with the settings, the store and, for tests, the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from alerts.config import GateSpec
 from alerts.evaluate import AlertPolicy, Evaluation, evaluate_run
 from alerts.gates import StalePolicy
 from alerts.masking import install_log_masking
@@ -206,9 +207,18 @@ def collect_and_evaluate(
 
 
 def build_reports(
-    store: MetricStore, projects: list[str] | None, *, period: Period, now: datetime
+    store: MetricStore,
+    projects: list[str] | None,
+    *,
+    period: Period,
+    now: datetime,
+    gates: Sequence[GateSpec] | None = None,
 ) -> list[ProjectReport]:
-    """Reports of ``projects`` (every project in the store when None)."""
+    """Reports of ``projects`` (every project in the store when None).
+
+    With ``gates`` (the configured ones), a report shows only the states of gates that are
+    configured for its project.
+    """
     names = projects if projects is not None else project_names(store)
     known = set(project_names(store))
     missing = [p for p in names if p not in known]
@@ -216,7 +226,12 @@ def build_reports(
         raise ProjectError(
             f"no runs of project {missing[0]!r} in the store (known: {', '.join(sorted(known)) or 'none'})"
         )
-    return [build_report(store, p, period=period, now=now) for p in names]
+    return [
+        build_report(store, p, period=period, now=now, gate_ids=None if gates is None else {
+            g.gate_id for g in gates if g.applies_to(p)
+        })
+        for p in names
+    ]
 
 
 def send_reports(
@@ -230,7 +245,7 @@ def send_reports(
 ) -> list[DeliveryOutcome]:
     """Queue the reports for every ``reports`` route, then deliver them."""
     stamp = now or utc_now()
-    reports = build_reports(store, projects, period=period, now=stamp)
+    reports = build_reports(store, projects, period=period, now=stamp, gates=settings.gates)
     messages = report_messages(reports, list(settings.routes), base_url=settings.dashboard.base_url)
     ids = enqueue_messages(store, messages)
     if not ids:

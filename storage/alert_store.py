@@ -469,7 +469,12 @@ def load_breakers(store: MetricStore) -> dict[str, BreakerRow]:
 def list_outbox(
     store: MetricStore, *, status: str | None = None, limit: int = 100
 ) -> pl.DataFrame:
-    """The newest outbox messages (masked endpoints only), optionally of one status."""
+    """The newest outbox messages (masked endpoints only), optionally of one status.
+
+    ``limit`` must be at least 1 (DuckDB refuses a negative LIMIT with a binder error).
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit!r}")
     where, params = ("WHERE status = ?", [status]) if status else ("", [])
     return store.query(
         "SELECT message_id, route, endpoint, purpose, project, title, status, attempts, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import cast
@@ -12,6 +13,7 @@ import click
 import polars as pl
 
 from alerts.evaluate import Evaluation
+from alerts.gates import direction_conflict
 from alerts.notify import DeliveryOutcome, send_test_notification, utc_now, validate_routes
 from alerts.report import Period
 from alerts.report_render import render_report
@@ -20,7 +22,7 @@ from flext_quality.cli.common import AppContext, common_options, pass_app
 from flext_quality.cli.store_cmds import print_frame
 from flext_quality.scheduler import scheduler_from_settings
 from flext_quality.settings import Settings
-from storage.alert_store import list_outbox, load_alert_states, metric_directions
+from storage.alert_store import AlertStateRow, list_outbox, load_alert_states, metric_directions
 from storage.errors import ProjectError
 from storage.queries import latest_run
 
@@ -38,7 +40,17 @@ def _ready(app: AppContext) -> Settings:
     return settings
 
 
-def _echo_outcomes(outcomes: list[DeliveryOutcome]) -> None:
+_OUTCOME_SCHEMA = {
+    "message_id": pl.String, "route": pl.String, "endpoint": pl.String, "ok": pl.Boolean,
+    "status": pl.String, "error": pl.String,
+}
+
+
+def _echo_outcomes(outcomes: list[DeliveryOutcome], fmt: str = "table") -> None:
+    """One line per endpoint (masked; with the error when it failed), or rows as JSON/CSV."""
+    if fmt != "table":
+        print_frame(pl.DataFrame([asdict(o) for o in outcomes], schema=_OUTCOME_SCHEMA), fmt)
+        return
     for o in outcomes:
         tail = "" if o.ok else f": {o.error}"
         click.echo(f"{o.status:<9} {o.route} {o.endpoint}{tail}")
@@ -139,22 +151,31 @@ def check_cmd(
 @common_options
 @pass_app
 def gates_cmd(app: AppContext, project: str | None) -> None:
-    """List the configured gates and the current state of each gate per project."""
+    """List the configured gates and the current state of each gate per project.
+
+    States of gates that are no longer configured (or no longer apply to that project) stay
+    in the database but are not shown; a last line counts them.
+    """
     settings = app.settings
+    store = app.store()
+    # Read first: a database that cannot be read gives its one error line and nothing else.
+    known: dict[str, tuple[str, str]] | None = None
+    stored: list[AlertStateRow] = []
+    if store.path.exists():
+        known = metric_directions(store)
+        stored = list(load_alert_states(store, project).values())
+    configured = {g.gate_id: g for g in settings.gates}
+    states = sorted(
+        (s for s in stored if s.gate in configured and configured[s.gate].applies_to(s.project)),
+        key=lambda s: (s.project, s.gate),
+    )
     if not settings.gates:
         click.echo("no gates configured (see README, Gates)")
     for gate in settings.gates:
         click.echo(f"{gate.gate_id}  [projects {', '.join(gate.projects)}; "
                    f"consecutive {gate.consecutive}; tolerance {gate.tolerance:g}]")
-    store = app.store()
-    if not store.path.exists():
-        return
-    known = metric_directions(store)
-    for metric in sorted({g.metric for g in settings.gates} - set(known)):
-        # Not an error: the metric may come with an analyzer that has not run yet.
-        click.echo(f"warning: metric {metric!r} is not in the catalogue yet; its gates have "
-                   "no data until a run reports it", err=True)
-    states = sorted(load_alert_states(store, project).values(), key=lambda s: (s.project, s.gate))
+    if known is not None:
+        _warn_about_gates(settings, known)
     if states:
         frame = pl.DataFrame([
             {"project": s.project, "gate": s.gate, "state": s.state, "since": s.since,
@@ -162,6 +183,21 @@ def gates_cmd(app: AppContext, project: str | None) -> None:
             for s in states
         ])
         print_frame(frame, "table", title="gate states")
+    if len(stored) > len(states):
+        click.echo(f"({len(stored) - len(states)} stored state(s) of gates no longer configured "
+                   "are not shown)")
+
+
+def _warn_about_gates(settings: Settings, known: dict[str, tuple[str, str]]) -> None:
+    """Warn (not fail) about gates that cannot get a result from the catalogue as it is."""
+    for metric in sorted({g.metric for g in settings.gates} - set(known)):
+        # Not an error: the metric may come with an analyzer that has not run yet.
+        click.echo(f"warning: metric {metric!r} is not in the catalogue yet; its gates have "
+                   "no data until a run reports it", err=True)
+    for gate in settings.gates:
+        conflict = direction_conflict(gate, known.get(gate.metric, ("", ""))[0])
+        if conflict is not None:
+            click.echo(f"warning: gate {gate.gate_id!r}: {conflict}", err=True)
 
 
 @click.command("report")
@@ -180,7 +216,7 @@ def report_cmd(
     if projects and all_projects:
         raise click.UsageError("--project and --all exclude each other")
     settings = _ready(app)
-    store = app.store()
+    store = app.existing_store()  # a report of a database that is not there is a typo
     chosen = list(projects) or None
     if send:
         outcomes = jobs.send_reports(settings, store, chosen, period=cast(Period, period))
@@ -188,7 +224,8 @@ def report_cmd(
             click.echo("nothing to send: no 'reports' route, or this report was already queued")
         _echo_outcomes(outcomes)
         return
-    reports = jobs.build_reports(store, chosen, period=cast(Period, period), now=utc_now())
+    reports = jobs.build_reports(store, chosen, period=cast(Period, period), now=utc_now(),
+                                 gates=settings.gates)
     click.echo(render_report(reports, fmt, base_url=settings.dashboard.base_url))
 
 
@@ -197,33 +234,49 @@ def report_cmd(
 @click.option("--list", "list_", is_flag=True, help="Show the outbox (newest first).")
 @click.option("--status", type=click.Choice(["pending", "delivered", "failed"]),
               help="With --list: only messages of this status.")
-@click.option("--limit", default=50, show_default=True, help="With --list: most rows shown.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="With --list: most rows shown.")
 @click.option("--test", "test_purpose", type=click.Choice(["alerts", "reports"]),
               help="Send a test message to every endpoint of this purpose.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True)
+              show_default=True,
+              help="table: lines for a person; json/csv: the rows of one action (--flush, "
+                   "--list or --test) for programs.")
 @common_options
 @pass_app
 def notify_cmd(
     app: AppContext, flush: bool, list_: bool, status: str | None, limit: int,
     test_purpose: str | None, fmt: str,
 ) -> None:
-    """Deliver (--flush), inspect (--list) or test (--test alerts) notifications."""
-    if not (flush or list_ or test_purpose):
+    """Deliver (--flush), inspect (--list) or test (--test alerts) notifications.
+
+    --test exits 1 when any endpoint did not get the test message (or there is none).
+    """
+    actions = [name for name, chosen in (("--flush", flush), ("--list", list_),
+                                         ("--test", test_purpose)) if chosen]
+    if not actions:
         raise click.UsageError("choose --flush, --list or --test")
+    if fmt != "table" and len(actions) > 1:
+        # One JSON document or CSV table per output: two actions' rows do not fit in one.
+        raise click.UsageError(
+            f"--format {fmt} prints the result of one action: choose one of {', '.join(actions)}")
     settings = _ready(app)
-    store = app.store()
+    # --test may start a new database's outbox; flushing or listing needs an existing one
+    store = app.store() if test_purpose else app.existing_store()
+    test_failed = False
     if test_purpose:
         outcomes = send_test_notification(store, list(settings.routes), purpose=test_purpose,
                                           policy=jobs.delivery_policy(settings))
+        _echo_outcomes(outcomes, fmt)
         if not outcomes:
-            click.echo(f"no '{test_purpose}' route configured")
-        _echo_outcomes(outcomes)
+            click.echo(f"error: no '{test_purpose}' route configured: nothing to test", err=True)
+        test_failed = not outcomes or not all(o.ok for o in outcomes)
     if flush:
         outcomes = jobs.flush_outbox(settings, store)
-        click.echo(f"{sum(o.ok for o in outcomes)} delivered, "
-                   f"{sum(not o.ok for o in outcomes)} not delivered")
-        _echo_outcomes(outcomes)
+        if fmt == "table":
+            click.echo(f"{sum(o.ok for o in outcomes)} delivered, "
+                       f"{sum(not o.ok for o in outcomes)} not delivered")
+        _echo_outcomes(outcomes, fmt)
     if list_:
         store.ensure_schema()
         frame = list_outbox(store, status=status, limit=limit)
@@ -235,6 +288,8 @@ def notify_cmd(
                 "last_error",
             )
         print_frame(frame, fmt, title="outbox")
+    if test_failed:
+        click.get_current_context().exit(1)
 
 
 @click.command("scheduler")

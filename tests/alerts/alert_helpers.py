@@ -1,4 +1,5 @@
-"""Helpers of the alert tests: run maker, loopback HTTP and SMTP receivers (fixtures in conftest)."""
+"""Helpers of the alert tests: run maker, loopback HTTP and SMTP receivers (fixtures in conftest),
+and the command line of this area."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import click
 from aiosmtpd.controller import Controller
+from click.testing import CliRunner, Result
 
+from flext_quality.cli import alert_cmds
+from flext_quality.cli.common import FlextGroup
 from storage import FindingRecord, MetricSpec, MetricStore, RunRecord, RunResult, ToolRunRecord
 
 T0 = datetime(2026, 3, 2, 8, 0)  # a Monday
@@ -134,3 +139,14 @@ def start_smtp(sink: SmtpSink) -> Controller:
     controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
     controller.start()
     return controller
+
+
+def invoke_cli(*args: str) -> Result:
+    """Run this area's commands (check, gates, report, notify, scheduler) as the CLI does."""
+
+    @click.group(cls=FlextGroup)
+    def cli() -> None:
+        """Test group with this area's commands."""
+
+    alert_cmds.register(cli)
+    return CliRunner().invoke(cli, list(args))

@@ -129,5 +129,10 @@ def test_send_test_notification_reports_each_endpoint(
     assert outcomes[1].error and "NeverShowThis1" not in outcomes[1].error
     assert "NeverShowThis1" not in outcomes[1].endpoint
     assert http_receiver.requests[0].json()["title"] == "flext-quality test notification"
-    assert store.fetch("SELECT status FROM outbox ORDER BY status") == [("delivered",), ("pending",)]
+    assert [o.status for o in outcomes] == ["delivered", "failed"]
+    # A test is tried once: the failure is final, so no later flush resends a stale test.
+    rows = store.fetch("SELECT status, attempts FROM outbox ORDER BY status")
+    assert rows == [("delivered", 1), ("failed", 1)]
+    later = Notifier(store, routes, clock=lambda: T0 + timedelta(hours=1))
+    assert later.flush() == []
     assert send_test_notification(store, routes, purpose="reports") == []

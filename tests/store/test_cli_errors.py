@@ -151,3 +151,15 @@ def test_a_bad_environment_value_names_the_variable(
     result = run("--db", str(demo_db.path), "sql", "SELECT 1", env=env)
     assert result.exit_code == 1
     assert one_line(result).startswith(f"error: {expected}")
+
+
+def test_report_and_outbox_commands_refuse_a_missing_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    typo = tmp_path / "qualty.duckdb"
+    for args in (("report",), ("notify", "--list"), ("notify", "--flush")):
+        result = run("--db", str(typo), *args)
+        assert result.exit_code == 1, (args, result.output)
+        assert f"no database at {typo}" in one_line(result)
+    assert not typo.exists() and not Path(f"{typo}.lock").exists()

@@ -1,0 +1,180 @@
+"""`flext-quality notify` through the command line: test exit codes, one-try test messages,
+JSON output, option ranges; and one masked WARNING line per failed delivery.
+
+Endpoints are real: the loopback HTTP receiver, and closed loopback ports for failures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from alert_helpers import T0, HttpReceiver, invoke_cli
+from click.testing import Result
+
+from alerts.config import RouteSpec
+from alerts.messages import route_messages
+from alerts.notify import DeliveryPolicy, Notifier, apprise_send, send_test_notification, utc_now
+from storage.alert_store import enqueue_messages, list_outbox, load_breakers
+from storage.store import MetricStore
+
+SECRET = "hunter2secret"
+DEAD = f"json://user:{SECRET}@127.0.0.1:9/hook"  # nothing listens on the discard port
+# How DEAD is shown: masking is process-wide, so another test may have made "user" secret too.
+DEAD_SHOWN = re.compile(r"json://(user|\*\*\*\*):\*\*\*\*@127\.0\.0\.1:9/hook")
+
+
+def _config(tmp_path: Path, *urls: str) -> list[str]:
+    config = tmp_path / "flext-quality.toml"
+    quoted = ", ".join(f'"{u}"' for u in urls)
+    config.write_text(f'[[routes]]\npurpose = "alerts"\nurls = [{quoted}]\n' if urls else "",
+                      encoding="utf-8")
+    return ["--db", str(tmp_path / "q.duckdb"), "--config", str(config)]
+
+
+def _notify(common: list[str], *args: str) -> Result:
+    return invoke_cli("notify", *args, *common)
+
+
+def test_test_exits_1_when_an_endpoint_fails_and_the_failure_is_final(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    common = _config(tmp_path, f"json://127.0.0.1:{http_receiver.port}/ok", DEAD)
+    result = _notify(common, "--test", "alerts")
+    assert result.exit_code == 1, result.output
+    assert SECRET not in result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("delivered alerts-1 json://127.0.0.1:")
+    assert lines[1].startswith("failed    alerts-1 ") and DEAD_SHOWN.search(lines[1])
+    assert "Connection error" in lines[1]
+    assert len(http_receiver.requests) == 1
+
+    # The failed test message is recorded as failed after its one try ...
+    rows = json.loads(_notify(common, "--list", "--format", "json").stdout)
+    assert sorted((r["status"], r["attempts"]) for r in rows) == [("delivered", 1), ("failed", 1)]
+    # ... so a later flush has nothing to retry.
+    flushed = _notify(common, "--flush", "--format", "json")
+    assert flushed.exit_code == 0, flushed.output
+    assert json.loads(flushed.stdout) == []
+
+
+def test_test_exits_0_when_every_endpoint_works_and_prints_json(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    common = _config(tmp_path, f"json://127.0.0.1:{http_receiver.port}/a",
+                     f"json://127.0.0.1:{http_receiver.port}/b")
+    result = _notify(common, "--test", "alerts", "--format", "json")
+    assert result.exit_code == 0, result.output
+    outcomes = json.loads(result.stdout)
+    assert [(o["route"], o["ok"], o["status"], o["error"]) for o in outcomes] == [
+        ("alerts-1", True, "delivered", None), ("alerts-1", True, "delivered", None)]
+    assert {r.path for r in http_receiver.requests} == {"/a", "/b"}
+
+
+def test_test_json_of_a_failure_is_masked_and_exits_1(tmp_path: Path) -> None:
+    result = _notify(_config(tmp_path, DEAD), "--test", "alerts", "--format", "csv")
+    assert result.exit_code == 1
+    header, row = result.stdout.splitlines()
+    assert header == "message_id,route,endpoint,ok,status,error"
+    assert ",false,failed," in row and DEAD_SHOWN.search(row) and SECRET not in row
+
+
+def test_test_without_a_route_is_an_error(tmp_path: Path) -> None:
+    result = _notify(_config(tmp_path), "--test", "alerts")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == "error: no 'alerts' route configured: nothing to test\n"
+
+
+def test_flush_prints_json(tmp_path: Path, http_receiver: HttpReceiver) -> None:
+    common = _config(tmp_path, f"json://127.0.0.1:{http_receiver.port}/ok")
+    store = MetricStore(tmp_path / "q.duckdb")
+    store.ensure_schema()
+    routes = [RouteSpec(purpose="alerts", urls=[f"json://127.0.0.1:{http_receiver.port}/ok"])]
+    enqueue_messages(store, route_messages(routes, purpose="alerts", project="demo",
+                                           render=lambda fmt: ("title", "body"), dedup="m1",
+                                           now=utc_now()))  # the CLI flushes at wall-clock time
+    result = _notify(common, "--flush", "--format", "json")
+    assert result.exit_code == 0, result.output
+    [outcome] = json.loads(result.stdout)
+    assert (outcome["route"], outcome["ok"], outcome["status"]) == ("alerts-1", True, "delivered")
+    assert http_receiver.requests[0].json()["title"] == "title"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--list", "--limit", "-1"), "Invalid value for '--limit': -1 is not in the range x>=1"),
+        (("--list", "--limit", "0"), "Invalid value for '--limit': 0 is not in the range x>=1"),
+        (("--flush", "--list", "--format", "json"),
+         "--format json prints the result of one action: choose one of --flush, --list"),
+        (("--test", "alerts", "--flush", "--format", "csv"),
+         "--format csv prints the result of one action: choose one of --flush, --test"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(tmp_path: Path, args: tuple[str, ...], fragment: str) -> None:
+    result = _notify(_config(tmp_path), *args)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.stderr
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+
+
+def test_list_outbox_refuses_a_limit_below_one(store: MetricStore) -> None:
+    with pytest.raises(ValueError, match="limit must be at least 1, got -1"):
+        list_outbox(store, limit=-1)
+
+
+def test_a_test_probes_an_open_circuit_and_closes_it(
+    store: MetricStore, http_receiver: HttpReceiver
+) -> None:
+    routes = [RouteSpec(purpose="alerts", urls=[f"json://127.0.0.1:{http_receiver.port}/ok"])]
+    http_receiver.status = 503  # the endpoint is down: one failure opens its circuit
+    enqueue_messages(store, route_messages(routes, purpose="alerts", project="demo",
+                                           render=lambda fmt: ("t", "b"), dedup="m1", now=T0))
+    Notifier(store, routes, DeliveryPolicy(breaker_threshold=1), clock=lambda: T0).flush()
+    assert load_breakers(store)["alerts-1#0"].open_until is not None
+
+    http_receiver.status = 200  # back up: a test goes through the open circuit and closes it
+    [outcome] = send_test_notification(store, routes, now=T0)
+    assert (outcome.ok, outcome.status) == (True, "delivered")
+    assert load_breakers(store)["alerts-1#0"].open_until is None
+
+
+@pytest.mark.parametrize("level", [logging.DEBUG, logging.WARNING, logging.ERROR])
+def test_a_failed_delivery_is_one_masked_warning_line(
+    store: MetricStore, caplog: pytest.LogCaptureFixture, level: int
+) -> None:
+    caplog.set_level(level)
+    routes = [RouteSpec(purpose="alerts", urls=[DEAD])]
+    # breaker_threshold=1: the failure also opens the circuit, still in the same one line
+    [outcome] = send_test_notification(store, routes, now=T0,
+                                       policy=DeliveryPolicy(breaker_threshold=1))
+    assert not outcome.ok
+    # Apprise's own text is the error, however quiet logging is set.
+    assert outcome.error is not None and "Connection error" in outcome.error
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    if level > logging.WARNING:
+        assert warnings == []
+        return
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    line = warnings[0].getMessage()
+    assert warnings[0].name == "alerts.notify"
+    assert line.startswith("outbox: delivery to json://") and DEAD_SHOWN.search(line)
+    assert "(attempt 1, final; circuit opened for 300s): " in line
+    assert "Connection error" in line
+    assert SECRET not in caplog.text
+    if level == logging.DEBUG:  # Apprise's warning is still there, one level down
+        folded = [r for r in caplog.records if r.name == "apprise" and "Connection error" in r.getMessage()]
+        assert folded and all(r.levelno == logging.DEBUG for r in folded)
+
+
+def test_apprise_send_leaves_unrelated_apprise_warnings_alone(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    ok, error = apprise_send(DEAD, "t", "b", "text")
+    assert not ok and error is not None
+    logging.getLogger("apprise").warning("not about a send")
+    assert [r.getMessage() for r in caplog.records] == ["not about a send"]
