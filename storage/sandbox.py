@@ -79,6 +79,8 @@ def check_statement(sql: str) -> str:
             "SELECT at a time (remove the extra ';')"
         )
     kind = statements[0].type.name
+    if kind == "LOAD" and "INSTALL" in statements[0].query.upper().split()[:2]:
+        kind = "INSTALL"  # DuckDB files INSTALL (and FORCE INSTALL) under LOAD
     if kind not in ALLOWED_STATEMENTS:
         raise SandboxError(
             f"refused: {kind} statements are not allowed; the sandbox is read-only and runs "
@@ -131,6 +133,18 @@ def _friendly(error: duckdb.Error) -> str:
     return text
 
 
+def _as_text_where_opaque(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """VARIANT columns as their text: polars receives them as raw binary structs otherwise."""
+    types = [str(t) for t in relation.types]
+    if "VARIANT" not in types:
+        return relation
+    columns = []
+    for name, kind in zip(relation.columns, types, strict=True):
+        quoted = '"' + name.replace('"', '""') + '"'
+        columns.append(f"CAST({quoted} AS VARCHAR) AS {quoted}" if kind == "VARIANT" else quoted)
+    return relation.project(", ".join(columns))
+
+
 def run_sandboxed(
     db_path: Path,
     sql: str,
@@ -162,6 +176,7 @@ def run_sandboxed(
         relation = con.sql(sql)
         if relation is None:
             return SandboxResult(pl.DataFrame(), truncated=False, row_limit=row_limit)
+        relation = _as_text_where_opaque(relation)
         # One row past the cap tells "exactly the cap" from "cut short" without counting all.
         frame = relation.limit(row_limit + 1).pl()
     except duckdb.Error as error:

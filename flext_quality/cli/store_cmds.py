@@ -50,7 +50,14 @@ def print_frame(frame: pl.DataFrame, fmt: str, *, title: str | None = None) -> N
                 f"CSV cannot hold nested values (column {', '.join(nested)}): use --format json, "
                 "or turn them into text in the query (e.g. CAST(col AS VARCHAR))"
             )
-        click.echo(frame.write_csv(), nl=False)
+        try:
+            text = frame.write_csv()
+        except pl.exceptions.ComputeError as error:  # e.g. a VARIANT column
+            raise click.UsageError(
+                f"CSV cannot hold this result ({str(error).splitlines()[0]}): use --format json, "
+                "or turn the column into text in the query (e.g. CAST(col AS VARCHAR))"
+            ) from None
+        click.echo(text, nl=False)
     elif fmt == "json":
         rows = [_json_value(row) for row in frame.to_dicts()]
         click.echo(json.dumps(rows, default=_json_default, indent=2, allow_nan=False))

@@ -163,3 +163,22 @@ def test_report_and_outbox_commands_refuse_a_missing_database(
         assert result.exit_code == 1, (args, result.output)
         assert f"no database at {typo}" in one_line(result)
     assert not typo.exists() and not Path(f"{typo}.lock").exists()
+
+
+@pytest.mark.parametrize(
+    ("sql", "kind"),
+    [("INSTALL httpfs", "INSTALL"), ("FORCE INSTALL httpfs", "INSTALL"), ("LOAD httpfs", "LOAD")],
+)
+def test_sql_refusals_name_the_statement_given(demo_db: MetricStore, sql: str, kind: str) -> None:
+    result = run("--db", str(demo_db.path), "sql", sql)
+    assert result.exit_code == 1
+    assert one_line(result).startswith(f"error: refused: {kind} statements are not allowed")
+
+
+def test_sql_shows_variant_values_as_text_in_every_format(demo_db: MetricStore) -> None:
+    query = "SELECT 'ok' AS x, 1::VARIANT AS \"odd \"\"name\"\"\", {'a': 2}::VARIANT AS w"
+    as_csv = run("--db", str(demo_db.path), "sql", query, "--format", "csv")
+    assert as_csv.exit_code == 0, as_csv.output
+    assert as_csv.stdout.splitlines() == ['x,"odd ""name""",w', "ok,1,{'a': 2}"]
+    as_json = run("--db", str(demo_db.path), "sql", query, "--format", "json")
+    assert json.loads(as_json.stdout) == [{"x": "ok", 'odd "name"': "1", "w": "{'a': 2}"}]
