@@ -150,7 +150,9 @@ def evaluate_gate(gate: GateSpec, ctx: RunContext, policy: StalePolicy) -> GateO
     if not conditions:
         return GateOutcome(
             "no_data", value, None, None, None,
-            f"no reference value ({gate.against}) for {gate.metric} yet",
+            f"baseline run {gate.baseline_run!r} not found, or it has no {gate.metric}"
+            if gate.baseline_run and gate.against == "baseline"
+            else f"no reference value ({gate.against}) for {gate.metric} yet",
         )
     failed = [
         (label, t) for label, t, upper in conditions

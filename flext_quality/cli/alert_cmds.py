@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import html
 import json
 from dataclasses import asdict
@@ -17,14 +18,16 @@ from alerts.gates import direction_conflict
 from alerts.notify import DeliveryOutcome, send_test_notification, utc_now, validate_routes
 from alerts.report import Period
 from alerts.report_render import render_report
+from collectors.registry import CATALOGUE
 from flext_quality import jobs
 from flext_quality.cli.common import AppContext, common_options, pass_app
 from flext_quality.cli.store_cmds import print_frame
 from flext_quality.scheduler import scheduler_from_settings
 from flext_quality.settings import Settings
 from storage.alert_store import AlertStateRow, list_outbox, load_alert_states, metric_directions
-from storage.errors import ProjectError
+from storage.errors import ConfigError, ProjectError
 from storage.queries import latest_run
+from storage.store import MetricStore
 
 __all__ = ["register"]
 
@@ -86,6 +89,25 @@ def _junit(evaluation: Evaluation, path: Path) -> None:
     path.write_text(suite, encoding="utf-8")
 
 
+def _check_gate_metrics(settings: Settings, store: MetricStore, project: str) -> None:
+    """Refuse a gate whose metric no analyzer reports and the store has never seen.
+
+    Such a gate would be "no data" forever, and pass a CI build: a typo must stop it instead.
+    """
+    known = {spec.name for spec in CATALOGUE}
+    if store.path.exists():
+        known |= set(metric_directions(store))
+        known |= {str(row[0]) for row in store.fetch("SELECT DISTINCT metric FROM series")}
+    for gate in settings.gates:
+        if gate.applies_to(project) and gate.metric not in known:
+            close = difflib.get_close_matches(gate.metric, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"gate {gate.gate_id!r}: unknown metric {gate.metric!r}{hint}; the metrics "
+                "view lists them (flext-quality sql \"SELECT name FROM metrics\")"
+            )
+
+
 @click.command("check")
 @click.argument("path", required=False, type=click.Path(path_type=Path, file_okay=False))
 @click.option("--project", help="Project name (default: the folder name of PATH).")
@@ -106,6 +128,7 @@ def check_cmd(
     store = app.store()
     target = (path or Path()).resolve()
     name = project or target.name
+    _check_gate_metrics(settings, store, name)
     if no_collect:
         run = latest_run(store, name) if store.path.exists() else None
         if run is None:
@@ -116,14 +139,17 @@ def check_cmd(
         outcome = jobs.collect_and_evaluate(settings, store, target, name, trigger="ci")
         evaluation, deliveries, run_id = outcome.evaluation, outcome.deliveries, outcome.run_id
     red = evaluation.red
-    missing = [r for r in evaluation.results if r.state == "no_data"] if fail_on_no_data else []
+    no_data = [r for r in evaluation.results if r.state == "no_data"]
+    missing = no_data if fail_on_no_data else []
+    consecutive = {g.gate_id: g.consecutive for g in settings.gates}
     if junit is not None:
         _junit(evaluation, junit)
     if fmt == "json":
         click.echo(json.dumps({
             "project": name, "run_id": run_id, "passed": not (red or missing),
             "gates": [
-                {"gate": r.gate, "metric": r.metric, "state": r.state, "value": r.value,
+                {"gate": r.gate, "metric": r.metric, "state": r.state,
+                 "this_run": r.raw_state, "value": r.value,
                  "threshold": r.threshold, "reference_value": r.reference_value,
                  "detail": r.detail}
                 for r in evaluation.results
@@ -136,11 +162,18 @@ def check_cmd(
         if not evaluation.results:
             click.echo(f"{name}: no gates apply (configure [[gates]] in flext-quality.toml)")
         for r in evaluation.results:
-            mark = _MARKS[r.state]
-            click.echo(f"{mark:<8} {r.gate}: {r.detail}")
-        verdict = f"{len(red)} red gate(s)" if red else "all gates pass"
-        if missing:
-            verdict += f", {len(missing)} without data"
+            if r.state == "pass" and r.raw_state == "fail":
+                # failing, but `consecutive` asks for more failing runs in a row before red
+                click.echo(f"{'WARN':<8} {r.gate}: {r.detail} (not red yet: red after "
+                           f"{consecutive.get(r.gate, 1)} failing runs in a row)")
+            else:
+                click.echo(f"{_MARKS[r.state]:<8} {r.gate}: {r.detail}")
+        if red:
+            verdict = f"{len(red)} red gate(s)"
+        elif missing:
+            verdict = f"failed: {len(missing)} gate(s) without data (--fail-on-no-data)"
+        else:
+            verdict = "all gates pass" + (f", {len(no_data)} without data" if no_data else "")
         click.echo(f"{name} (run {run_id}): {verdict}")
     if red or missing:
         click.get_current_context().exit(1)

@@ -8,11 +8,12 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import click
-from alert_helpers import HttpReceiver
+from alert_helpers import HttpReceiver, RunMaker
 from click.testing import CliRunner, Result
 
 from flext_quality.cli import alert_cmds
 from flext_quality.cli.common import FlextGroup
+from storage.store import MetricStore
 
 RISKY = '''"""A module with a high-severity security finding."""
 import subprocess
@@ -96,17 +97,29 @@ urls = ["json://127.0.0.1:{http_receiver.port}/ci"]
     assert [n["status"] for n in data["notifications"]] == ["delivered"]
     assert "green again" in http_receiver.requests[-1].json()["title"]
 
-    # a gate without data passes by default; --fail-on-no-data makes it fail the build
-    config.write_text(config.read_text() + '[[gates]]\nmetric = "custom.metric"\nmax = 0\n')
+    # a gate without data (coverage did not run) passes by default; --fail-on-no-data fails
+    config.write_text(config.read_text() + '[[gates]]\nmetric = "coverage.line_percent"\nmin = 50\n')
     lenient = _invoke("check", "--no-collect", "--project", "planted", *common)
-    assert lenient.exit_code == 0 and "NO DATA  custom.metric max=0" in lenient.output
+    assert lenient.exit_code == 0, lenient.output
+    assert "NO DATA  coverage.line_percent min=50" in lenient.output
+    assert lenient.output.rstrip().endswith("all gates pass, 1 without data")
     strict = _invoke("check", "--no-collect", "--project", "planted", "--fail-on-no-data", *common)
-    assert strict.exit_code == 1 and "1 without data" in strict.output
+    assert strict.exit_code == 1
+    assert strict.output.rstrip().endswith("failed: 1 gate(s) without data (--fail-on-no-data)")
+
+    # a metric no analyzer reports and the store never saw is a typo: it stops the build
+    config.write_text(config.read_text() + '[[gates]]\nmetric = "ruff.isues"\nmax = 0\n')
+    typo = _invoke("check", "--no-collect", "--project", "planted", *common)
+    assert typo.exit_code == 1
+    assert typo.stderr.strip() == (
+        "error: gate 'ruff.isues max=0': unknown metric 'ruff.isues' (did you mean 'ruff.issues'?); "
+        'the metrics view lists them (flext-quality sql "SELECT name FROM metrics")'
+    )
 
     gates = _invoke("gates", *common)
     assert gates.exit_code == 0
     assert "bandit.issues.high max=0" in gates.output and "pass" in gates.output
-    assert "metric 'custom.metric' is not in the catalogue yet" in gates.stderr
+    assert "metric 'ruff.isues' is not in the catalogue yet" in gates.stderr
 
     listed = _invoke("notify", "--list", "--format", "json", *common)
     rows = json.loads(listed.output)
@@ -123,3 +136,32 @@ def test_check_without_runs_or_with_unknown_project_is_one_clear_line(tmp_path: 
     assert result.output.strip().startswith("error: no stored run of project 'ghost'")
     usage = _invoke("notify", "--db", str(tmp_path / "x.duckdb"))
     assert usage.exit_code == 2 and "choose --flush, --list or --test" in usage.output
+
+
+def test_check_says_when_a_gate_fails_but_is_not_red_yet_and_names_a_missing_baseline(
+    tmp_path: Path, store: MetricStore, make_run: RunMaker
+) -> None:
+    config = tmp_path / "gates.toml"
+    config.write_text("""
+[[gates]]
+metric = "ruff.issues"
+max = 5
+consecutive = 2
+[[gates]]
+metric = "bandit.issues"
+max_increase = 1
+against = "baseline"
+baseline_run = "no-such-run"
+""", encoding="utf-8")
+    common = ["--project", "demo", "--no-collect", "--db", str(store.path), "--config", str(config)]
+    make_run({"ruff.issues": 9, "bandit.issues": 3})
+    first = _invoke("check", *common)
+    assert first.exit_code == 0, first.output
+    lines = first.output.splitlines()
+    assert lines[0] == ("WARN     ruff.issues max=5: ruff.issues = 9 violates <= 5 (threshold 5) "
+                        "(not red yet: red after 2 failing runs in a row)")
+    assert "baseline run 'no-such-run' not found, or it has no bandit.issues" in lines[1]
+    make_run({"ruff.issues": 9, "bandit.issues": 3})
+    second = _invoke("check", *common)
+    assert second.exit_code == 1
+    assert second.output.startswith("FAIL     ruff.issues max=5: ruff.issues = 9 violates <= 5 (threshold 5)\n")
