@@ -37,6 +37,7 @@ from alerts.notify import Sender, apprise_send
 from flext_quality import jobs
 from flext_quality.settings import Settings
 from storage.alert_store import record_job_run
+from storage.errors import FlextQualityError
 from storage.store import MetricStore
 
 __all__ = [
@@ -209,6 +210,10 @@ class QualityScheduler:
         except BusyError as busy:
             status, error = "skipped", str(busy)
             log.info("job %s skipped: %s", spec.name, busy)
+        except FlextQualityError as exc:
+            # An expected error (a project path gone, a bad setting): one line, no traceback.
+            status, error = "failed", mask_text(str(exc), self.secrets)
+            log.error("job %s failed: %s", spec.name, error)
         except Exception as exc:
             status, error = "failed", mask_text(f"{type(exc).__name__}: {exc}", self.secrets)
             log.exception("job %s failed", spec.name)

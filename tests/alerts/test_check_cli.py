@@ -164,4 +164,5 @@ baseline_run = "no-such-run"
     make_run({"ruff.issues": 9, "bandit.issues": 3})
     second = _invoke("check", *common)
     assert second.exit_code == 1
-    assert second.output.startswith("FAIL     ruff.issues max=5: ruff.issues = 9 violates <= 5 (threshold 5)\n")
+    assert second.output.startswith(
+        "FAIL     ruff.issues max=5: ruff.issues = 9 violates <= 5 (threshold 5)\n")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from alert_helpers import CATALOGUE, T0, HttpReceiver
 
 from flext_quality.scheduler import (
@@ -152,3 +154,21 @@ def test_sigterm_stops_after_the_current_job(store: MetricStore) -> None:
     assert ran == ["first", "first finished"]
     assert signal.getsignal(signal.SIGTERM) == before
     assert store.fetch("SELECT job, status FROM job_runs") == [("first", "succeeded")]
+
+
+def test_a_project_path_gone_fails_its_job_with_one_line(
+    store: MetricStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(T0)
+    gone = tmp_path / "moved-away"
+    settings = Settings(db=store.path, allowed_roots=[tmp_path],
+                        projects=[{"name": "app", "path": gone, "every_minutes": 10}])
+    specs = [s for s in build_jobs(settings, store) if s.name == "collect:app"]
+    sched = QualityScheduler(store, specs, clock=clock)
+    with caplog.at_level(logging.ERROR, logger="flext_quality.scheduler"):
+        assert sched.run_job(specs[0]) == "failed"
+    [record] = caplog.records
+    assert record.exc_info is None  # an expected error: no traceback in cron mail
+    assert record.getMessage().startswith("job collect:app failed: ") and str(gone) in record.getMessage()
+    [(status, error)] = store.fetch("SELECT status, error FROM job_runs")
+    assert status == "failed" and str(gone) in error
