@@ -6,7 +6,8 @@ part of the contract: ``gate failed``, ``gate: <name>``, ``tool change``, ``rang
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
@@ -15,6 +16,7 @@ from plotly.subplots import make_subplots
 
 __all__ = [
     "FAIL_COLOUR",
+    "count_axis",
     "findings_flow_figure",
     "gate_timeline_figure",
     "horizontal_bars",
@@ -72,15 +74,18 @@ def trend_figure(
     failures: pl.DataFrame | None = None,
     changes: pl.DataFrame | None = None,
     moving: pl.DataFrame | None = None,
+    units: Mapping[str, str | None] | None = None,
 ) -> go.Figure:
     """One panel per metric: the line, its min-max band for buckets, gate lines, failures, changes.
 
     ``points`` has the columns of :func:`dashboard.data_trends.trend_series`; ``thresholds``
     are (gate, metric, value); ``failures`` has ts, metric, gate, value; ``changes`` has ts,
     tool, prev_version, tool_version, prev_hash, config_hash; ``moving`` has ts, metric, gate,
-    threshold of relative gates, drawn as a step line.
+    threshold of relative gates, drawn as a step line; ``units`` (metric -> unit, from the
+    metric catalogue) become the y axis titles.
     """
     metrics = list(metrics) or ["(none)"]
+    units = units or {}
     legend_shown: set[str] = set()
 
     def once(name: str) -> bool:
@@ -89,10 +94,19 @@ def trend_figure(
         legend_shown.add(name)
         return first
 
+    # Sizes in pixels: each panel, the gap that holds the next panel's title, and the bottom
+    # margin that holds the two-line date ticks (day, then year) and the legend below them.
+    panel_px, gap_px, top_px, bottom_px = 240, 60, 40, 100
+    plot_px = len(metrics) * panel_px + (len(metrics) - 1) * gap_px
     fig = make_subplots(
-        rows=len(metrics), cols=1, shared_xaxes=True, vertical_spacing=0.06, subplot_titles=metrics
+        rows=len(metrics),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=gap_px / plot_px,
+        subplot_titles=metrics,
     )
     for row, metric in enumerate(metrics, start=1):
+        fig.update_yaxes(title_text=units.get(metric) or None, row=row, col=1)
         part = points.filter(pl.col("metric") == metric).sort("ts")
         if grain != "raw" and part.height:
             fig.add_trace(
@@ -179,11 +193,13 @@ def trend_figure(
         for ts in changes["ts"].unique().to_list():
             fig.add_vline(x=ts, line={"color": "#7c3aed", "dash": "dot", "width": 1})
     fig.update_layout(
-        height=max(320, 260 * len(metrics)),
-        margin={"l": 40, "r": 20, "t": 40, "b": 30},
+        height=plot_px + top_px + bottom_px,
+        margin={"l": 60, "r": 20, "t": top_px, "b": bottom_px},
         hovermode="closest",
-        legend={"orientation": "h", "y": -0.08},
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -48 / plot_px, "yanchor": "top"},
     )
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
     return fig
 
 
@@ -194,6 +210,17 @@ def _change_label(row: dict[str, object]) -> str:
     if row["prev_hash"] != row["config_hash"]:
         parts.append("configuration changed")
     return ": ".join([parts[0], ", ".join(parts[1:])])
+
+
+def count_axis(span: float) -> dict[str, Any]:
+    """Axis settings for counts over ``span``: whole-number ticks only (never 0.5).
+
+    Plotly picks 0.5 steps for a range as small as 0-1; the step here is the smallest of
+    1, 2, 5, 10, 20, 50, ... that gives at most six intervals.
+    """
+    steps = (m * 10**k for k in itertools.count() for m in (1, 2, 5))
+    step = next(s for s in steps if span / s <= 6)
+    return {"dtick": step, "tick0": 0, "tickformat": ",d", "rangemode": "tozero"}
 
 
 def findings_flow_figure(flow: pl.DataFrame) -> go.Figure:
@@ -211,22 +238,37 @@ def findings_flow_figure(flow: pl.DataFrame) -> go.Figure:
                 customdata=part["findings"].to_list(),
             )
         )
+    new = [v for v in flow.filter(pl.col("kind") == "new")["findings"].to_list() if v]
+    fixed = [v for v in flow.filter(pl.col("kind") == "fixed")["findings"].to_list() if v]
     fig.update_layout(
         barmode="relative",
         height=320,
         margin={"l": 40, "r": 20, "t": 20, "b": 30},
-        yaxis_title="findings (fixed below zero)",
+        yaxis={
+            "title": "findings (fixed below zero)",
+            **count_axis(max(new, default=0) + max(fixed, default=0)),
+        },
     )
     return fig
 
 
 def horizontal_bars(frame: pl.DataFrame, label: str, value: str, *, colour: str = LINE_COLOUR) -> go.Figure:
-    """A ranked horizontal bar chart (largest on top)."""
+    """A ranked horizontal bar chart of counts (largest on top, whole-number ticks)."""
     part = frame.sort(value)
     fig = go.Figure(
-        go.Bar(x=part[value].to_list(), y=part[label].to_list(), orientation="h", marker_color=colour)
+        go.Bar(
+            x=part[value].to_list(),
+            y=part[label].to_list(),
+            orientation="h",
+            marker_color=colour,
+            hovertemplate="%{y}: %{x:,d}<extra></extra>",
+        )
     )
-    fig.update_layout(height=max(240, 24 * part.height + 60), margin={"l": 10, "r": 10, "t": 10, "b": 30})
+    fig.update_layout(
+        height=max(240, 24 * part.height + 60),
+        margin={"l": 10, "r": 10, "t": 10, "b": 30},
+        xaxis=count_axis(float(part[value].max() or 0)),  # type: ignore[arg-type]
+    )
     return fig
 
 

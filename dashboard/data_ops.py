@@ -1,117 +1,27 @@
-"""Data of the Runs, Gates and alerts, and SQL pages."""
+"""Data of the Runs and the Gates and alerts pages (the SQL page has :mod:`dashboard.data_sql`)."""
 
 from __future__ import annotations
 
-import io
-import json
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import polars as pl
 
 from dashboard.data import ALERT_VIEWS, cached, existing_views, read
-from storage.sandbox import PUBLIC_VIEW_NAMES, SandboxResult, run_sandboxed
 
 __all__ = [
-    "EXAMPLE_QUERIES",
+    "SHORT_SHA",
     "alert_states",
-    "csv_bytes",
     "gate_history",
     "mask_endpoint",
     "outbox",
-    "parquet_bytes",
     "recent_runs",
-    "run_query",
-    "schema",
     "tool_details",
 ]
 
-EXAMPLE_QUERIES: dict[str, str] = {
-    "Newest value of every metric of one project": (
-        "SELECT metric, arg_max(value, ts) AS value, max(ts) AS at\n"
-        "FROM measures\nWHERE project = (SELECT min(project) FROM runs)\nGROUP BY metric\nORDER BY metric"
-    ),
-    "Weekly mean quality score per project": (
-        "SELECT project, bucket AS week, round(mean_value, 1) AS score\n"
-        "FROM measures_weekly\nWHERE metric = 'quality.score'\nORDER BY project, week"
-    ),
-    "Projects by number of runs and failures": (
-        "SELECT project, count(*) AS runs, count(*) FILTER (WHERE status <> 'succeeded') AS not_ok,\n"
-        "       max(started_at) AS last_run\nFROM runs\nGROUP BY project\nORDER BY not_ok DESC, runs DESC"
-    ),
-    "Slowest analyzers": (
-        "SELECT tool, round(avg(duration_s), 2) AS mean_s, round(max(duration_s), 2) AS max_s,\n"
-        "       count(*) FILTER (WHERE status = 'failed') AS failures\n"
-        "FROM tool_runs\nGROUP BY tool\nORDER BY mean_s DESC"
-    ),
-    "Most frequent rules in the newest runs": (
-        "WITH latest AS (\n  SELECT project, arg_max(run_id, coalesce(committed_at, started_at)) AS run_id\n"
-        "  FROM runs GROUP BY project\n)\nSELECT tool, rule, count(*) AS findings\n"
-        "FROM findings JOIN latest USING (run_id)\nGROUP BY tool, rule\nORDER BY findings DESC\nLIMIT 20"
-    ),
-    "The metric catalogue": "SELECT * FROM metrics ORDER BY name",
-}
-
-
-def _schema(db: str, version: str) -> pl.DataFrame:
-    del version
-    names = [*PUBLIC_VIEW_NAMES, *sorted(existing_views(db))]
-    (frame,) = read(
-        db,
-        (
-            """SELECT table_name AS view, column_name AS column, data_type AS type, ordinal_position
-               FROM information_schema.columns
-               WHERE table_schema = 'main' AND table_name IN (SELECT unnest(?::VARCHAR[]))
-               ORDER BY table_name, ordinal_position""",
-            [names],
-        ),
-    )
-    return frame.drop("ordinal_position")
-
-
-def schema(db: str, version: str, *, ttl_s: int) -> dict[str, pl.DataFrame]:
-    """The public views (and the alert views that exist) with their columns and types."""
-    frame = cached(_schema, ttl_s)(db, version)
-    return {str(name): part.drop("view") for (name,), part in frame.group_by("view", maintain_order=True)}
-
-
-def _run_query(
-    db: str, version: str, sql: str, timeout_s: float, row_limit: int, memory_limit: str
-) -> SandboxResult:
-    del version
-    return run_sandboxed(Path(db), sql, timeout_s=timeout_s, row_limit=row_limit, memory_limit=memory_limit)
-
-
-def run_query(
-    db: str, version: str, sql: str, *, timeout_s: float, row_limit: int, memory_limit: str, ttl_s: int
-) -> SandboxResult:
-    """Run a user query in the SQL sandbox (cached, so reruns of the page do not run it again).
-
-    Raises :class:`storage.errors.SandboxError` with a readable reason when it is refused.
-    """
-    return cached(_run_query, ttl_s)(db, version, sql, timeout_s, row_limit, memory_limit)
-
-
-def csv_bytes(frame: pl.DataFrame) -> bytes:
-    """The frame as CSV (nested values as JSON text, which CSV cannot hold otherwise)."""
-    return _flat(frame).write_csv().encode("utf-8")
-
-
-def parquet_bytes(frame: pl.DataFrame) -> bytes:
-    """The frame as a Parquet file in memory."""
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer)
-    return buffer.getvalue()
-
-
-def _flat(frame: pl.DataFrame) -> pl.DataFrame:
-    nested = [c for c, t in frame.schema.items() if t.is_nested()]
-    return frame.with_columns(pl.Series(c, _as_json(frame[c].to_list()), pl.String) for c in nested)
-
-
-def _as_json(values: list[object]) -> list[str | None]:
-    return [None if v is None else json.dumps(v, default=str) for v in values]
+# Characters of a commit hash shown in tables (as `git log --abbrev=10`); the full hash is in
+# the run detail, where it can be copied.
+SHORT_SHA = 10
 
 
 def _recent_runs(
@@ -142,7 +52,8 @@ def _recent_runs(
                 SELECT * FROM runs r WHERE {" AND ".join(where)}
                 ORDER BY r.started_at DESC LIMIT ?
             )
-            SELECT r.started_at, r.project, r.status, r.trigger, r.commit_sha, r.author, r.branch,
+            SELECT r.started_at, r.project, r.status, r.trigger, left(r.commit_sha, {SHORT_SHA}) AS commit,
+                   r.commit_sha, r.author, r.branch,
                    date_diff('millisecond', r.started_at, r.finished_at) / 1000.0 AS duration_s,
                    string_agg(t.tool || ': ' || t.status, ', ' ORDER BY t.tool) AS tools,
                    count(t.tool) FILTER (WHERE t.status = 'failed') AS failed_tools,
@@ -166,7 +77,10 @@ def recent_runs(
     limit: int,
     ttl_s: int,
 ) -> pl.DataFrame:
-    """The newest runs (optionally of one project, some statuses, some triggers) with tool summary."""
+    """The newest runs (optionally of one project, some statuses, some triggers) with tool summary.
+
+    ``commit`` is the first :data:`SHORT_SHA` characters of ``commit_sha`` (kept in full).
+    """
     return cached(_recent_runs, ttl_s)(db, version, project, tuple(statuses), tuple(triggers), limit)
 
 

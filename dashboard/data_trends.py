@@ -22,6 +22,7 @@ __all__ = [
     "gate_failures",
     "gate_thresholds",
     "metric_catalogue",
+    "metric_units",
     "moving_thresholds",
     "project_metrics",
     "project_runs",
@@ -66,6 +67,12 @@ def _catalogue(db: str, version: str) -> pl.DataFrame:
 def metric_catalogue(db: str, version: str, *, ttl_s: int) -> pl.DataFrame:
     """The ``metrics`` view (name, unit, direction, aggregation, description, tool)."""
     return cached(_catalogue, ttl_s)(db, version)
+
+
+def metric_units(db: str, version: str, *, ttl_s: int) -> dict[str, str | None]:
+    """Each catalogued metric's unit (``points``, ``%``, ``issues``, ...), for axis titles."""
+    catalogue = metric_catalogue(db, version, ttl_s=ttl_s)
+    return dict(zip(catalogue["name"].to_list(), catalogue["unit"].to_list(), strict=True))
 
 
 def _project_metrics(db: str, version: str, project: str) -> list[str]:

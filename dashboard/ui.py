@@ -1,14 +1,30 @@
-"""Small UI pieces shared by the pages: the first-run message, the data guard, the project picker."""
+"""Small UI pieces shared by the pages: the first-run message, the data guard, the project picker,
+and how a change is written in a table."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
 import streamlit as st
 
 from dashboard.context import DashboardContext
 from dashboard.data import data_version, has_runs, projects
 from storage.errors import DatabaseBusyError, StoreError
 
-__all__ = ["FIRST_RUN_TEXT", "PROJECT_KEY", "choose_project", "data_or_stop", "first_run", "version_or_stop"]
+__all__ = [
+    "FIRST_RUN_TEXT",
+    "PROJECT_KEY",
+    "choose_project",
+    "counted",
+    "data_or_stop",
+    "first_run",
+    "signed_change",
+    "version_or_stop",
+    "with_signed_changes",
+]
 
 FIRST_RUN_TEXT = """
 **No runs yet.** This database is empty: collect something first, then reload this page.
@@ -65,3 +81,27 @@ def choose_project(context: DashboardContext, version: str, *, label: str = "Pro
     st.session_state[PROJECT_KEY] = chosen
     st.query_params["project"] = chosen
     return str(chosen)
+
+
+def counted(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless one: ``1 gate``, ``9 gate states``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def signed_change(value: float | None) -> str:
+    """A change to one decimal with its sign (``+1.5``, ``-2.0``); a zero is ``0.0``, never
+    ``-0.0`` or ``+0.0``; a missing change is an empty string."""
+    if value is None or math.isnan(value):
+        return ""
+    text = f"{value:+.1f}"
+    return "0.0" if text in ("+0.0", "-0.0") else text
+
+
+def with_signed_changes(frame: pl.DataFrame, columns: Sequence[str]) -> Any:
+    """``frame`` for ``st.dataframe``, its ``columns`` written by :func:`signed_change`.
+
+    A pandas Styler: the cells show the text while the values stay numbers, so that sorting
+    by a change column still sorts by the change (a text column would sort "+10" before "+2").
+    ``st.column_config.NumberColumn`` has no format that drops the sign of a zero only.
+    """
+    return frame.to_pandas().style.format(signed_change, subset=list(columns))

@@ -133,15 +133,21 @@ def _friendly(error: duckdb.Error) -> str:
     return text
 
 
+# Types polars cannot take from DuckDB as they are (anywhere in a column's type, also nested):
+# VARIANT arrives as raw binary structs, INTERVAL and UNION make the conversion fail.
+_OPAQUE_TYPES = ("VARIANT", "INTERVAL", "UNION(")
+
+
 def _as_text_where_opaque(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
-    """VARIANT columns as their text: polars receives them as raw binary structs otherwise."""
+    """Columns of a type polars cannot hold, as their text (what DuckDB's own shell shows)."""
     types = [str(t) for t in relation.types]
-    if "VARIANT" not in types:
+    opaque = [any(word in kind for word in _OPAQUE_TYPES) for kind in types]
+    if not any(opaque):
         return relation
     columns = []
-    for name, kind in zip(relation.columns, types, strict=True):
+    for name, as_text in zip(relation.columns, opaque, strict=True):
         quoted = '"' + name.replace('"', '""') + '"'
-        columns.append(f"CAST({quoted} AS VARCHAR) AS {quoted}" if kind == "VARIANT" else quoted)
+        columns.append(f"CAST({quoted} AS VARCHAR) AS {quoted}" if as_text else quoted)
     return relation.project(", ".join(columns))
 
 

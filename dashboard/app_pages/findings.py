@@ -61,6 +61,7 @@ st.dataframe(
     current.drop("fingerprint"),
     hide_index=True,
     width="stretch",
+    placeholder="",
     column_config={
         "first_seen": st.column_config.DatetimeColumn("First seen", format="YYYY-MM-DD HH:mm"),
         "first_commit": st.column_config.TextColumn("First commit"),

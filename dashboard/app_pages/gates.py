@@ -9,7 +9,10 @@ from dashboard.context import get_context
 from dashboard.data import projects
 from dashboard.data_ops import alert_states, gate_history, outbox
 from dashboard.notify import send_test
-from dashboard.ui import version_or_stop
+from dashboard.ui import counted, version_or_stop
+
+# Columns of the alert_states view shown under "Current state", in this order.
+STATE_COLUMNS = ("project", "gate", "state", "since", "consecutive_failures", "last_notified_at")
 
 ctx = get_context()
 db, ttl = str(ctx.db), ctx.cache_ttl_s
@@ -30,8 +33,32 @@ else:
     st.subheader("Current state")
     if states.height:
         failing = states.filter(states["state"] == "fail").height
-        st.caption(f"{states.height} gates, {failing} failing.")
-        st.dataframe(states, hide_index=True, width="stretch")
+        gates = counted(states["gate"].n_unique(), "gate")
+        where = counted(states["project"].n_unique(), "project")
+        st.caption(
+            f"{counted(states.height, 'gate state')}, one per project and gate ({gates} over {where}) "
+            f"· {failing} failing."
+        )
+        # What a reader needs; run ids and bookkeeping times stay in the alert_states view.
+        st.dataframe(
+            states,
+            hide_index=True,
+            width="stretch",
+            placeholder="",
+            column_order=[c for c in STATE_COLUMNS if c in states.columns],
+            column_config={
+                "project": st.column_config.TextColumn("Project"),
+                "gate": st.column_config.TextColumn("Gate"),
+                "state": st.column_config.TextColumn("State", help="pass, fail, no_data or stale"),
+                "since": st.column_config.DatetimeColumn("In this state since", format="YYYY-MM-DD HH:mm"),
+                "consecutive_failures": st.column_config.NumberColumn(
+                    "Failed runs in a row", help="consecutive runs on which this gate failed"
+                ),
+                "last_notified_at": st.column_config.DatetimeColumn(
+                    "Last alert sent", format="YYYY-MM-DD HH:mm"
+                ),
+            },
+        )
     else:
         st.info("No gate has been evaluated for this selection yet.")
     if ctx.gates:
@@ -48,6 +75,14 @@ else:
                     for g in ctx.gates
                 ],
                 hide_index=True,
+                placeholder="",
+                column_config={
+                    "gate": st.column_config.TextColumn("Gate"),
+                    "metric": st.column_config.TextColumn("Metric"),
+                    "min": st.column_config.NumberColumn("Min"),
+                    "max": st.column_config.NumberColumn("Max"),
+                    "projects": st.column_config.TextColumn("Projects"),
+                },
             )
 
     st.subheader("History")
@@ -71,7 +106,12 @@ else:
     )
     shown = messages.filter(messages["status"].is_in(list(status or [])))
     st.caption(f"{shown.height} of {messages.height} messages · endpoints are masked")
-    st.dataframe(shown.drop([c for c in ("body",) if c in shown.columns]), hide_index=True, width="stretch")
+    st.dataframe(
+        shown.drop([c for c in ("body",) if c in shown.columns]),
+        hide_index=True,
+        width="stretch",
+        placeholder="",
+    )
 
 st.subheader("Send a test notification")
 st.caption(f"{len(ctx.routes)} routes configured. The message goes through the outbox like any alert.")

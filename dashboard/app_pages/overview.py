@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard.context import get_context
 from dashboard.data import overview, page_count, page_rows, search_projects, state_counts
-from dashboard.ui import PROJECT_KEY, data_or_stop
+from dashboard.ui import PROJECT_KEY, data_or_stop, with_signed_changes
 
 ctx = get_context()
 st.title("Overview")
@@ -43,25 +43,33 @@ shown, pages = page_rows(projects, search=search, page=int(page), page_size=page
 
 st.caption(f"Sorted worst first: red gates, then stale, then by {ctx.score_metric} (lowest first).")
 st.dataframe(
-    shown.select(
-        "gate_state",
-        "project",
-        "score",
-        "change_week",
-        "change_month",
-        "spark",
-        "last_ts",
-        "last_status",
-        "runs",
+    with_signed_changes(
+        shown.select(
+            "gate_state",
+            "project",
+            "score",
+            "change_week",
+            "change_month",
+            "spark",
+            "last_ts",
+            "last_status",
+            "runs",
+        ),
+        ["change_week", "change_month"],
     ),
     hide_index=True,
     width="stretch",
+    placeholder="",
     column_config={
         "gate_state": st.column_config.TextColumn("Gates", help="red: a gate fails · stale: no recent run"),
         "project": st.column_config.TextColumn("Project"),
         "score": st.column_config.ProgressColumn("Score", min_value=0, max_value=100, format="%.1f"),
-        "change_week": st.column_config.NumberColumn("Δ week", format="%+.1f"),
-        "change_month": st.column_config.NumberColumn("Δ month", format="%+.1f"),
+        "change_week": st.column_config.NumberColumn(
+            "Δ week", help="change of the score since a week before the newest run"
+        ),
+        "change_month": st.column_config.NumberColumn(
+            "Δ month", help="change of the score since 30 days before the newest run"
+        ),
         "spark": st.column_config.LineChartColumn("Last 90 days"),
         "last_ts": st.column_config.DatetimeColumn("Last run", format="YYYY-MM-DD HH:mm"),
         "last_status": st.column_config.TextColumn("Status"),

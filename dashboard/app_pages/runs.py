@@ -39,10 +39,33 @@ st.dataframe(
     runs,
     hide_index=True,
     width="stretch",
+    placeholder="",
+    # The short commit, so that duration and analyzers fit; the full one is in the run detail.
+    column_order=[
+        "started_at",
+        "project",
+        "status",
+        "trigger",
+        "commit",
+        "duration_s",
+        "tools",
+        "failed_tools",
+        "author",
+        "branch",
+        "message",
+    ],
     column_config={
         "started_at": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm:ss"),
+        "project": st.column_config.TextColumn("Project"),
+        "status": st.column_config.TextColumn("Status"),
+        "trigger": st.column_config.TextColumn("Trigger"),
+        "commit": st.column_config.TextColumn("Commit"),
         "duration_s": st.column_config.NumberColumn("Duration (s)", format="%.1f"),
-        "commit_sha": st.column_config.TextColumn("Commit"),
+        "tools": st.column_config.TextColumn("Analyzers"),
+        "failed_tools": st.column_config.NumberColumn("Failed", help="analyzers that failed"),
+        "author": st.column_config.TextColumn("Author"),
+        "branch": st.column_config.TextColumn("Branch"),
+        "message": st.column_config.TextColumn("Message"),
     },
 )
 if not runs.height:
@@ -54,6 +77,9 @@ labels = {
     for r in runs.iter_rows(named=True)
 }
 run_id = st.selectbox("Run", list(labels), format_func=labels.__getitem__, key="runs_detail")
+if sha := dict(zip(runs["run_id"], runs["commit_sha"], strict=True))[run_id]:
+    st.caption("Commit of this run (the full hash, to copy):")
+    st.code(sha, language=None)
 tools = tool_details(db, version, str(run_id), ttl_s=ttl)
 if tools.height:
     st.plotly_chart(tool_durations_figure(tools), width="stretch", key="runs_tools_chart")
@@ -61,6 +87,6 @@ if tools.height:
         # a skipped tool (no coverage data, no mypy configured) is not a failure
         show = st.info if row["status"] == "skipped" else st.error
         show(f"{row['tool']} {row['status']}: {row['error']}")
-    st.dataframe(tools, hide_index=True, width="stretch")
+    st.dataframe(tools, hide_index=True, width="stretch", placeholder="")
 else:
     st.info("This run has no analyzer records (generated or imported data).")

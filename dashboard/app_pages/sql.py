@@ -6,7 +6,15 @@ import streamlit as st
 
 from dashboard.charts import query_chart
 from dashboard.context import get_context
-from dashboard.data_ops import EXAMPLE_QUERIES, csv_bytes, parquet_bytes, run_query, schema
+from dashboard.data_sql import (
+    EXAMPLE_QUERIES,
+    csv_bytes,
+    csv_hint,
+    parquet_bytes,
+    readable,
+    run_query,
+    schema,
+)
 from dashboard.ui import version_or_stop
 from storage.errors import DatabaseBusyError, SandboxError
 
@@ -17,24 +25,25 @@ version = version_or_stop(ctx)
 st.caption(
     f"Read-only: one SELECT at a time, no files or network, at most {ctx.sql_row_limit:,} rows, "
     f"{ctx.sql_timeout_s:g}s and {ctx.sql_memory_limit} of memory per query. "
-    "The query is kept in the page address, so you can share the link."
+    "The query is kept in the page address, so you can share the link. "
+    "The views and their columns are in the sidebar."
 )
 
-editor, browser = st.columns([3, 1])
-with browser:
+# In the sidebar, so that the result always comes right under the query box.
+with st.sidebar:
     st.markdown("**Views**")
     for view, columns in schema(db, version, ttl_s=ttl).items():
         with st.expander(view):
             st.dataframe(columns, hide_index=True, width="stretch")
-with editor:
-    example = st.selectbox("Examples", ["(choose an example)", *EXAMPLE_QUERIES], key="sql_example")
-    if example in EXAMPLE_QUERIES and st.session_state.get("sql_example_loaded") != example:
-        st.session_state["sql_text"] = EXAMPLE_QUERIES[str(example)]
-        st.session_state["sql_example_loaded"] = example
-    if "sql_text" not in st.session_state:
-        st.session_state["sql_text"] = st.query_params.get("q", EXAMPLE_QUERIES["The metric catalogue"])
-    query = st.text_area("Query", key="sql_text", height=180)
-    run = st.button("Run query", type="primary", key="sql_run")
+
+example = st.selectbox("Examples", ["(choose an example)", *EXAMPLE_QUERIES], key="sql_example")
+if example in EXAMPLE_QUERIES and st.session_state.get("sql_example_loaded") != example:
+    st.session_state["sql_text"] = EXAMPLE_QUERIES[str(example)]
+    st.session_state["sql_example_loaded"] = example
+if "sql_text" not in st.session_state:
+    st.session_state["sql_text"] = st.query_params.get("q", EXAMPLE_QUERIES["The metric catalogue"])
+query = st.text_area("Query", key="sql_text", height=180)
+run = st.button("Run query", type="primary", key="sql_run")
 
 if run:
     st.query_params["q"] = query
@@ -66,24 +75,31 @@ if result.truncated:
     st.warning(
         f"Stopped at the row limit: only the first {result.row_limit:,} rows are shown and downloadable."
     )
-st.dataframe(frame, hide_index=True, width="stretch")
+shown = readable(frame)  # raw bytes (BLOB, VARIANT in a list, ...) as text
+st.dataframe(shown, hide_index=True, width="stretch")
+csv, parquet = csv_bytes(frame), parquet_bytes(frame)
 downloads = st.columns(2)
-downloads[0].download_button("Download CSV", csv_bytes(frame), "query.csv", "text/csv", key="sql_csv")
+downloads[0].download_button(
+    "Download CSV", csv or b"", "query.csv", "text/csv", key="sql_csv", disabled=csv is None
+)
 downloads[1].download_button(
     "Download Parquet",
-    parquet_bytes(frame),
+    parquet or b"",
     "query.parquet",
     "application/vnd.apache.parquet",
     key="sql_parquet",
+    disabled=parquet is None,
 )
+if csv is None:
+    st.caption(csv_hint(frame))
 
-if frame.height and len(frame.columns) >= 2 and st.toggle("Chart", key="sql_chart"):
-    numeric = [c for c, t in frame.schema.items() if t.is_numeric()]
+if shown.height and len(shown.columns) >= 2 and st.toggle("Chart", key="sql_chart"):
+    numeric = [c for c, t in shown.schema.items() if t.is_numeric()]
     chart_cols = st.columns(3)
     kind = chart_cols[0].selectbox("Kind", ["line", "bar", "scatter"], key="sql_chart_kind")
-    x = chart_cols[1].selectbox("X", frame.columns, key="sql_chart_x")
+    x = chart_cols[1].selectbox("X", shown.columns, key="sql_chart_x")
     y = chart_cols[2].multiselect(
         "Y", [c for c in numeric if c != x], default=[c for c in numeric if c != x][:1], key="sql_chart_y"
     )
     if y:
-        st.plotly_chart(query_chart(frame, str(kind), str(x), y), width="stretch", key="sql_chart_fig")
+        st.plotly_chart(query_chart(shown, str(kind), str(x), y), width="stretch", key="sql_chart_fig")

@@ -11,6 +11,7 @@ from dashboard.data_trends import (
     compare_runs,
     gate_failures,
     gate_thresholds,
+    metric_units,
     moving_thresholds,
     project_metrics,
     project_runs,
@@ -60,13 +61,14 @@ st.plotly_chart(
         failures=failures,
         changes=changes,
         moving=moving_thresholds(db, version, project, metrics, start, end, ttl_s=ttl),
+        units=metric_units(db, version, ttl_s=ttl),
     ),
     width="stretch",
     key="trend_chart",
 )
 if changes.height:
     with st.expander(f"Analyzer and configuration changes ({changes.height})"):
-        st.dataframe(changes, hide_index=True, width="stretch")
+        st.dataframe(changes, hide_index=True, width="stretch", placeholder="")
 
 st.subheader("What changed")
 runs = project_runs(db, version, project, start, end, ttl_s=ttl)
@@ -97,15 +99,17 @@ tabs = st.tabs(
         f"Commits ({comparison.commits.height})",
     ]
 )
-tabs[0].dataframe(comparison.deltas, hide_index=True, width="stretch")
+tabs[0].dataframe(comparison.deltas, hide_index=True, width="stretch", placeholder="")
 tabs[1].dataframe(
     comparison.new_findings.select("tool", "rule", "severity", "path", "line", "message"),
     hide_index=True,
     width="stretch",
+    placeholder="",
 )
 tabs[2].dataframe(
     comparison.fixed_findings.select("tool", "rule", "severity", "path", "line", "message"),
     hide_index=True,
     width="stretch",
+    placeholder="",
 )
-tabs[3].dataframe(comparison.commits, hide_index=True, width="stretch")
+tabs[3].dataframe(comparison.commits, hide_index=True, width="stretch", placeholder="")

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 import pytest
+from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
 from storage.demo import generate
@@ -255,3 +257,14 @@ def figure(at: AppTest, index: int) -> dict[str, Any]:
 def texts(elements: Iterable[Any]) -> str:
     """All values of some text elements, joined."""
     return " ".join(str(e.value) for e in elements)
+
+
+def column_labels(table: Any) -> dict[str, str]:
+    """Column name -> label of an ``st.dataframe`` element (from its column configuration)."""
+    config: dict[str, dict[str, Any]] = json.loads(table.proto.columns or "{}")
+    return {name: c["label"] for name, c in config.items() if "label" in c}
+
+
+def display_values(table: Any) -> pd.DataFrame:
+    """The text a styled ``st.dataframe`` shows in each cell (its pandas Styler's display values)."""
+    return dataframe_util.convert_arrow_bytes_to_pandas_df(table.proto.arrow_data.styler.display_values)

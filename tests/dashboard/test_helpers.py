@@ -12,7 +12,8 @@ from dashboard.charts import FAIL_COLOUR, findings_flow_figure, query_chart, tre
 from dashboard.context import GateLine
 from dashboard.data import data_version, overview, page_rows, state_of
 from dashboard.data_findings import FindingFilter, flow
-from dashboard.data_ops import csv_bytes, mask_endpoint, parquet_bytes
+from dashboard.data_ops import mask_endpoint
+from dashboard.data_sql import csv_bytes, parquet_bytes
 from dashboard.data_trends import gate_thresholds, range_bounds
 from storage import queries
 from storage.store import MetricStore

@@ -145,7 +145,7 @@ def test_gates_show_state_history_and_masked_outbox(seeded_db: Path, monkeypatch
     at = run_page(seeded_db, "gates", monkeypatch)
     states = at.dataframe[0].value
     assert set(states["state"]) == {"fail", "pass"}
-    outbox = at.dataframe[-1].value
+    outbox = at.main.dataframe[-1].value
     shown = outbox.to_string()
     assert "hunter2pass" not in shown and "secrettoken" not in shown and "****" in shown
     assert figure(at, 0)["data"]
@@ -179,7 +179,7 @@ def test_sql_runs_a_query_keeps_it_in_the_url_and_refuses_writes(
     at.text_area(key="sql_text").input(query).run()
     at.button(key="sql_run").click().run()
     assert at.query_params["q"] == [query] or at.query_params["q"] == query
-    result = at.dataframe[-1].value
+    result = at.main.dataframe[-1].value
     assert result["project"].tolist()[0] == "acme" and result.shape[0] == 7
     at.text_area(key="sql_text").input("DELETE FROM runs").run()
     at.button(key="sql_run").click().run()
@@ -192,7 +192,7 @@ def test_sql_example_and_row_cap(seeded_db: Path, monkeypatch: pytest.MonkeyPatc
     at.selectbox(key="sql_example").select("Weekly mean quality score per project").run()
     assert "measures_weekly" in at.text_area(key="sql_text").value
     at.button(key="sql_run").click().run()
-    assert at.dataframe[-1].value.shape[0] == 100
+    assert at.main.dataframe[-1].value.shape[0] == 100
     assert any("row limit" in w.value for w in at.warning)
 
 
@@ -202,5 +202,5 @@ def test_sql_query_from_the_url_runs_on_load(seeded_db: Path, monkeypatch: pytes
     at.query_params["q"] = "SELECT 41 + 1 AS answer"
     at.run()
     at.switch_page("app_pages/sql.py").run()
-    assert at.dataframe[-1].value["answer"].tolist() == [42]
+    assert at.main.dataframe[-1].value["answer"].tolist() == [42]
     assert json.dumps(at.text_area(key="sql_text").value) == json.dumps("SELECT 41 + 1 AS answer")

@@ -9,6 +9,7 @@ import pytest
 
 from storage.errors import SandboxError
 from storage.sandbox import PUBLIC_VIEW_NAMES, check_statement, run_sandboxed
+from storage.schema_alerts import ALERT_VIEWS
 
 TABLES = (
     "run_record",
@@ -21,7 +22,6 @@ TABLES = (
     "rollup_month",
     "schema_migrations",
 )
-ALERT_VIEWS = ("gate_results", "alert_states", "outbox")
 
 READERS = [
     "SELECT * FROM read_csv('{f}')",

@@ -182,3 +182,11 @@ def test_sql_shows_variant_values_as_text_in_every_format(demo_db: MetricStore) 
     assert as_csv.stdout.splitlines() == ['x,"odd ""name""",w', "ok,1,{'a': 2}"]
     as_json = run("--db", str(demo_db.path), "sql", query, "--format", "json")
     assert json.loads(as_json.stdout) == [{"x": "ok", 'odd "name"': "1", "w": "{'a': 2}"}]
+
+
+def test_sql_shows_intervals_and_unions_as_text(demo_db: MetricStore) -> None:
+    query = ("SELECT INTERVAL 3 DAY AS i, [INTERVAL 1 HOUR] AS l, "
+             "union_value(n := 7)::UNION(n INTEGER, s VARCHAR) AS u")
+    result = run("--db", str(demo_db.path), "sql", query, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [{"i": "3 days", "l": "['01:00:00']", "u": "7"}]
