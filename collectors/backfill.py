@@ -6,9 +6,10 @@ regular collect pipeline runs on it with the content-addressed file cache, and t
 stored with the commit's sha and time and ``trigger = backfill`` in its own transaction.
 Finished runs are written every ``flush_s`` seconds (and at the end of each chunk) on one
 writer connection, since opening the database per run cost more than storing it; Ctrl-C or
-SIGTERM writes the buffered runs first, and a hard kill loses at most the last ``flush_s``
-seconds of analysis. A rerun resumes after the stored commits: commits already stored for
-the project are skipped unless ``force``.
+SIGTERM writes the buffered runs first and then raises :class:`BackfillInterrupted`, which
+carries the counts so far, and a hard kill loses at most the last ``flush_s`` seconds of
+analysis. A rerun resumes after the stored commits: commits already stored for the project
+are skipped unless ``force``.
 
 Exactness comes from running the *same* pipeline on a faithful checkout: per-file results may
 come from the cache, whose keys hold everything a result depends on (for ruff also the file's
@@ -41,6 +42,7 @@ from collectors.gitwalk import (
     list_commits,
     list_tree,
     repo_info,
+    resolve_start,
 )
 from collectors.prewarm import ChunkCommit, layout_of, prewarm_chunk
 from collectors.stored_cache import StoredFileCache
@@ -51,6 +53,7 @@ from storage.store import MetricStore
 
 __all__ = [
     "PER_FILE_TOOLS",
+    "BackfillInterrupted",
     "BackfillProgress",
     "BackfillRequest",
     "BackfillSummary",
@@ -83,7 +86,13 @@ class CollectFn(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class BackfillProgress:
-    """What a progress display needs after each commit (and once before the first)."""
+    """What a progress display needs: once at the start, when a chunk's batch analysis starts
+    (``activity`` says what runs), and after each stored run (``commit``, ``status``).
+
+    ``done`` and ``total`` count this invocation's commits only: commits stored before are
+    skipped and are in neither. ``work_s`` is the time this invocation spent on its ``done``
+    commits, ``prepaid_s`` the batch analysis already done for commits still to come.
+    """
 
     done: int
     total: int
@@ -92,6 +101,9 @@ class BackfillProgress:
     files_analysed: int
     files_cached: int
     elapsed_s: float
+    activity: str | None = None
+    work_s: float = 0.0
+    prepaid_s: float = 0.0
 
     @property
     def hit_rate(self) -> float:
@@ -101,10 +113,15 @@ class BackfillProgress:
 
     @property
     def eta_s(self) -> float | None:
-        """Seconds left at the average pace so far (None before the first commit)."""
+        """Seconds left at this invocation's pace (None until one of its commits is stored).
+
+        A chunk's batch analysis is shared by the chunk's commits, so the first commit does
+        not look as slow as the whole batch; the part of it that serves commits not yet
+        analysed is already spent and is not counted again.
+        """
         if self.done == 0:
             return None
-        return self.elapsed_s / self.done * (self.total - self.done)
+        return max(self.work_s / self.done * (self.total - self.done) - self.prepaid_s, 0.0)
 
 
 @dataclass(slots=True)
@@ -138,6 +155,18 @@ class BackfillSummary:
 
 
 ProgressFn = Callable[[BackfillProgress], None]
+
+
+class BackfillInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a backfill after its analysed runs were stored.
+
+    ``summary`` counts what was stored. It is a :class:`KeyboardInterrupt`, not an error (the
+    person asked to stop; nothing failed), so code that does not know it sees an interrupt.
+    """
+
+    def __init__(self, summary: BackfillSummary) -> None:
+        super().__init__(f"interrupted after {summary.stored} stored runs")
+        self.summary = summary
 
 
 def stored_commits(store: MetricStore, project: str) -> set[str]:
@@ -225,6 +254,7 @@ def backfill(
     adapters: Sequence[Adapter] = (),
     on_progress: ProgressFn | None = None,
     on_stored: Callable[[int, Commit], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
     tmp_root: Path | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> BackfillSummary:
@@ -233,76 +263,151 @@ def backfill(
     ``adapters`` are the per-file analyzers whose work is batched per chunk of commits
     (:func:`collectors.prewarm.prewarm_chunk`); leave empty to analyse commit by commit.
     ``on_stored(n, commit)`` is called after the n-th run is committed to the store.
+    ``on_warning`` receives one-line warnings about the whole backfill (a shallow clone's
+    missing history); without it they are logged. An interrupt stores the analysed runs and
+    raises :class:`BackfillInterrupted`.
     """
     started = clock()
     path = resolve_project(path, request.options.allowed_roots)
     info = repo_info(path)
+    start = resolve_start(info.root, request.ref)
+    if info.shallow:
+        (on_warning or logger.warning)(
+            f"{info.root} is a shallow clone: commits before its shallow boundary are missing "
+            f"and are not backfilled; run `git -C {info.root} fetch --unshallow`, then this "
+            "backfill again, to add them (stored commits are skipped)"
+        )
     commits = list_commits(
-        info.root, ref=request.ref or "HEAD", max_commits=request.max_commits,
+        info.root, ref=start.sha, max_commits=request.max_commits,
         since=request.since, every=request.every, prefix=info.prefix,
     )
     summary = BackfillSummary(project=request.project, selected=len(commits))
     done = set() if request.force else stored_commits(store, request.project)
     todo = [c for c in commits if c.sha not in done]
     summary.skipped = len(commits) - len(todo)
-    cache = StoredFileCache(BlobCache(store))
     workdir = Path(tempfile.mkdtemp(prefix="flext-backfill-", dir=tmp_root))
     context = _Context(
-        info_root=info.root, prefix=info.prefix, branch=request.ref or info.branch, path=path,
-        store=store, request=request, collect=collect, cache=cache,
-        options=_inner_options(request.options, workdir),
+        info_root=info.root, prefix=info.prefix, branch=start.branch, path=path,
+        store=store, request=request, collect=collect,
+        cache=StoredFileCache(BlobCache(store)), options=_inner_options(request.options, workdir),
     )
-
-    def report(commit: Commit | None, status: str | None) -> None:
-        if on_progress is not None:
-            on_progress(BackfillProgress(
-                done=summary.stored, total=len(todo), commit=commit, status=status,
-                files_analysed=summary.files_analysed, files_cached=summary.files_cached,
-                elapsed_s=clock() - started,
-            ))
-
-    report(None, None)
-    buffer: list[tuple[Commit, RunResult]] = []
-    buffered_since = 0.0
-
-    def flush() -> None:
-        # One writer connection for the buffered runs, each run its own transaction.
-        runs = list(buffer)
-        buffer.clear()
-        context.store.append_runs([result for _commit, result in runs])
-        for commit, result in runs:
-            _count(result, summary)
-            if on_stored is not None:
-                on_stored(summary.stored, commit)
-            report(commit, result.run.status)
-
+    walk = _Walk(context, todo, summary, adapters, on_progress, on_stored, clock, started)
     try:
-        checkout = workdir / "tree"
-        checkout.mkdir()
+        walk.report(0)
         with BlobReader(info.root) as reader:
-            materialiser = Materialiser(reader, checkout)
-            for offset in range(0, len(todo), request.chunk):
-                batch = [
-                    ChunkCommit(c.sha, list_tree(info.root, c.sha, info.prefix))
-                    for c in todo[offset:offset + request.chunk]
-                ]
-                if adapters:
-                    summary.files_analysed += _prewarm_safely(
-                        reader, batch, cache, adapters, context.options, workdir
-                    )
-                for commit, listed in zip(todo[offset:offset + request.chunk], batch, strict=True):
-                    if not buffer:
-                        buffered_since = clock()
-                    buffer.append((commit, _one_commit(commit, listed, materialiser, context)))
-                    if clock() - buffered_since >= request.flush_s:
-                        flush()
-                flush()
+            walk.run(reader, workdir)
+    except KeyboardInterrupt as interrupt:
+        walk.flush()  # the runs already analysed are kept
+        summary.wall_s = clock() - started
+        raise BackfillInterrupted(summary) from interrupt
     finally:
-        if buffer:
-            flush()  # an interrupt keeps the runs already analysed
-        shutil.rmtree(workdir, ignore_errors=True)
+        try:
+            walk.flush()  # also after an error: analysed runs are kept
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
     summary.wall_s = clock() - started
     return summary
+
+
+@dataclass(slots=True)
+class _Analysed:
+    """A commit's run waiting in the write buffer, with the pace figures at its analysis."""
+
+    commit: Commit
+    result: RunResult
+    work_s: float
+    prepaid_s: float
+
+
+@dataclass(slots=True)
+class _Walk:
+    """The loop of one backfill: analyse chunk by chunk, buffer the runs, store them, report."""
+
+    context: _Context
+    todo: list[Commit]
+    summary: BackfillSummary
+    adapters: Sequence[Adapter]
+    on_progress: ProgressFn | None
+    on_stored: Callable[[int, Commit], None] | None
+    clock: Callable[[], float]
+    started: float
+    began: float = field(init=False)
+    buffer: list[_Analysed] = field(init=False, default_factory=list)
+    buffered_since: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        # the pace counts from here: finding and listing the commits is not per-commit work
+        self.began = self.clock()
+
+    def report(self, done: int, item: _Analysed | None = None, activity: str | None = None) -> None:
+        """Tell the progress display where the backfill is."""
+        if self.on_progress is None:
+            return
+        summary = self.summary
+        self.on_progress(BackfillProgress(
+            done=done, total=len(self.todo), commit=item.commit if item else None,
+            status=item.result.run.status if item else None,
+            files_analysed=summary.files_analysed, files_cached=summary.files_cached,
+            elapsed_s=self.clock() - self.started, activity=activity,
+            work_s=item.work_s if item else 0.0, prepaid_s=item.prepaid_s if item else 0.0,
+        ))
+
+    def run(self, reader: BlobReader, workdir: Path) -> None:
+        """Analyse and store every commit to do, oldest first."""
+        checkout = workdir / "tree"
+        checkout.mkdir()
+        materialiser = Materialiser(reader, checkout)
+        size = self.context.request.chunk
+        for offset in range(0, len(self.todo), size):
+            self._chunk(offset, self.todo[offset:offset + size], materialiser, workdir)
+            self.flush()
+
+    def _chunk(
+        self, offset: int, commits: list[Commit], materialiser: Materialiser, workdir: Path
+    ) -> None:
+        ctx = self.context
+        chunk_started = self.clock()
+        if self.adapters:
+            # the batch analysis of a chunk can take a while before its first run is stored
+            span = f"s {offset + 1}-{offset + len(commits)}" if len(commits) > 1 else f" {offset + 1}"
+            self.report(self.summary.stored, activity=f"analysing changed files of commit{span}")
+        batch = [ChunkCommit(c.sha, list_tree(ctx.info_root, c.sha, ctx.prefix)) for c in commits]
+        if self.adapters:
+            self.summary.files_analysed += _prewarm_safely(
+                materialiser.reader, batch, ctx.cache, self.adapters, ctx.options, workdir
+            )
+        # listing and batch analysis serve the whole chunk: each commit bears an equal share
+        share = (self.clock() - chunk_started) / len(commits)
+        for index, (commit, listed) in enumerate(zip(commits, batch, strict=True)):
+            if not self.buffer:
+                self.buffered_since = self.clock()
+            result = _one_commit(commit, listed, materialiser, ctx)
+            prepaid = share * (len(commits) - index - 1)
+            now = self.clock()
+            self.buffer.append(_Analysed(commit, result, now - self.began - prepaid, prepaid))
+            if now - self.buffered_since >= ctx.request.flush_s:
+                self.flush()
+
+    def flush(self) -> None:
+        """Store the buffered runs on one writer connection, each in its own transaction."""
+        if not self.buffer:
+            return
+        # The buffer is emptied only once stored: an interrupt while storing leaves it for the
+        # final flush, and storing a commit's run again replaces it rather than adding one.
+        # A store that refused the runs is not asked again (it would only wait again).
+        try:
+            self.context.store.append_runs([item.result for item in self.buffer])
+        except Exception:
+            self.buffer.clear()
+            raise
+        runs, self.buffer = self.buffer, []
+        first = self.summary.stored
+        for item in runs:
+            _count(item.result, self.summary)
+        for number, item in enumerate(runs, start=first + 1):
+            if self.on_stored is not None:
+                self.on_stored(number, item.commit)
+            self.report(number, item)
 
 
 def _prewarm_safely(

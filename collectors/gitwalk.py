@@ -2,6 +2,8 @@
 
 Everything here talks to git through plain subprocess calls:
 
+* :func:`repo_info` finds the repository of a project folder (and whether it is a shallow
+  clone), :func:`resolve_start` checks the branch, tag or sha to walk and names its branch;
 * :func:`list_commits` walks the first-parent history of a branch (newest N, or since a date,
   optionally thinned to the last commit of each day, week or month, by UTC commit time) and
   returns it oldest first;
@@ -29,11 +31,14 @@ __all__ = [
     "Commit",
     "Every",
     "Materialiser",
+    "RepoInfo",
+    "StartPoint",
     "TreeEntry",
     "git",
     "list_commits",
     "list_tree",
     "repo_info",
+    "resolve_start",
     "thin_commits",
 ]
 
@@ -79,13 +84,24 @@ class TreeEntry:
     blob_sha: str
 
 
+def _git_answer(repo: Path, *args: str) -> str | None:
+    """Stdout of a git query, or None when git says no (a non-zero exit is the answer here)."""
+    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
+    return proc.stdout.decode("utf-8", "replace").strip() if proc.returncode == 0 else None
+
+
 @dataclass(frozen=True, slots=True)
 class RepoInfo:
-    """Where a project sits in its repository."""
+    """Where a project sits in its repository.
+
+    ``branch`` is the current branch (None on a detached HEAD); ``shallow`` says the
+    repository is a shallow clone, whose history stops at the shallow boundary.
+    """
 
     root: Path
     prefix: str
     branch: str | None
+    shallow: bool = False
 
 
 def repo_info(path: Path) -> RepoInfo:
@@ -98,8 +114,53 @@ def repo_info(path: Path) -> RepoInfo:
         raise ProjectError(f"{path} is not inside a git repository") from None
     root = Path(top).resolve()
     prefix = path.resolve().relative_to(root).as_posix()
-    branch = git(path, "rev-parse", "--abbrev-ref", "HEAD").decode().strip()
-    return RepoInfo(root, "" if prefix == "." else prefix, None if branch == "HEAD" else branch)
+    # symbolic-ref also names the branch of a repository without commits, where
+    # `rev-parse --abbrev-ref HEAD` fails
+    branch = _git_answer(root, "symbolic-ref", "--quiet", "--short", "HEAD")
+    shallow = _git_answer(root, "rev-parse", "--is-shallow-repository") == "true"
+    return RepoInfo(root, "" if prefix == "." else prefix, branch or None, shallow)
+
+
+@dataclass(frozen=True, slots=True)
+class StartPoint:
+    """The commit a walk starts from, and its branch (None for a sha, a tag or a detached HEAD)."""
+
+    sha: str
+    branch: str | None
+
+
+def resolve_start(root: Path, ref: str | None = None) -> StartPoint:
+    """Check that ``ref`` (default: HEAD) names a commit of the repository at ``root``.
+
+    Raises :class:`ProjectError` with one readable line when the repository has no commits
+    yet or ``ref`` is no branch, tag or commit. The branch is only named when ``ref`` is a
+    local or remote-tracking branch (``main``, ``origin/release/2.x``): a sha or a tag is not
+    on one particular branch, so runs made from it carry none.
+    """
+    # A name starting with "-" can be no branch, tag or sha; refusing it keeps it from ever
+    # being read as an option by a later git command.
+    sha = None if (ref or "").startswith("-") else _commit_of(root, ref or "HEAD")
+    if sha is None:
+        if _git_answer(root, "for-each-ref", "--count=1", "--format=%(objectname)") == "":
+            raise ProjectError(f"{root} has no commits yet: nothing to backfill")
+        if ref is None:
+            current = _git_answer(root, "symbolic-ref", "--quiet", "--short", "HEAD")
+            raise ProjectError(
+                f"the current branch {current!r} of {root} has no commits yet: nothing to backfill"
+            )
+        raise ProjectError(f"unknown branch or commit {ref!r} in {root}")
+    # "--" keeps a file of the same name from making the name ambiguous; git echoes it back
+    named = _git_answer(root, "rev-parse", "--symbolic-full-name", ref or "HEAD", "--") or ""
+    full = named.splitlines()[0] if named else ""
+    for namespace in ("refs/heads/", "refs/remotes/"):
+        if full.startswith(namespace):
+            return StartPoint(sha, full.removeprefix(namespace))
+    return StartPoint(sha, None)
+
+
+def _commit_of(root: Path, ref: str) -> str | None:
+    """The full sha of the commit ``ref`` names, or None (an annotated tag is peeled)."""
+    return _git_answer(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") or None
 
 
 def _period(moment: datetime, every: Every) -> tuple[int, ...]:
@@ -137,7 +198,8 @@ def list_commits(
     period; ``max_commits`` then keeps the newest N of what is left (so ``--commits 50 --every
     week`` gives up to 50 weekly points). ``prefix`` limits to commits touching that folder.
     """
-    args = ["log", "--first-parent", "--format=%H%x1f%ct%x1f%an%x1f%s%x1e", ref]
+    # --end-of-options: a ref is never read as an option, whatever its spelling
+    args = ["log", "--first-parent", "--format=%H%x1f%ct%x1f%an%x1f%s%x1e", "--end-of-options", ref]
     if since is not None:
         args.insert(2, f"--since={since.strftime('%Y-%m-%dT%H:%M:%S')}+00:00")
     if max_commits is not None and every is None:

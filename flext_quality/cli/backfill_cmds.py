@@ -7,8 +7,9 @@ Only option parsing, progress display and signal handling live here; the work is
 from __future__ import annotations
 
 import json
+import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,16 +18,15 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from collectors.backfill import BackfillProgress, BackfillRequest, BackfillSummary, backfill
+from collectors.backfill import (
+    BackfillInterrupted,
+    BackfillProgress,
+    BackfillRequest,
+    BackfillSummary,
+    backfill,
+)
 from collectors.discovery import resolve_project
 from collectors.gitwalk import Commit, Every
 from collectors.pipeline import collect
@@ -79,17 +79,49 @@ def _pause_hook(after: int | None, fifo: Path | None) -> Callable[[int, Commit],
     return on_stored
 
 
-class _Display:
-    """Progress on stderr: a rich bar on a terminal, one plain line per commit otherwise."""
+def _in_ci(environ: Mapping[str, str]) -> bool:
+    """True under a CI service (they set ``CI``, to ``true``, ``1`` or their own name).
 
-    def __init__(self, console: Console, enabled: bool) -> None:
+    A CI log is no terminal even when the job runs under a pseudo-terminal, and an animated
+    bar there turns into pages of redrawn lines.
+    """
+    return environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``1h02m``: short enough for a progress line."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole // 60 % 60:02d}m"
+
+
+def _label(event: BackfillProgress) -> str:
+    """The stored commit and its status, else what runs now."""
+    if event.commit is not None:
+        return f"{event.commit.sha[:10]} {event.status}"
+    return event.activity or "starting"
+
+
+class _Display:
+    """Progress on stderr: an animated bar on a terminal, plain lines in logs and under CI.
+
+    Plain mode prints one line when a chunk's batch analysis starts and one per stored commit.
+    The time left is the backfill's own estimate (:attr:`BackfillProgress.eta_s`, which
+    counts only this invocation's commits); it is left out until one commit is stored.
+    """
+
+    def __init__(self, console: Console, *, enabled: bool, animated: bool) -> None:
         self.console = console
         self.enabled = enabled
+        self.animated = enabled and animated
         self.progress: Progress | None = None
         self.task: Any = None
 
     def __enter__(self) -> _Display:
-        if self.enabled and self.console.is_terminal:
+        if self.animated:
             self.progress = Progress(
                 TextColumn("[bold]backfill"),
                 BarColumn(),
@@ -97,34 +129,54 @@ class _Display:
                 TextColumn("{task.fields[commit]}"),
                 TextColumn("cache {task.fields[hits]}"),
                 TimeElapsedColumn(),
-                TimeRemainingColumn(),
+                TextColumn("{task.fields[eta]}"),
                 console=self.console,
             )
             self.progress.start()
-            self.task = self.progress.add_task("backfill", total=None, commit="", hits="-")
+            self.task = self.progress.add_task("backfill", total=None, commit="", hits="-", eta="")
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
             self.progress.stop()
 
+    def warn(self, message: str) -> None:
+        """One warning line (above the bar while it is shown), also with ``--format json``."""
+        self.console.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+
     def __call__(self, event: BackfillProgress) -> None:
         if not self.enabled:
             return
         hits = f"{event.hit_rate:.0%}"
-        label = f"{event.commit.sha[:10]} {event.status}" if event.commit else "starting"
+        eta = f"eta {_duration(event.eta_s)}" if event.eta_s is not None else ""
+        label = _label(event)
         if self.progress is not None:
             self.progress.update(
-                self.task, total=event.total, completed=event.done, commit=label, hits=hits
+                self.task, total=event.total, completed=event.done, commit=label, hits=hits, eta=eta
             )
             return
-        if event.commit is None:
+        if event.commit is None and event.activity is None:
             self.console.print(f"backfill: {event.total} commits to analyse", highlight=False)
             return
-        eta = f"{event.eta_s:.0f}s" if event.eta_s is not None else "?"
-        self.console.print(
-            f"[{event.done}/{event.total}] {label} cache {hits} eta {eta}", highlight=False
+        line = f"[{event.done}/{event.total}] {label}"
+        if event.commit is not None:
+            line = f"{line} cache {hits} {eta}".rstrip()
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _interrupted_line(summary: BackfillSummary, *, force: bool) -> str:
+    """What an interrupt left behind, and how to go on."""
+    if force:
+        return (
+            f"interrupted: {summary.stored} of {summary.selected} commits analysed again and "
+            "stored; the same command starts over (--force analyses every commit again)"
         )
+    stored = summary.skipped + summary.stored
+    earlier = f" ({summary.stored} in this run)" if summary.skipped else ""
+    return (
+        f"interrupted: {stored} of {summary.selected} commits stored{earlier}; run the same "
+        "command again to resume (stored commits are skipped)"
+    )
 
 
 def _print_summary(summary: BackfillSummary, fmt: str) -> None:
@@ -150,7 +202,9 @@ def _print_summary(summary: BackfillSummary, fmt: str) -> None:
               help="Only commits at or after this date or ISO time (UTC unless it has an offset).")
 @click.option("--every", type=click.Choice(["day", "week", "month"]), default=None,
               help="Keep only the last commit of each UTC day, ISO week or month.")
-@click.option("--branch", default=None, help="Branch or ref to walk (default: the current one).")
+@click.option("--branch", default=None,
+              help="Branch, tag or commit to walk (default: the current branch); runs record "
+                   "a branch only when this is one.")
 @click.option("--tools", default=None,
               help="Comma-separated analyzers (default: collect.tools).")
 @click.option("--coverage-dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
@@ -186,11 +240,19 @@ def backfill_cmd(
     )
     per_file = [ADAPTERS[name] for name in chosen if name in ADAPTERS and ADAPTERS[name].per_file]
     console = Console(stderr=True)
-    with _sigterm_as_interrupt(), _Display(console, enabled=fmt == "text") as display:
-        summary = backfill(
-            resolved, request, store=store, collect=collect, adapters=per_file,
-            on_progress=display, on_stored=_pause_hook(pause_after, pause_fifo),
-        )
+    display = _Display(
+        console, enabled=fmt == "text", animated=console.is_terminal and not _in_ci(os.environ)
+    )
+    try:
+        with _sigterm_as_interrupt(), display:
+            summary = backfill(
+                resolved, request, store=store, collect=collect, adapters=per_file,
+                on_progress=display, on_stored=_pause_hook(pause_after, pause_fifo),
+                on_warning=display.warn,
+            )
+    except BackfillInterrupted as stop:
+        click.echo(_interrupted_line(stop.summary, force=force), err=True)
+        raise click.exceptions.Exit(130) from None
     _print_summary(summary, fmt)
     # Every stored run gets its gate results (so the history shows where a gate was red), in
     # commit order; only the project's newest run moves the alert state, so replaying history
