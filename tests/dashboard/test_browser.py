@@ -82,14 +82,23 @@ def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout_s: float) -
     raise AssertionError("the dashboard did not start; its output:\n" + "\n".join(seen))
 
 
+def _start_dashboard(db: Path, port: int) -> subprocess.Popen[str]:
+    """`flext-quality dashboard` on ``db`` in a session of its own (output on one pipe)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "flext_quality", "dashboard", "--db", str(db), "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
 def test_sigterm_to_the_dashboard_command_stops_the_server(seeded_db: Path) -> None:
     """A service manager signals the process it started: no server may outlive it."""
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flext_quality", "dashboard", "--db", str(seeded_db), "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = _start_dashboard(seeded_db, port)
     try:
         seen = _wait_for_line(proc, "You can now view", timeout_s=90)
         assert any(f"dashboard on http://127.0.0.1:{port}" in line for line in seen)
@@ -107,15 +116,7 @@ def test_sigterm_to_the_dashboard_command_stops_the_server(seeded_db: Path) -> N
 def served_dashboard(seeded_db: Path) -> Iterator[str]:
     """A real `flext-quality dashboard` process on the seeded database; yields its URL."""
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flext_quality", "dashboard", "--db", str(seeded_db), "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = _start_dashboard(seeded_db, port)
     try:
         _wait_for_line(proc, "You can now view", timeout_s=90)
         yield f"http://127.0.0.1:{port}"
