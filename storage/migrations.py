@@ -21,6 +21,7 @@ from storage.schema_core import (
     LAYOUT_STATEMENTS,
     PUBLIC_VIEWS,
     PUBLIC_VIEWS_V1,
+    RUN_INDEX_STATEMENTS,
     STATE_STATEMENTS,
 )
 
@@ -58,6 +59,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (3, "0003_blob_cache", _run_all(CACHE_STATEMENTS)),
     (4, "0004_series_rollups", _layout),
     (5, "0005_store_state", _run_all(STATE_STATEMENTS)),
+    (6, "0006_drop_run_commit_index", _run_all(RUN_INDEX_STATEMENTS)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -12,6 +12,7 @@ __all__ = [
     "PUBLIC_VIEWS",
     "PUBLIC_VIEWS_V1",
     "ROLLUP_TABLES",
+    "RUN_INDEX_STATEMENTS",
     "STATE_STATEMENTS",
 ]
 
@@ -201,6 +202,12 @@ PUBLIC_VIEWS: dict[str, str] = {
 STATE_STATEMENTS: list[str] = [
     "CREATE TABLE IF NOT EXISTS store_state (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
 ]
+
+# Migration 0006: the index on run_record (project, commit_sha) answered no query (a commit's
+# earlier run is looked up with ``run_id = ? OR (...)``, which DuckDB does not serve from an
+# ART index), yet building and checkpointing it cost about a second per million bulk-loaded
+# runs. A scan of run_record finds a commit's run in a few milliseconds.
+RUN_INDEX_STATEMENTS: list[str] = ["DROP INDEX IF EXISTS run_project_idx"]
 
 # The rollup views as migration 0001 created them (before series ids), kept so that
 # 0001 still builds exactly the schema an early release wrote.

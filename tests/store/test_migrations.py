@@ -61,9 +61,14 @@ def test_an_older_schema_is_upgraded_and_keeps_its_data(tmp_path: Path) -> None:
     path = tmp_path / "old.duckdb"
     _database_at_0001(path)
     store = MetricStore(path)
+    indexes = "SELECT index_name FROM duckdb_indexes() WHERE table_name = 'run_record'"
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute(indexes).fetchall() == [("run_project_idx",)]  # 0001 created it
+    con.close()
     assert store.ensure_schema() == ALL_NAMES[1:]
     assert _ledger(path) == [(v, n) for v, n, _ in MIGRATIONS]
     assert store.fetch("SELECT run_id, value FROM measures") == [("old", 2.0)]
+    assert store.fetch(indexes) == []  # 0006 dropped it
     # The upgraded file takes new runs, and its rollups keep merging exactly.
     store.append_run(make_run("p", "c1", {"m": 4.0}, T0.replace(hour=12)))
     assert store.fetch("SELECT min_value, max_value, mean_value, last_value, n FROM measures_daily") == [
