@@ -9,6 +9,7 @@ secrets directory or from the environment variable ``NAME``.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -52,6 +53,10 @@ DEFAULT_RUFF_SELECT: tuple[str, ...] = ("E4", "E7", "E9", "F", "W", "B", "UP", "
 _DEFAULT_CONFIG_FILE = "flext-quality.toml"
 _TIME_OF_DAY = r"^([01]\d|2[0-3]):[0-5]\d$"
 _DEFAULT_SECRETS_DIR = Path("/run/secrets")
+_ENV_PREFIX = "FLEXT_QUALITY_"
+# Variables with our prefix that are not settings: the settings file the dashboard process is
+# handed by `flext-quality dashboard`, and the test suite's switch for the real-browser test.
+_NOT_SETTINGS = frozenset({"FLEXT_QUALITY_CONFIG", "FLEXT_QUALITY_REQUIRE_BROWSER"})
 
 
 class _Section(BaseModel):
@@ -195,7 +200,7 @@ class Settings(BaseSettings):
     """All settings of flext-quality (documented one by one in the README)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="FLEXT_QUALITY_",
+        env_prefix=_ENV_PREFIX,
         env_nested_delimiter="__",
         extra="forbid",
         validate_default=True,
@@ -334,6 +339,41 @@ def _undecodable(error: SettingsError) -> str:
     return f"invalid setting: {error}"
 
 
+def _environment_names() -> tuple[set[str], set[str]]:
+    """Variable names that set a setting, and prefixes under which any name does (dicts)."""
+    names: set[str] = set()
+    open_prefixes: set[str] = set()
+    for name, field in Settings.model_fields.items():
+        top = f"{_ENV_PREFIX}{name.upper()}"
+        names.add(top)
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            for sub, sub_field in section.model_fields.items():
+                names.add(f"{top}__{sub.upper()}")
+                if dict in (sub_field.annotation, get_origin(sub_field.annotation)):
+                    open_prefixes.add(f"{top}__{sub.upper()}__")
+    return names, open_prefixes
+
+
+def _check_environment(environ: dict[str, str]) -> None:
+    """Refuse a ``FLEXT_QUALITY_*`` variable that sets nothing, as unknown TOML keys are refused.
+
+    A misspelt variable would otherwise be ignored without a word, and the default used.
+    """
+    names, open_prefixes = _environment_names()
+    for variable in sorted(environ):
+        upper = variable.upper()
+        if not upper.startswith(_ENV_PREFIX) or upper in names or upper in _NOT_SETTINGS:
+            continue
+        if any(upper.startswith(prefix) for prefix in open_prefixes):
+            continue
+        close = difflib.get_close_matches(upper, sorted(names | _NOT_SETTINGS), n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise ConfigError(
+            f"unknown environment variable {variable}: {hint}(settings are listed in README 'Settings')"
+        )
+
+
 def load_settings(config: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
     """Load settings from every source; raise :class:`ConfigError` with one readable line.
 
@@ -343,6 +383,7 @@ def load_settings(config: Path | None = None, overrides: dict[str, Any] | None =
     """
     if config is not None and not config.is_file():
         raise ConfigError(f"config file {config} does not exist")
+    _check_environment(dict(os.environ))
     toml_file = config or (Path(_DEFAULT_CONFIG_FILE) if Path(_DEFAULT_CONFIG_FILE).is_file() else None)
     secrets_env = os.environ.get("FLEXT_QUALITY_SECRETS_DIR")
     secrets_dir = (

@@ -153,6 +153,37 @@ def test_a_bad_environment_value_names_the_variable(
     assert one_line(result).startswith(f"error: {expected}")
 
 
+@pytest.mark.parametrize(
+    ("variable", "expected"),
+    [
+        ("FLEXT_QUALITY_DB_PATH", "unknown environment variable FLEXT_QUALITY_DB_PATH: did you mean "
+                                  "FLEXT_QUALITY_DB?"),
+        ("FLEXT_QUALITY_SQL__ROWLIMIT", "unknown environment variable FLEXT_QUALITY_SQL__ROWLIMIT: "
+                                        "did you mean FLEXT_QUALITY_SQL__ROW_LIMIT?"),
+        ("FLEXT_QUALITY_NOTHING_LIKE_IT", "unknown environment variable FLEXT_QUALITY_NOTHING_LIKE_IT: "
+                                          "(settings are listed"),
+    ],
+)
+def test_a_misspelt_environment_variable_is_refused_not_ignored(
+    demo_db: MetricStore, variable: str, expected: str
+) -> None:
+    result = run("--db", str(demo_db.path), "sql", "SELECT 1", env={variable: "500"})
+    assert result.exit_code == 1
+    assert one_line(result).startswith(f"error: {expected}")
+
+
+def test_variables_that_are_not_settings_or_name_a_dict_key_are_accepted(demo_db: MetricStore) -> None:
+    env = {
+        "FLEXT_QUALITY_REQUIRE_BROWSER": "1",
+        "FLEXT_QUALITY_COLLECT__EXECUTABLES__RUFF": '["ruff"]',
+        "FLEXT_QUALITY_SQL__ROW_LIMIT": "7",
+        "flext_quality_log_level": "ERROR",  # names are not case-sensitive, as pydantic reads them
+    }
+    result = run("--db", str(demo_db.path), "sql", "SELECT 1 AS one", "--format", "csv", env=env)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == ["one", "1"]
+
+
 def test_report_and_outbox_commands_refuse_a_missing_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
