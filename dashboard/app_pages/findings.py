@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
 from dashboard.charts import FAIL_COLOUR, findings_flow_figure, horizontal_bars
 from dashboard.context import get_context
 from dashboard.data_findings import as_filter, current_findings, filter_options, flow, hot_spots, top_rules
+from dashboard.data_ops import SHORT_SHA
 from dashboard.ui import choose_project, data_or_stop
 
 ctx = get_context()
@@ -58,12 +60,21 @@ st.caption(
     "that had the same fingerprint."
 )
 st.dataframe(
-    current.drop("fingerprint"),
+    # The short commit, as on the Runs page, so that the message keeps the width.
+    current.drop("fingerprint").with_columns(pl.col("first_commit").str.slice(0, SHORT_SHA)),
     hide_index=True,
     width="stretch",
     placeholder="",
     column_config={
+        "tool": st.column_config.TextColumn("Analyzer"),
+        "rule": st.column_config.TextColumn("Rule"),
+        "severity": st.column_config.TextColumn("Severity"),
+        "confidence": st.column_config.TextColumn("Confidence"),
+        "path": st.column_config.TextColumn("File"),
+        "line": st.column_config.NumberColumn("Line", format="%d"),
+        "message": st.column_config.TextColumn("Message"),
         "first_seen": st.column_config.DatetimeColumn("First seen", format="YYYY-MM-DD HH:mm"),
         "first_commit": st.column_config.TextColumn("First commit"),
+        "first_author": st.column_config.TextColumn("First author"),
     },
 )

@@ -106,11 +106,27 @@ else:
     )
     shown = messages.filter(messages["status"].is_in(list(status or [])))
     st.caption(f"{shown.height} of {messages.height} messages · endpoints are masked")
+    when = "YYYY-MM-DD HH:mm:ss"
     st.dataframe(
-        shown.drop([c for c in ("body",) if c in shown.columns]),
+        # The body is the whole message; the dedup key and body format are internal.
+        shown.drop([c for c in ("body", "dedup_key", "body_format") if c in shown.columns]),
         hide_index=True,
         width="stretch",
         placeholder="",
+        column_config={
+            "message_id": st.column_config.TextColumn("Message id"),
+            "route": st.column_config.TextColumn("Route"),
+            "endpoint": st.column_config.TextColumn("Endpoint (masked)"),
+            "purpose": st.column_config.TextColumn("Purpose"),
+            "project": st.column_config.TextColumn("Project"),
+            "title": st.column_config.TextColumn("Title"),
+            "status": st.column_config.TextColumn("Status"),
+            "attempts": st.column_config.NumberColumn("Attempts", format="%d"),
+            "created_at": st.column_config.DatetimeColumn("Created", format=when),
+            "next_attempt_at": st.column_config.DatetimeColumn("Next attempt", format=when),
+            "delivered_at": st.column_config.DatetimeColumn("Delivered", format=when),
+            "last_error": st.column_config.TextColumn("Last error"),
+        },
     )
 
 st.subheader("Send a test notification")

@@ -227,6 +227,28 @@ def test_runs_table_shows_short_commits_and_the_detail_the_full_one(
     assert at.code[0].value == partial
 
 
+def test_findings_and_outbox_tables_have_labels_and_short_commits(
+    seeded_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = run_page(seeded_db, "findings", monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.main.dataframe[-1]
+    labels = column_labels(table)
+    shown = [c for c in table.value.columns if c in labels]
+    assert shown == list(table.value.columns)  # every column has a label
+    assert not any("_" in label for label in labels.values())
+    assert labels["first_commit"] == "First commit" and labels["tool"] == "Analyzer"
+    commits = table.value["first_commit"]
+    assert len(commits) and (commits.str.len() == 10).all()
+
+    at = run_page(seeded_db, "gates", monkeypatch)
+    outbox = at.main.dataframe[-1]
+    labels = column_labels(outbox)
+    assert set(outbox.value.columns) == set(labels)
+    assert "dedup_key" not in outbox.value.columns and "body_format" not in outbox.value.columns
+    assert labels["next_attempt_at"] == "Next attempt" and labels["endpoint"] == "Endpoint (masked)"
+
+
 # --- Findings: whole-number ticks for counts -----------------------------------------------
 
 
