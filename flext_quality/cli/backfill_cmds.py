@@ -34,6 +34,7 @@ from collectors.registry import ADAPTERS
 from flext_quality.cli.common import AppContext, common_options, pass_app
 from flext_quality.jobs import collect_options, evaluate_and_deliver
 from storage.errors import ConfigError
+from storage.store import MetricStore
 
 __all__ = ["register"]
 
@@ -257,9 +258,26 @@ def backfill_cmd(
     # Every stored run gets its gate results (so the history shows where a gate was red), in
     # commit order; only the project's newest run moves the alert state, so replaying history
     # never fires an alert per old commit.
-    if settings.gates:
-        for run_id in summary.run_ids:
+    if any(gate.applies_to(summary.project) for gate in settings.gates):
+        for run_id in _runs_to_evaluate(store, summary.project, summary.run_ids):
             evaluate_and_deliver(settings, store, run_id)
+
+
+def _runs_to_evaluate(store: MetricStore, project: str, stored: list[str]) -> list[str]:
+    """This backfill's runs, plus the project's backfill runs that have no gate results yet
+    (stored by an invocation that was interrupted before it evaluated them), oldest first."""
+    rows = store.fetch(
+        """
+        SELECT run_id FROM runs r
+        WHERE project = ?
+          AND (run_id IN (SELECT unnest(?::VARCHAR[]))
+               OR (trigger = 'backfill'
+                   AND NOT EXISTS (SELECT 1 FROM gate_results g WHERE g.run_id = r.run_id)))
+        ORDER BY coalesce(committed_at, started_at), started_at
+        """,
+        [project, stored],
+    )
+    return [str(row[0]) for row in rows]
 
 
 def register(group: click.Group) -> None:

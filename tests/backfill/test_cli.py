@@ -77,6 +77,31 @@ def test_resume_after_kill_then_idempotent(planted: tuple[GitRepo, list[str]], t
     assert store.fetch("SELECT count(*) FROM runs")[0][0] == len(shas)  # replaced, not added
 
 
+def test_runs_stored_before_a_kill_get_their_gate_results_on_resume(
+    planted: tuple[GitRepo, list[str]], tmp_path: Path
+) -> None:
+    repo, shas = planted
+    (tmp_path / "flext-quality.toml").write_text(
+        '[[gates]]\nname = "few-issues"\nmetric = "ruff.issues"\nmax = 100000\n', encoding="utf-8"
+    )
+    db = tmp_path / "q.duckdb"
+    proc, _line = _paused(repo, db, tmp_path, after=2)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    store = MetricStore(db)
+    before = store.fetch("SELECT count(*) FROM runs")[0][0]
+    assert 2 <= before < len(shas)
+    assert store.fetch("SELECT count(*) FROM gate_results")[0][0] == 0  # killed before evaluating
+
+    resumed = _run(repo, db, tmp_path, "--format", "json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["stored"] == len(shas) - before
+    evaluated = store.fetch(
+        "SELECT r.commit_sha, g.state FROM runs r JOIN gate_results g USING (run_id) ORDER BY r.committed_at"
+    )
+    assert evaluated == [(sha, "pass") for sha in shas]  # the runs from before the kill too
+
+
 def test_sigterm_removes_temporary_files(planted: tuple[GitRepo, list[str]], tmp_path: Path) -> None:
     repo, _ = planted
     db = tmp_path / "q.duckdb"
