@@ -130,7 +130,7 @@ def test_findings_filters_change_the_tables(seeded_db: Path, monkeypatch: pytest
     at = run_page(seeded_db, "findings", monkeypatch)
     current = at.dataframe[0].value
     assert set(current["tool"]) == {"ruff", "bandit"}
-    assert (current.loc[current["rule"] == "B101", "first_commit"] == "04" + "ab" * 19).all()
+    assert (current.loc[current["rule"] == "B101", "first_commit"] == ("04" + "ab" * 19)[:10]).all()
     flow = figure(at, 0)
     fixed = next(t for t in flow["data"] if t["name"] == "fixed")
     assert sum(fixed["y"]) < 0
