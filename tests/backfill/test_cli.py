@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from storage.store import MetricStore
 
@@ -40,9 +43,17 @@ def _paused(repo: GitRepo, db: Path, tmp_path: Path, after: int) -> tuple[subpro
         _argv(repo, db, "--chunk", "2", "--pause-after", str(after), "--pause-fifo", str(fifo)),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path), cwd=tmp_path,
     )
-    with fifo.open(encoding="utf-8") as pipe:  # blocks until the backfill reaches the pause
-        line = pipe.readline()
-    return proc, line
+    # Wait for the backfill to reach the pause, or fail at once (with its error) if it exits
+    # first: a plain blocking open would wait for the whole test timeout instead.
+    with os.fdopen(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK), encoding="utf-8") as pipe:
+        while True:
+            ready, _, _ = select.select([pipe], [], [], 1.0)
+            line = pipe.readline() if ready else ""
+            if line:
+                return proc, line
+            if proc.poll() is not None:
+                _out, err = proc.communicate()
+                pytest.fail(f"backfill exited {proc.returncode} before the pause: {err}")
 
 
 def test_resume_after_kill_then_idempotent(planted: tuple[GitRepo, list[str]], tmp_path: Path) -> None:
