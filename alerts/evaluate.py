@@ -70,8 +70,14 @@ def advance(
     point_ts: datetime,
     now: datetime,
     reminder_hours: float | None,
+    repeat: bool = False,
 ) -> tuple[AlertStateRow, str, str | None]:
-    """The next alert state, the smoothed result state, and the event kind (or None)."""
+    """The next alert state, the smoothed result state, and the event kind (or None).
+
+    ``repeat`` says this run was counted already: the same run evaluated again, or a new run
+    of the same commit that replaced the one counted (a CI retry). It does not lengthen a
+    failing streak, so ``consecutive`` counts each run once.
+    """
     base = prev or AlertStateRow(project, gate.gate_id, "no_data", None, None, 0, None, None,
                                  None, now)
     moved = replace(base, last_run_id=run_id, last_point_ts=point_ts, updated_at=now)
@@ -79,8 +85,11 @@ def advance(
     if outcome.state == "no_data":
         return moved, "no_data", None
     if outcome.state == "fail":
-        count = base.consecutive_failures + 1
+        counted = repeat and base.consecutive_failures > 0
+        count = base.consecutive_failures + (0 if counted else 1)
         streak = run_id if base.consecutive_failures == 0 else base.streak_run_id
+        if counted and streak == base.last_run_id:
+            streak = run_id  # the streak's first run was replaced by this one
         moved = replace(moved, consecutive_failures=count, streak_run_id=streak)
         # Not red before `consecutive` failing runs in a row: one noisy run does not alert.
         state = "fail" if count >= gate.consecutive else "pass"
@@ -138,6 +147,7 @@ def evaluate_run(
             state, shown, kind = advance(
                 prev, outcome, gate, project=project, run_id=run_id, point_ts=point_ts,
                 now=now, reminder_hours=policy.reminder_hours,
+                repeat=prev is not None and _counted_already(prev.last_run_id, run_id, store),
             )
             new_states.append(state)
             if kind is not None:
@@ -185,6 +195,16 @@ def _event(
         author=_opt(culprit.get("author")),
         violation=f"{state.since_run_id}:{reminder_no}",
     )
+
+
+def _counted_already(last_run_id: str | None, run_id: str, store: MetricStore) -> bool:
+    """True when the state's last run is this run, or is gone: replacing a run (same project
+    and commit) is the only way a run disappears, so this run stands in for it."""
+    if last_run_id is None:
+        return False
+    if last_run_id == run_id:
+        return True
+    return not store.fetch("SELECT 1 FROM run_record WHERE run_id = ?", [last_run_id])
 
 
 def _opt(value: object) -> str | None:

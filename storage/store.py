@@ -219,7 +219,8 @@ class MetricStore:
         params = [sorted({str(r[1]) for r in rows}), times[0], times[-1], times, old_ids]
         con.execute(f"INSERT INTO _replaced SELECT ts, project, metric {points}", params)
         con.execute(f"DELETE {points}", params)
-        for table in ("finding_record", "tool_record", "run_record"):
+        # The replaced run's gate results go too: the new run is evaluated afresh.
+        for table in ("finding_record", "tool_record", "gate_result_record", "run_record"):
             con.execute(
                 f"DELETE FROM {table} WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [old_ids]
             )

@@ -9,6 +9,7 @@ from alert_helpers import T0, RunMaker
 from alerts.config import GateSpec
 from alerts.evaluate import AlertPolicy, evaluate_run
 from alerts.gates import StalePolicy
+from storage.models import RunRecord, RunResult, ToolRunRecord
 from storage.store import MetricStore
 
 
@@ -81,3 +82,35 @@ def test_an_older_run_does_not_move_the_state(store: MetricStore, make_run: RunM
     assert kinds == [] and evaluation.results[0].state == "fail"
     assert store.fetch("SELECT state, last_run_id FROM alert_states") == [("pass", newest)]
     assert store.fetch("SELECT count(*) FROM gate_results") == [(2,)]
+
+
+def test_a_run_evaluated_again_counts_once(store: MetricStore, make_run: RunMaker) -> None:
+    gates = [GateSpec(metric="ruff.issues", max=10, consecutive=2)]
+    bad = make_run({"ruff.issues": 20})
+    for hour in (1, 2, 3):  # e.g. `check --no-collect` run three times on the same run
+        kinds, evaluation = _kinds(store, bad, gates, AlertPolicy(), hour)
+        assert (kinds, evaluation.results[0].state) == ([], "pass")
+    assert store.fetch("SELECT state, consecutive_failures FROM alert_states") == [("pass", 1)]
+    kinds, _ = _kinds(store, make_run({"ruff.issues": 21}), gates, AlertPolicy(), 4)
+    assert kinds == ["alert"]
+
+
+def test_a_retry_of_the_same_commit_replaces_the_counted_run(store: MetricStore, make_run: RunMaker) -> None:
+    gates = [GateSpec(metric="ruff.issues", max=10, consecutive=2)]
+    first = make_run({"ruff.issues": 20}, author="Streak Starter")
+    _kinds(store, first, gates, AlertPolicy(), 1)
+    (sha,) = store.fetch("SELECT commit_sha FROM runs WHERE run_id = ?", [first])[0]
+    # A CI retry collects the same commit again: a new run replaces the first one.
+    when = T0 + timedelta(hours=1)
+    retry = store.append_run(RunResult(
+        RunRecord("demo-retry", "demo", when, when + timedelta(seconds=5), "succeeded",
+                  commit_sha=sha, committed_at=when, author="Streak Starter"),
+        tools=[ToolRunRecord("ruff", "succeeded")], measures={"ruff.issues": 22.0},
+    ))
+    kinds, evaluation = _kinds(store, retry, gates, AlertPolicy(), 2)
+    assert (kinds, evaluation.results[0].state) == ([], "pass")  # still one failing commit
+    assert store.fetch("SELECT run_id FROM gate_results") == [("demo-retry",)]  # no orphans
+    kinds, evaluation = _kinds(store, make_run({"ruff.issues": 23}), gates, AlertPolicy(), 3)
+    assert kinds == ["alert"]
+    (event,) = evaluation.events
+    assert event.commit_sha == sha and event.author == "Streak Starter"
