@@ -16,7 +16,15 @@ from alerts.config import GateSpec
 from alerts.evaluate import AlertPolicy, Evaluation, evaluate_run
 from alerts.gates import StalePolicy
 from alerts.masking import install_log_masking
-from alerts.notify import DeliveryOutcome, DeliveryPolicy, Notifier, Sender, apprise_send, utc_now
+from alerts.notify import (
+    DeliveryOutcome,
+    DeliveryPolicy,
+    Notifier,
+    Sender,
+    apprise_send,
+    utc_now,
+    validate_routes,
+)
 from alerts.report import Period, ProjectReport, build_report
 from alerts.report_render import report_messages
 from collectors.base import CollectOptions
@@ -53,7 +61,13 @@ Collector = Callable[[Path, str, str], RunResult]
 
 
 def prepare_notifications(settings: Settings) -> None:
-    """Register every configured URL's secrets with the log masking (call at start)."""
+    """Check every route URL and register its secrets with the log masking.
+
+    Called at the start of every command that may notify (collect, backfill, check, report,
+    notify, scheduler), so that a URL Apprise cannot use stops it before any work is done,
+    instead of queueing messages that can never be delivered.
+    """
+    validate_routes(list(settings.routes))
     install_log_masking([url for route in settings.routes for url in route.urls])
 
 

@@ -15,7 +15,7 @@ import polars as pl
 
 from alerts.evaluate import Evaluation
 from alerts.gates import direction_conflict
-from alerts.notify import DeliveryOutcome, send_test_notification, utc_now, validate_routes
+from alerts.notify import DeliveryOutcome, send_test_notification, utc_now
 from alerts.report import Period
 from alerts.report_render import render_report
 from collectors.registry import CATALOGUE
@@ -38,7 +38,6 @@ _MARKS = dict(zip(("pass", "fail", "stale", "no_data"), ("PASS", "FAIL", "STALE"
 def _ready(app: AppContext) -> Settings:
     """Settings with routes checked and their secrets registered for masking."""
     settings = app.settings
-    validate_routes(list(settings.routes))
     jobs.prepare_notifications(settings)
     return settings
 

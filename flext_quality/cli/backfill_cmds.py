@@ -32,7 +32,7 @@ from collectors.gitwalk import Commit, Every
 from collectors.pipeline import collect
 from collectors.registry import ADAPTERS
 from flext_quality.cli.common import AppContext, common_options, pass_app
-from flext_quality.jobs import collect_options, evaluate_and_deliver
+from flext_quality.jobs import collect_options, evaluate_and_deliver, prepare_notifications
 from storage.errors import ConfigError
 from storage.store import MetricStore
 
@@ -227,6 +227,7 @@ def backfill_cmd(
 ) -> None:
     """Analyse the git history of PATH: one run per commit, oldest first, resumable."""
     settings = app.settings
+    prepare_notifications(settings)
     chosen = [t.strip() for t in tools.split(",")] if tools else list(settings.collect.tools)
     unknown = sorted(set(chosen) - set(ADAPTERS))
     if unknown:

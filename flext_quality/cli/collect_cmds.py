@@ -13,7 +13,7 @@ from rich.table import Table
 
 from collectors.registry import TOOL_NAMES
 from flext_quality.cli.common import AppContext, common_options, pass_app
-from flext_quality.jobs import collect_cached, evaluate_and_deliver
+from flext_quality.jobs import collect_cached, evaluate_and_deliver, prepare_notifications
 from storage.errors import ProjectError
 from storage.models import RunResult
 from storage.queries import latest_run, new_and_fixed, previous_run
@@ -141,6 +141,7 @@ def collect_cmd(
     Exit code 0 when the run was stored (findings or not), 1 when nothing could be stored.
     """
     settings = app.settings
+    prepare_notifications(settings)
     chosen = _parse_tools(tools, list(settings.collect.tools))
     store = app.store()
     result = collect_cached(settings, store, path, project=project, tools=chosen, trigger=trigger)

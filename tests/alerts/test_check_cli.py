@@ -8,6 +8,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import click
+import pytest
 from alert_helpers import HttpReceiver, RunMaker
 from click.testing import CliRunner, Result
 
@@ -166,3 +167,23 @@ baseline_run = "no-such-run"
     assert second.exit_code == 1
     assert second.output.startswith(
         "FAIL     ruff.issues max=5: ruff.issues = 9 violates <= 5 (threshold 5)\n")
+
+
+def test_collect_and_backfill_refuse_an_unusable_route_url_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flext_quality.cli import main  # the whole command set: collect and backfill too
+
+    project = tmp_path / "planted"
+    project.mkdir()
+    (project / "mod.py").write_text(RISKY, encoding="utf-8")
+    config = tmp_path / "fq.toml"
+    config.write_text('[[routes]]\npurpose = "alerts"\nurls = ["hello world"]\n', encoding="utf-8")
+    monkeypatch.setenv("FLEXT_QUALITY_ALLOWED_ROOTS", str(tmp_path))
+    db = tmp_path / "q.duckdb"
+    for command in ("collect", "backfill"):
+        result = CliRunner().invoke(main, ["--config", str(config), command, str(project), "--db", str(db)])
+        assert result.exit_code == 1, (command, result.output)
+        last = result.output.strip().splitlines()[-1]
+        assert last.startswith("error: invalid setting routes"), result.output
+    assert not db.exists()  # refused before anything was analysed or stored
