@@ -74,8 +74,11 @@ class GateSpec(BaseModel):
     @property
     def gate_id(self) -> str:
         """A stable id for this gate, used to key its state across restarts."""
-        if self.name:
-            return self.name
+        return self.name or self.rule
+
+    @property
+    def rule(self) -> str:
+        """The condition in one line, e.g. ``ruff.issues max_increase=5 against=previous``."""
         parts = [self.metric]
         for label in ABSOLUTE_KEYS + RELATIVE_KEYS:
             value = getattr(self, label)

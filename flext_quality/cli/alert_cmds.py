@@ -13,6 +13,7 @@ from typing import cast
 import click
 import polars as pl
 
+from alerts.config import GateSpec
 from alerts.evaluate import Evaluation
 from alerts.gates import direction_conflict
 from alerts.notify import DeliveryOutcome, send_test_notification, utc_now
@@ -24,7 +25,13 @@ from flext_quality.cli.common import AppContext, common_options, pass_app
 from flext_quality.cli.store_cmds import print_frame
 from flext_quality.scheduler import scheduler_from_settings
 from flext_quality.settings import Settings
-from storage.alert_store import AlertStateRow, list_outbox, load_alert_states, metric_directions
+from storage.alert_store import (
+    AlertStateRow,
+    list_outbox,
+    load_alert_states,
+    metric_directions,
+    project_names,
+)
 from storage.errors import ConfigError, ProjectError
 from storage.queries import latest_run
 from storage.store import MetricStore
@@ -93,18 +100,28 @@ def _check_gate_metrics(settings: Settings, store: MetricStore, project: str) ->
 
     Such a gate would be "no data" forever, and pass a CI build: a typo must stop it instead.
     """
+    known = _known_metrics(store)
+    for gate in settings.gates:
+        if gate.applies_to(project) and gate.metric not in known:
+            raise ConfigError(_unknown_metric(gate, known))
+
+
+def _known_metrics(store: MetricStore) -> set[str]:
+    """Metrics some analyzer reports, or that the store has seen (imported data too)."""
     known = {spec.name for spec in CATALOGUE}
     if store.path.exists():
         known |= set(metric_directions(store))
         known |= {str(row[0]) for row in store.fetch("SELECT DISTINCT metric FROM series")}
-    for gate in settings.gates:
-        if gate.applies_to(project) and gate.metric not in known:
-            close = difflib.get_close_matches(gate.metric, sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(
-                f"gate {gate.gate_id!r}: unknown metric {gate.metric!r}{hint}; the metrics "
-                "view lists them (flext-quality sql \"SELECT name FROM metrics\")"
-            )
+    return known
+
+
+def _unknown_metric(gate: GateSpec, known: set[str]) -> str:
+    close = difflib.get_close_matches(gate.metric, sorted(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return (
+        f"gate {gate.gate_id!r}: unknown metric {gate.metric!r}{hint}; the metrics "
+        "view lists them (flext-quality sql \"SELECT name FROM metrics\")"
+    )
 
 
 @click.command("check")
@@ -193,9 +210,12 @@ def gates_cmd(app: AppContext, project: str | None) -> None:
     # Read first: a database that cannot be read gives its one error line and nothing else.
     known: dict[str, tuple[str, str]] | None = None
     stored: list[AlertStateRow] = []
+    projects: list[str] = []
+    metrics = _known_metrics(store)
     if store.path.exists():
         known = metric_directions(store)
         stored = list(load_alert_states(store, project).values())
+        projects = project_names(store)
     configured = {g.gate_id: g for g in settings.gates}
     states = sorted(
         (s for s in stored if s.gate in configured and configured[s.gate].applies_to(s.project)),
@@ -204,10 +224,18 @@ def gates_cmd(app: AppContext, project: str | None) -> None:
     if not settings.gates:
         click.echo("no gates configured (see README, Gates)")
     for gate in settings.gates:
-        click.echo(f"{gate.gate_id}  [projects {', '.join(gate.projects)}; "
+        named = f"{gate.name}: " if gate.name else ""
+        click.echo(f"{named}{gate.rule}  [projects {', '.join(gate.projects)}; "
                    f"consecutive {gate.consecutive}; tolerance {gate.tolerance:g}]")
+    for gate in settings.gates:
+        if gate.metric not in metrics:
+            click.echo(f"warning: {_unknown_metric(gate, metrics)}; `check` refuses it", err=True)
     if known is not None:
-        _warn_about_gates(settings, known)
+        _warn_about_gates(settings, known, metrics)
+    if project is not None and project not in projects:
+        more = ", ..." if len(projects) > 5 else ""
+        shown = f" (stored: {', '.join(projects[:5])}{more})" if projects else ""
+        click.echo(f"warning: no run of project {project!r} is stored{shown}", err=True)
     if states:
         frame = pl.DataFrame([
             {"project": s.project, "gate": s.gate, "state": s.state, "since": s.since,
@@ -220,9 +248,12 @@ def gates_cmd(app: AppContext, project: str | None) -> None:
                    "are not shown)")
 
 
-def _warn_about_gates(settings: Settings, known: dict[str, tuple[str, str]]) -> None:
+def _warn_about_gates(
+    settings: Settings, known: dict[str, tuple[str, str]], metrics: set[str]
+) -> None:
     """Warn (not fail) about gates that cannot get a result from the catalogue as it is."""
-    for metric in sorted({g.metric for g in settings.gates} - set(known)):
+    # Misspelt metrics were named above; these are real ones no stored run reported yet.
+    for metric in sorted(({g.metric for g in settings.gates} - set(known)) & metrics):
         # Not an error: the metric may come with an analyzer that has not run yet.
         click.echo(f"warning: metric {metric!r} is not in the catalogue yet; its gates have "
                    "no data until a run reports it", err=True)

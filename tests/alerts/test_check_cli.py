@@ -120,7 +120,7 @@ urls = ["json://127.0.0.1:{http_receiver.port}/ci"]
     gates = _invoke("gates", *common)
     assert gates.exit_code == 0
     assert "bandit.issues.high max=0" in gates.output and "pass" in gates.output
-    assert "metric 'ruff.isues' is not in the catalogue yet" in gates.stderr
+    assert "unknown metric 'ruff.isues' (did you mean 'ruff.issues'?)" in gates.stderr
 
     listed = _invoke("notify", "--list", "--format", "json", *common)
     rows = json.loads(listed.output)

@@ -102,3 +102,28 @@ def test_gates_on_an_unreadable_database_is_only_the_error_line(
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0]
+
+
+def test_gates_shows_each_rule_and_warns_about_typos_and_unknown_projects(
+    tmp_path: Path, store: MetricStore, make_run: RunMaker
+) -> None:
+    config = _write(tmp_path, "c.toml", """
+[[gates]]
+name = "no-high-bandit"
+metric = "bandit.issues.high"
+max = 0
+[[gates]]
+metric = "ruff.isues"
+max_increase = 3
+""")
+    fresh = invoke_cli("gates", "--config", config, "--db", str(tmp_path / "none.duckdb"))
+    assert fresh.exit_code == 0, fresh.output
+    assert fresh.stdout.splitlines()[0].startswith("no-high-bandit: bandit.issues.high max=0  [projects *")
+    assert "gate 'ruff.isues max_increase=3 against=previous': unknown metric 'ruff.isues' " \
+           "(did you mean 'ruff.issues'?)" in fresh.stderr  # even before any run is stored
+
+    make_run({"bandit.issues.high": 0}, project="demo")
+    ghost = invoke_cli("gates", "--project", "ghost", "--config", config, "--db", str(store.path))
+    assert ghost.exit_code == 0, ghost.output
+    assert "warning: no run of project 'ghost' is stored (stored: demo)" in ghost.stderr
+    assert sum("ruff.isues" in line for line in ghost.stderr.splitlines()) == 1  # one warning, not two
