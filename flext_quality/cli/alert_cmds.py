@@ -338,7 +338,7 @@ def notify_cmd(
         outcomes = jobs.flush_outbox(settings, store)
         if fmt == "table":
             click.echo(f"{sum(o.ok for o in outcomes)} delivered, "
-                       f"{sum(not o.ok for o in outcomes)} not delivered")
+                       f"{sum(not o.ok for o in outcomes)} not delivered{_waiting(store)}")
         _echo_outcomes(outcomes, fmt)
     if list_:
         store.ensure_schema()
@@ -377,6 +377,16 @@ def scheduler_cmd(app: AppContext, once: bool) -> None:
     click.echo(f"scheduler: {len(sched.jobs)} job(s); next at {_when(sched.next_run())}; "
                "stop with Ctrl-C or SIGTERM", err=True)
     sched.run_forever()
+
+
+def _waiting(store: MetricStore) -> str:
+    """``; 2 pending, next attempt 2026-11-26 05:40 UTC`` when messages wait for a retry."""
+    (count, due), = store.fetch(
+        "SELECT count(*), min(next_attempt_at) FROM outbox WHERE status = 'pending'"
+    )
+    if not count:
+        return ""
+    return f"; {count} pending, next attempt {_when(due)} UTC"
 
 
 def _when(moment: datetime | None) -> str:

@@ -178,3 +178,20 @@ def test_apprise_send_leaves_unrelated_apprise_warnings_alone(caplog: pytest.Log
     assert not ok and error is not None
     logging.getLogger("apprise").warning("not about a send")
     assert [r.getMessage() for r in caplog.records] == ["not about a send"]
+
+
+def test_flush_says_what_waits_for_a_retry_and_when(tmp_path: Path) -> None:
+    common = _config(tmp_path, DEAD)
+    store = MetricStore(tmp_path / "q.duckdb")
+    store.ensure_schema()
+    enqueue_messages(store, route_messages([RouteSpec(purpose="alerts", urls=[DEAD])], purpose="alerts",
+                                           project="demo", render=lambda fmt: ("title", "body"),
+                                           dedup="m1", now=utc_now()))
+    first = _notify(common, "--flush")
+    assert first.exit_code == 0, first.output
+    (due,) = store.fetch("SELECT next_attempt_at FROM outbox WHERE status = 'pending'")[0]
+    waiting = f"; 1 pending, next attempt {due:%Y-%m-%d %H:%M} UTC"
+    assert first.stdout.splitlines()[0] == f"0 delivered, 1 not delivered{waiting}"
+    again = _notify(common, "--flush")  # nothing is due yet: it says so, instead of "0, 0"
+    assert again.stdout.splitlines() == [f"0 delivered, 0 not delivered{waiting}"]
+    assert SECRET not in first.output + again.output
