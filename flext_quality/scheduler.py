@@ -217,9 +217,12 @@ class QualityScheduler:
         except Exception as exc:
             status, error = "failed", mask_text(f"{type(exc).__name__}: {exc}", self.secrets)
             log.exception("job %s failed", spec.name)
+        finished = self.clock()
+        if status == "succeeded":
+            log.info("job %s succeeded in %.1fs", spec.name, (finished - started).total_seconds())
         try:
             record_job_run(self.store, spec.name, started_at=started,
-                           finished_at=self.clock(), status=status, error=error)
+                           finished_at=finished, status=status, error=error)
         except Exception:
             # Recording is best effort: a busy database must not stop the loop either.
             log.exception("could not record the run of job %s", spec.name)

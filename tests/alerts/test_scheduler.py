@@ -172,3 +172,19 @@ def test_a_project_path_gone_fails_its_job_with_one_line(
     assert record.getMessage().startswith("job collect:app failed: ") and str(gone) in record.getMessage()
     [(status, error)] = store.fetch("SELECT status, error FROM job_runs")
     assert status == "failed" and str(gone) in error
+
+
+def test_each_finished_job_is_one_info_line_with_its_duration(
+    store: MetricStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(T0)
+
+    def slow() -> None:
+        clock.now += timedelta(seconds=90)
+
+    spec = JobSpec("flush", slow, every_minutes=5)
+    sched = QualityScheduler(store, [spec], clock=clock)
+    with caplog.at_level(logging.INFO, logger="flext_quality.scheduler"):
+        assert sched.run_job(spec) == "succeeded"
+    assert [r.getMessage() for r in caplog.records] == ["job flush succeeded in 90.0s"]
+    assert store.fetch("SELECT job, status FROM job_runs") == [("flush", "succeeded")]
