@@ -149,7 +149,14 @@ def outbox(db: str, version: str, *, project: str | None, ttl_s: int) -> pl.Data
     frame = cached(_alert_view, ttl_s)(db, version, "outbox", project)
     if frame is None or "endpoint" not in frame.columns:
         return frame
-    return frame.with_columns(pl.col("endpoint").map_elements(mask_endpoint, return_dtype=pl.String))
+    # As `notify --list` shows them: a next attempt only while pending, no stale error on a
+    # delivered message.
+    pending, delivered = pl.col("status") == "pending", pl.col("status") == "delivered"
+    return frame.with_columns(
+        pl.col("endpoint").map_elements(mask_endpoint, return_dtype=pl.String),
+        pl.when(pending).then(pl.col("next_attempt_at")).otherwise(None).alias("next_attempt_at"),
+        pl.when(delivered).then(None).otherwise(pl.col("last_error")).alias("last_error"),
+    )
 
 
 _USERINFO = re.compile(

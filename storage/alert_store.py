@@ -476,10 +476,13 @@ def list_outbox(
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit!r}")
     where, params = ("WHERE status = ?", [status]) if status else ("", [])
+    # A next attempt exists only while a message is pending, and a delivered message's last
+    # error is history (its attempts column still says it needed retries).
     return store.query(
-        "SELECT message_id, route, endpoint, purpose, project, title, status, attempts, "
-        f"created_at, next_attempt_at, delivered_at, last_error FROM outbox {where} "
-        f"ORDER BY created_at DESC, message_id LIMIT {int(limit)}",
+        "SELECT message_id, route, endpoint, purpose, project, title, status, attempts, created_at, "
+        "CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at, delivered_at, "
+        "CASE WHEN status <> 'delivered' THEN last_error END AS last_error "
+        f"FROM outbox {where} ORDER BY created_at DESC, message_id LIMIT {int(limit)}",
         params,
     )
 

@@ -56,6 +56,8 @@ def test_test_exits_1_when_an_endpoint_fails_and_the_failure_is_final(
     # The failed test message is recorded as failed after its one try ...
     rows = json.loads(_notify(common, "--list", "--format", "json").stdout)
     assert sorted((r["status"], r["attempts"]) for r in rows) == [("delivered", 1), ("failed", 1)]
+    failed = next(r for r in rows if r["status"] == "failed")
+    assert failed["next_attempt_at"] is None and "Connection error" in failed["last_error"]
     # ... so a later flush has nothing to retry.
     flushed = _notify(common, "--flush", "--format", "json")
     assert flushed.exit_code == 0, flushed.output
