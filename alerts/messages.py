@@ -2,14 +2,16 @@
 
 All events of one run become *one* message per endpoint. Each endpoint gets the body in the
 format that suits it: HTML for email (Apprise sends it as multipart with a plain-text part),
-Markdown for chat services. The message's dedup key is derived from the violations it
-reports, so re-evaluating the same violation never queues it again.
+Markdown for chat services. The title travels as the message's title (email subject, Slack
+header, webhook ``title``), so bodies do not repeat it. The message's dedup key is derived from
+the violations it reports, so re-evaluating the same violation never queues it again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,14 +80,42 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:g}"
 
 
+# The detail of an evaluated gate, as alerts.gates.evaluate_gate writes it:
+# "<metric> = <value> violates|meets <rule> (threshold <t>[ ± <tolerance>][, reference <r>])".
+_EVALUATED = re.compile(
+    r"^\S+ = \S+ (?:violates|meets) (?P<rule>.+) "
+    r"\(threshold (?P<threshold>[^,()]+)(?:, reference (?P<reference>[^,()]+))?\)$"
+)
+
+
+def _statement(e: AlertEvent) -> str:
+    """Everything about one event, each fact once: the metric (unless the gate's name starts
+    with it), value against threshold and rule, the previous value, and for bad news the commit
+    and its author."""
+    found = _EVALUATED.match(e.detail) if e.value is not None else None
+    if found:
+        rule = found["rule"]
+        reference = found["reference"]
+        # Against "previous", the reference is the previous value, said just after.
+        if reference is not None and not rule.endswith(" vs previous"):
+            rule += f", reference {reference}"
+        facts = [f"value {_num(e.value)} vs threshold {found['threshold']} (rule: {rule})"]
+    elif e.value is None:
+        facts = [e.detail]  # stale: the detail says what is missing since when
+    else:  # a detail of another shape: keep it whole rather than lose what it says
+        facts = [f"value {_num(e.value)} vs threshold {_num(e.threshold)} ({e.detail})"]
+    facts.append("no previous value" if e.previous_value is None
+                 else f"previous {_num(e.previous_value)}")
+    if e.kind != "recovery" and e.commit_sha:
+        facts.append(f"commit {e.commit_sha[:10]} by {e.author or 'unknown author'}")
+    text = "; ".join(facts)
+    named = e.value is None or e.gate == e.metric or e.gate.startswith(f"{e.metric} ")
+    return text if named else f"{e.metric}: {text}"
+
+
 def _line(e: AlertEvent) -> tuple[str, str]:
     """(headline, details) of one event, in plain words."""
-    head = f"{_KIND_TITLE.get(e.kind, e.kind)}: {e.gate}"
-    parts = [f"value {_num(e.value)} vs threshold {_num(e.threshold)}",
-             f"previous {_num(e.previous_value)}"]
-    if e.kind != "recovery" and e.commit_sha:
-        parts.append(f"commit {e.commit_sha[:10]} by {e.author or 'unknown author'}")
-    return head, "; ".join(parts) + f". {e.detail}"
+    return f"{_KIND_TITLE.get(e.kind, e.kind)}: {e.gate}", _statement(e)
 
 
 def render_alert(events: list[AlertEvent], fmt: str, *, link: str | None) -> tuple[str, str]:
@@ -100,8 +130,13 @@ def render_alert(events: list[AlertEvent], fmt: str, *, link: str | None) -> tup
         items = "".join(
             f"<li><b>{html.escape(h)}</b><br>{html.escape(d)}</li>" for h, d in lines
         )
-        foot = f'<p><a href="{html.escape(link)}">Open the dashboard</a></p>' if link else ""
-        return title, f"<h3>{html.escape(title)}</h3><ul>{items}</ul>{foot}"
+        # No heading: the title is the email's subject. The URL is shown, since the text part
+        # (Apprise derives it from this HTML) keeps only a link's text.
+        body = f"<ul>{items}</ul>"
+        if link:
+            url = html.escape(link)
+            body += f'\n<p>Dashboard: <a href="{url}">{url}</a></p>'
+        return title, body
     if fmt == "markdown":
         body = "\n".join(f"- **{h}**: {d}" for h, d in lines)
         return title, body + (f"\n\n[Open the dashboard]({link})" if link else "")

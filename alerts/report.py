@@ -101,13 +101,20 @@ class Regression:
 
 @dataclass(slots=True)
 class ProjectReport:
-    """Everything a report says about one project."""
+    """Everything a report says about one project.
+
+    ``runs`` counts the runs inside the period (``start``, ``end``]; ``first_run_at`` and
+    ``last_run_at`` are the point times (commit time, else start time) of the first and last of
+    them, None when the period has no run.
+    """
 
     project: str
     period: str
     start: datetime
     end: datetime
     runs: int
+    first_run_at: datetime | None = None
+    last_run_at: datetime | None = None
     latest_run_id: str | None = None
     latest_commit: str | None = None
     metrics: list[MetricLine] = field(default_factory=list)
@@ -128,7 +135,10 @@ class ProjectReport:
         """A JSON-ready form."""
         return {
             "project": self.project, "period": self.period, "start": self.start.isoformat(),
-            "end": self.end.isoformat(), "runs": self.runs, "latest_run_id": self.latest_run_id,
+            "end": self.end.isoformat(), "runs": self.runs,
+            "first_run_at": self.first_run_at.isoformat() if self.first_run_at else None,
+            "last_run_at": self.last_run_at.isoformat() if self.last_run_at else None,
+            "latest_run_id": self.latest_run_id,
             "latest_commit": self.latest_commit,
             "metrics": [
                 {"metric": m.metric, "unit": m.unit, "direction": m.direction, "start": m.start,
@@ -202,6 +212,9 @@ def build_report(
     runs = runs_between(store, project, start, now)
     before = runs_between(store, project, None, start)
     report = ProjectReport(project, period, start, now, runs=runs.height)
+    if runs.height:
+        report.first_run_at = runs.row(0, named=True)["point_ts"]
+        report.last_run_at = runs.row(-1, named=True)["point_ts"]
     if runs.height == 0 and before.height == 0:
         return report
     latest = (runs if runs.height else before).row(-1, named=True)

@@ -1,14 +1,18 @@
 """Rendering quality reports: Markdown for Slack, HTML for email, plain text, JSON.
 
-Each renderer takes the same :class:`~alerts.report.ProjectReport` list, so the channels
-always say the same thing. HTML goes out as a multipart email whose plain-text part Apprise
-derives from the HTML; it is kept simple (headings, tables, lists) so that part stays readable.
+Each renderer takes the same :class:`~alerts.report.ProjectReport` list and the same lines, so
+the channels always say the same thing. HTML goes out as a multipart email whose plain-text
+part Apprise derives from the HTML; the HTML is shaped so that this part reads like
+``report --format text`` (see :func:`_html`). A report that is sent carries its title as the
+message's title, so its body does not repeat it.
 """
 
 from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
+from datetime import datetime
 
 from alerts.config import RouteSpec
 from alerts.messages import dashboard_link, route_messages
@@ -48,57 +52,87 @@ def _change(line: MetricLine) -> str:
     return text + (" (better)" if line.better else " (worse)")
 
 
-def _plain_rows(r: ProjectReport) -> list[tuple[str, str]]:
-    """(heading, text) sections shared by Markdown and text."""
-    sections: list[tuple[str, str]] = []
+def _when(t: datetime) -> str:
+    return f"{t:%Y-%m-%d %H:%M}"
+
+
+def _runs_text(r: ProjectReport) -> str:
+    """How many runs the period holds and when, apart from the period itself."""
+    if r.runs == 0:
+        return "no runs"
+    if r.first_run_at is None or r.last_run_at is None:
+        return f"{r.runs} run" + ("" if r.runs == 1 else "s")
+    if r.runs == 1:
+        return f"1 run, at {_when(r.last_run_at)}"
+    return f"{r.runs} runs, first {_when(r.first_run_at)}, last {_when(r.last_run_at)}"
+
+
+def _header(r: ProjectReport) -> str:
+    """The one-line summary: score, the period, and the runs inside it."""
+    head = f"period {_when(r.start)} to {_when(r.end)} · {_runs_text(r)}"
     score = r.score
-    head = f"{r.runs} run(s) from {r.start:%Y-%m-%d %H:%M} to {r.end:%Y-%m-%d %H:%M}"
     if score is not None:
         head = f"score {_num(score.end)} ({_change(score)}) {score.spark} · " + head
-    sections.append(("", head))
-    sections.append(("Metrics", "\n".join(
-        f"{m.metric}: {_num(m.end)} {m.unit} ({_change(m)}) {m.spark}" for m in r.metrics
-    ) or "no measures yet"))
-    sections.append(("Gates", "\n".join(
-        f"{_STATE_MARK.get(s, s)} {g}: {s}" + (f" since {t:%Y-%m-%d %H:%M}" if t else "")
-        for g, s, t in r.gates
-    ) or "no gates evaluated"))
+    return head
+
+
+def _sections(
+    r: ProjectReport, *, path: Callable[[str], str] = str
+) -> list[tuple[str, list[str], str]]:
+    """(heading, lines, text when there are no lines) of each section, for every format.
+
+    ``path`` formats a file path (Markdown puts it in a code span: ``__init__.py`` would
+    otherwise turn bold).
+    """
     rules = ", ".join(f"{k} ({n})" for k, n in r.top_new_rules) or "none"
-    files = ", ".join(f"{k} ({n})" for k, n in r.top_new_files) or "none"
+    files = ", ".join(f"{path(k)} ({n})" for k, n in r.top_new_files) or "none"
     fixed = ", ".join(f"{k} ({n})" for k, n in r.top_fixed_rules) or "none"
-    sections.append(("Findings", f"{r.new_findings} new, {r.fixed_findings} fixed\n"
-                     f"new by rule: {rules}\nnew by file: {files}\nfixed by rule: {fixed}"))
-    sections.append(("Worst regressions", "\n".join(
-        f"{g.metric}: {_num(g.before)} -> {_num(g.after)} in {(g.commit_sha or g.run_id)[:10]}"
-        f" by {g.author or 'unknown'}" + (f" ({g.message.splitlines()[0]})" if g.message else "")
-        for g in r.regressions
-    ) or "none"))
-    return sections
+    return [
+        ("Metrics", [f"{m.metric}: {_num(m.end)} {m.unit} ({_change(m)}) {m.spark}"
+                     for m in r.metrics], "no measures yet"),
+        ("Gates", [f"{_STATE_MARK.get(s, s)} {g}: {s}" + (f" since {_when(t)}" if t else "")
+                   for g, s, t in r.gates], "no gates evaluated"),
+        ("Findings", [f"{r.new_findings} new, {r.fixed_findings} fixed",
+                      f"new by rule: {rules}", f"new by file: {files}",
+                      f"fixed by rule: {fixed}"], ""),
+        ("Worst regressions", [
+            f"{g.metric}: {_num(g.before)} -> {_num(g.after)} in {(g.commit_sha or g.run_id)[:10]}"
+            f" by {g.author or 'unknown'}"
+            + (f" ({g.message.splitlines()[0]})" if g.message else "")
+            for g in r.regressions
+        ], "none"),
+    ]
 
 
-def _markdown(reports: list[ProjectReport], base_url: str | None) -> str:
-    # Standard Markdown: Apprise converts it to each service's dialect (Slack mrkdwn, ...).
-    parts = [f"**{report_title(reports)}**"]
+def _code_span(text: str) -> str:
+    # A path holding a backtick needs a longer fence, padded with spaces (CommonMark).
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def _markdown(reports: list[ProjectReport], base_url: str | None, *, title: bool) -> str:
+    # CommonMark with a blank line between blocks, so every renderer keeps headings,
+    # paragraphs and lists apart. Apprise converts it to each service's dialect (Slack:
+    # headings become bold lines, links <url|label>). Lists rather than tables: Slack and
+    # most chat services have no tables.
+    blocks = [f"# {report_title(reports)}"] if title else []
     for r in reports:
-        parts.append(f"\n**{r.project}**")
-        for heading, text in _plain_rows(r):
-            if heading:
-                parts.append(f"**{heading}**")
-            parts.extend(f"• {line}" if heading else line for line in text.splitlines())
+        blocks += [f"## {r.project}", _header(r)]
+        for heading, lines, empty in _sections(r, path=_code_span):
+            blocks.append(f"### {heading}")
+            blocks.append("\n".join(f"- {line}" for line in lines) if lines else empty)
         link = dashboard_link(base_url, r.project)
         if link:
-            parts.append(f"[Open {r.project} in the dashboard]({link})")
-    return "\n".join(parts)
+            blocks.append(f"[Open {r.project} in the dashboard]({link})")
+    return "\n\n".join(blocks)
 
 
-def _text(reports: list[ProjectReport], base_url: str | None) -> str:
-    parts = [report_title(reports), ""]
+def _text(reports: list[ProjectReport], base_url: str | None, *, title: bool) -> str:
+    parts = [report_title(reports), ""] if title else []
     for r in reports:
-        parts.append(f"== {r.project} ==")
-        for heading, text in _plain_rows(r):
-            if heading:
-                parts.append(f"{heading}:")
-            parts.extend(f"  {line}" for line in text.splitlines())
+        parts += [f"== {r.project} ==", _header(r)]
+        for heading, lines, empty in _sections(r):
+            parts.append(f"{heading}:")
+            parts.extend(f"  {line}" for line in lines or [empty])
         link = dashboard_link(base_url, r.project)
         if link:
             parts.append(f"Dashboard: {link}")
@@ -106,38 +140,45 @@ def _text(reports: list[ProjectReport], base_url: str | None) -> str:
     return "\n".join(parts)
 
 
-def _html(reports: list[ProjectReport], base_url: str | None) -> str:
+def _html(reports: list[ProjectReport], base_url: str | None, *, title: bool) -> str:
+    # Apprise derives the email's plain-text part from this HTML (html_to_text): each p, h*,
+    # li, td and th becomes a line of its own, and whitespace between two blocks becomes a
+    # blank line. So a metric is one table row of *one* cell (four cells would be four
+    # lines), blocks inside a section are joined without whitespace and sections with a
+    # newline, and links show their URL (the text part keeps only a link's text).
     e = html.escape
-    out = [f"<h2>{e(report_title(reports))}</h2>"]
+    sections = [f"<h2>{e(report_title(reports))}</h2>"] if title else []
     for r in reports:
-        out.append(f"<h3>{e(r.project)}</h3>")
-        out.append(f"<p>{e(_plain_rows(r)[0][1])}</p>")
-        out.append("<table><tr><th>metric</th><th>value</th><th>change</th><th>trend</th></tr>")
-        out.extend(
-            f"<tr><td>{e(m.metric)}</td><td>{e(_num(m.end))} {e(m.unit)}</td>"
-            f"<td>{e(_change(m))}</td><td>{e(m.spark)}</td></tr>"
-            for m in r.metrics
-        )
-        out.append("</table>")
-        for heading, text in _plain_rows(r)[2:]:
-            out.append(f"<h4>{e(heading)}</h4><ul>")
-            out.extend(f"<li>{e(line)}</li>" for line in text.splitlines())
-            out.append("</ul>")
+        sections.append(f"<h3>{e(r.project)}</h3><p>{e(_header(r))}</p>")
+        for heading, lines, empty in _sections(r):
+            if not lines:
+                body = f"<p>{e(empty)}</p>"
+            elif heading == "Metrics":
+                body = "<table>" + "".join(f"<tr><td>{e(x)}</td></tr>" for x in lines) + "</table>"
+            else:
+                body = "<ul>" + "".join(f"<li>{e(x)}</li>" for x in lines) + "</ul>"
+            sections.append(f"<h4>{e(heading)}</h4>{body}")
         link = dashboard_link(base_url, r.project)
         if link:
-            out.append(f'<p><a href="{e(link)}">Open {e(r.project)} in the dashboard</a></p>')
-    return "\n".join(out)
+            sections.append(f'<p>Dashboard: <a href="{e(link)}">{e(link)}</a></p>')
+    return "\n".join(sections)
 
 
-def render_report(reports: list[ProjectReport], fmt: str, *, base_url: str | None = None) -> str:
-    """The reports as ``markdown``, ``html``, ``text`` or ``json``."""
+def render_report(
+    reports: list[ProjectReport], fmt: str, *, base_url: str | None = None, title: bool = True
+) -> str:
+    """The reports as ``markdown``, ``html``, ``text`` or ``json``.
+
+    ``title=False`` leaves the title (:func:`report_title`) out of the body, for a message
+    that carries it as its own title (email subject, Slack header, webhook ``title``).
+    """
     if fmt == "json":
         return json.dumps([r.as_dict() for r in reports], indent=2, ensure_ascii=False)
     if fmt == "html":
-        return _html(reports, base_url)
+        return _html(reports, base_url, title=title)
     if fmt == "markdown":
-        return _markdown(reports, base_url)
-    return _text(reports, base_url)
+        return _markdown(reports, base_url, title=title)
+    return _text(reports, base_url, title=title)
 
 
 def report_messages(
@@ -151,7 +192,7 @@ def report_messages(
     messages: list[OutboxMessage] = []
     for r in reports:
         def render(fmt: str, r: ProjectReport = r) -> tuple[str, str]:
-            return report_title([r]), render_report([r], fmt, base_url=base_url)
+            return report_title([r]), render_report([r], fmt, base_url=base_url, title=False)
 
         messages.extend(route_messages(
             routes, purpose="reports", project=r.project, render=render,

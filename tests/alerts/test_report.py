@@ -49,6 +49,8 @@ def test_weekly_report_content(store: MetricStore, make_run: RunMaker) -> None:
                  policy=AlertPolicy(), now=T0 + timedelta(days=3))
     report = build_report(store, "demo", period="week", now=T0 + timedelta(days=4))
     assert report.runs == 2  # the run before the week is the baseline, not counted
+    assert (report.first_run_at, report.last_run_at) == (T0 + timedelta(days=1),
+                                                         T0 + timedelta(days=3))
     score = report.score
     assert score is not None
     assert (score.start, score.end, score.change, score.better) == (82, 70, -12, False)
@@ -66,13 +68,14 @@ def test_weekly_report_content(store: MetricStore, make_run: RunMaker) -> None:
     assert {r.metric for r in report.regressions} == {"ruff.issues", "quality.score"}
 
     markdown = render_report([report], "markdown", base_url="https://q.example.com")
-    for fragment in ("**demo**", "score 70 (-12 (worse)) ▇█▁", "B006 (2)", "pkg/c.py (3)",
+    for fragment in ("## demo", "score 70 (-12 (worse)) ▇█▁", "B006 (2)", "`pkg/c.py` (3)",
                      "E711 (1)", "Refactor the parser", "quality.score min=75: fail",
                      "(https://q.example.com/gates?project=demo)"):
         assert fragment in markdown, fragment
     assert "long text" not in markdown
     html = render_report([report], "html")
-    assert "<table>" in html and "<td>quality.score</td>" in html and "B006 (2)" in html
+    assert "<table><tr><td>quality.score: 70 points (-12 (worse)) ▇█▁</td></tr>" in html
+    assert "B006 (2)" in html
     data = json.loads(render_report([report], "json"))
     assert data[0]["findings"]["new"] == 3
     assert data[0]["regressions"][0]["commit_sha"] == worst.commit_sha
@@ -87,4 +90,5 @@ def test_report_of_an_idle_project(store: MetricStore, make_run: RunMaker) -> No
     assert report.runs == 0
     assert report.metrics[0].end == 90 and report.metrics[0].change is None
     assert report.new_findings == 0 and report.regressions == []
-    assert "0 run(s)" in render_report([report], "text")
+    assert report.first_run_at is None and report.last_run_at is None
+    assert "· no runs\n" in render_report([report], "text")
