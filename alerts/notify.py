@@ -14,6 +14,9 @@ no database connection held, and records the outcome:
   circuit (as its half-open try), and a failure makes it ``failed`` at once: a test answers
   "does this endpoint work now?", so resending it later would only confuse.
 
+Each message goes with the Apprise notify type of its news (:func:`notify_type_for`): a red
+gate ``failure``, a recovery ``success``, a stale gate ``warning``, anything else ``info``.
+
 Delivery failures are results, never exceptions. Errors are stored and returned masked; each
 failed delivery is one WARNING log line (Apprise's own warnings about it are folded into that
 line and logged at DEBUG).
@@ -24,6 +27,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,13 +35,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import apprise
+from apprise.utils.parse import parse_urls
 
 from alerts.config import RouteSpec, route_names
-from alerts.masking import mask_text, mask_url, register_url, secret_parts
+from alerts.masking import mask_text, mask_url, quiet_apprise, register_url, secret_parts
 from alerts.messages import route_messages
 from storage.alert_store import (
     Attempt,
     BreakerRow,
+    OutboxMessage,
     OutboxRow,
     claim_due,
     enqueue_messages,
@@ -54,6 +60,7 @@ __all__ = [
     "Notifier",
     "Sender",
     "apprise_send",
+    "notify_type_for",
     "send_test_notification",
     "utc_now",
     "validate_routes",
@@ -146,15 +153,23 @@ def _apprise_warnings() -> Iterator[list[str]]:
 def apprise_send(url: str, title: str, body: str, body_format: str) -> tuple[bool, str | None]:
     """Send one message to one Apprise URL; return (ok, Apprise's warnings on failure).
 
-    Logs nothing at WARNING itself: the caller logs the failure once, with this error text.
+    The message goes with the notify type of :func:`notify_type_for` (``failure`` for a red
+    alert, ``success`` for a recovery...). Logs nothing at WARNING itself: the caller logs
+    the failure once, with this error text.
     """
     register_url(url)  # before Apprise parses (and DEBUG-logs) the URL
-    app = apprise.Apprise()
-    if not app.add(url):
+    # One plugin from the one URL: ``Apprise.add(str)`` would split a string at spaces and
+    # commas into several URLs and send to each of them.
+    with quiet_apprise():
+        plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    if plugin is None:
         return False, "not a valid Apprise URL"
+    app = apprise.Apprise()
+    app.add(plugin)
     with _apprise_warnings() as warnings:
         try:
-            ok = bool(app.notify(body=body, title=title, body_format=body_format))
+            ok = bool(app.notify(body=body, title=title, body_format=body_format,
+                                 notify_type=notify_type_for(title, body)))
         except Exception as error:  # a plugin bug must not stop the flush
             return False, f"{type(error).__name__}: {error}"
     if ok:
@@ -163,20 +178,65 @@ def apprise_send(url: str, title: str, body: str, body_format: str) -> tuple[boo
     return False, "; ".join(lines[-3:]) or "delivery failed"
 
 
+# How alerts.messages writes an alert: the title counts red (alert, stale, reminder) and
+# recovered gates; each event is one item whose headline starts with its kind.
+_ALERT_TITLE = re.compile(
+    r"^flext-quality: .+: (?:(\d+) gate\(s\) RED)?(?:, )?(?:(\d+) gate\(s\) green again)?$"
+)
+_STALE_ITEM = re.compile(r"(?:^- \*\*|^\* |<li><b>)STALE: ", re.MULTILINE)
+
+
+def notify_type_for(title: str, body: str) -> apprise.NotifyType:
+    """The Apprise notify type of a stored message, read from its title and body.
+
+    An alert with a red gate is ``FAILURE`` (``WARNING`` when every red gate is only stale),
+    an alert with nothing but recoveries is ``SUCCESS``; reports and test messages are
+    ``INFO``. The outbox has no column for the kind, so it is read from the text that
+    :mod:`alerts.messages` writes.
+    """
+    match = _ALERT_TITLE.match(title)
+    if match is None:
+        return apprise.NotifyType.INFO
+    red, green = (int(count or 0) for count in match.groups())
+    if red:
+        stale = len(_STALE_ITEM.findall(body))
+        return apprise.NotifyType.WARNING if stale >= red else apprise.NotifyType.FAILURE
+    return apprise.NotifyType.SUCCESS if green else apprise.NotifyType.INFO
+
+
+def _url_problem(url: str) -> str | None:
+    """Why Apprise cannot use ``url`` as one endpoint, or None (Apprise logs nothing)."""
+    if any(char.isspace() for char in url):
+        return "a URL cannot contain spaces (Apprise would split it; one URL per list item)"
+    if parse_urls(url) != [url]:  # type: ignore[no-untyped-call]
+        return "this is more than one URL to Apprise (one URL per list item)"
+    with quiet_apprise():
+        plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    if plugin is None:
+        return "not a URL Apprise supports (see https://github.com/caronc/apprise/wiki)"
+    return None
+
+
 def validate_routes(routes: list[RouteSpec]) -> None:
-    """Refuse routes whose URLs Apprise cannot use (the error shows masked URLs only)."""
+    """Refuse routes whose URLs Apprise cannot use, with one error and masked URLs only.
+
+    The key is the setting's dotted path, as in other setting errors: ``routes.0.urls.1``.
+    """
     try:
         route_names(routes)
     except ValueError as error:
         raise NotifyError(str(error)) from None
-    for n, route in enumerate(routes, start=1):
-        for url in route.urls:
+    for n, route in enumerate(routes):
+        for i, url in enumerate(route.urls):
             register_url(url)
-            if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
-                raise NotifyError(
-                    f"invalid setting routes[{n}].urls: {mask_url(url)!r} is not a URL Apprise "
-                    "supports (see https://github.com/caronc/apprise/wiki)"
-                )
+            problem = _url_problem(url)
+            if problem is not None:
+                raise NotifyError(f"invalid setting routes.{n}.urls.{i}={mask_url(url)!r}: {problem}")
+
+
+def _shown(message: OutboxMessage) -> str:
+    """The stored endpoint, masked again (an older version stored placeholder values plainly)."""
+    return mask_text(message.endpoint, ())
 
 
 def _log_failure(outcome: DeliveryOutcome, attempts: int, opened_for_s: float | None) -> None:
@@ -311,16 +371,16 @@ class Notifier:
         attempts = row.attempts + 1
         if ok:
             return (Attempt(m.message_id, "delivered", attempts, now),
-                    DeliveryOutcome(m.message_id, m.route, m.endpoint, True, "delivered"), True)
+                    DeliveryOutcome(m.message_id, m.route, _shown(m), True, "delivered"), True)
         status = "failed" if attempts >= self.policy.max_attempts else "pending"
         return (Attempt(m.message_id, status, attempts, now, now + self.backoff(attempts), error),
-                DeliveryOutcome(m.message_id, m.route, m.endpoint, False, status, error),
+                DeliveryOutcome(m.message_id, m.route, _shown(m), False, status, error),
                 url is not None)
 
     @staticmethod
     def _skipped(row: OutboxRow, why: str) -> DeliveryOutcome:
         m = row.message
-        return DeliveryOutcome(m.message_id, m.route, m.endpoint, False, "skipped", why)
+        return DeliveryOutcome(m.message_id, m.route, _shown(m), False, "skipped", why)
 
 
 def send_test_notification(

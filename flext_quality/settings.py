@@ -272,16 +272,29 @@ _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _fill_secrets(text: str, secrets_dir: Path | None) -> str:
+    """``text`` with every ``${NAME}`` filled; each filled value is registered as a secret.
+
+    A filled value is secret wherever it lands in the URL (also in a webhook path or host that
+    Apprise's privacy form shows), so it is registered for masking before anything can show,
+    store or log the filled URL.
+    """
+
     def lookup(match: re.Match[str]) -> str:
+        # Imported here: masking loads Apprise, which only URLs with placeholders need now.
+        from alerts.masking import register_secret
+
         name = match.group(1)
         if secrets_dir is not None and (secrets_dir / name).is_file():
-            return (secrets_dir / name).read_text(encoding="utf-8").strip()
-        if name in os.environ:
-            return os.environ[name]
-        raise ConfigError(
-            f"secret ${{{name}}} is not set: put it in a file {name} in the secrets "
-            "directory or in the environment"
-        )
+            value = (secrets_dir / name).read_text(encoding="utf-8").strip()
+        elif name in os.environ:
+            value = os.environ[name]
+        else:
+            raise ConfigError(
+                f"secret ${{{name}}} is not set: put it in a file {name} in the secrets "
+                "directory or in the environment"
+            )
+        register_secret(value)
+        return value
 
     return _PLACEHOLDER.sub(lookup, text)
 
