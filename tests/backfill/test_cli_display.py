@@ -89,6 +89,10 @@ def test_terminal_without_ci_gets_the_bar(planted: tuple[GitRepo, list[str]], tm
     assert "[1/6]" not in shown  # no plain lines besides the bar
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _paused(root: Path, db: Path, tmp_path: Path, after: int, *extra: str) -> subprocess.Popen[str]:
     """A backfill that stops after ``after`` stored runs and says so on a FIFO."""
     fifo = tmp_path / f"pause{after}-{len(list(tmp_path.glob('pause*')))}"
@@ -96,6 +100,9 @@ def _paused(root: Path, db: Path, tmp_path: Path, after: int, *extra: str) -> su
     proc = subprocess.Popen(
         _argv(root, db, "--pause-after", str(after), "--pause-fifo", str(fifo), *extra),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path), cwd=tmp_path,
+        # A runner started in the background (`cmd &` in a script) ignores SIGINT, and a child
+        # inherits that: give the command the Ctrl-C a person's terminal would deliver.
+        preexec_fn=_default_sigint,
     )
     with fifo.open(encoding="utf-8") as pipe:  # blocks until the backfill reaches the pause
         assert pipe.readline().startswith(f"paused {after} ")
