@@ -22,6 +22,7 @@ How they stay exact and cheap:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import duckdb
@@ -33,6 +34,7 @@ from storage.schema_core import ROLLUP_TABLES
 __all__ = [
     "GRAINS",
     "ROLLUP_COLUMNS",
+    "BulkAggregates",
     "bulk_aggregates",
     "ensure_series",
     "merge_aggregates",
@@ -250,19 +252,69 @@ def _frame(cols: dict[str, np.ndarray]) -> pl.DataFrame:
     )
 
 
-def bulk_aggregates(points: pl.DataFrame, series: pl.DataFrame) -> dict[str, pl.DataFrame]:
+@dataclass(frozen=True, slots=True)
+class BulkAggregates:
+    """What a bulk load adds besides its raw points: new series ids and the rollup rows."""
+
+    new_series: pl.DataFrame  # series_id, project, metric: pairs seen for the first time
+    grains: dict[str, pl.DataFrame]  # day/week/month rows sorted by (series_id, bucket)
+
+
+# Above this many (project x metric) combinations, ids are found by binary search instead of
+# a lookup table indexed by the pair's rank.
+_DENSE_PAIRS = 1 << 24
+
+
+def _series_ids(points: pl.DataFrame, known: pl.DataFrame) -> tuple[np.ndarray, pl.DataFrame]:
+    """The series id of every point, and the pairs that need a new id.
+
+    New pairs get the next ids in (project, metric) order, as :func:`ensure_series` gives
+    them. No join on the two strings: each column is cast to an Enum of its sorted distinct
+    values, so a pair is the integer ``project rank * metrics + metric rank``, which also
+    sorts like (project, metric).
+    """
+    names = [points.get_column(c).unique().drop_nulls().sort() for c in ("project", "metric")]
+    project_rank, metric_rank = (
+        points.get_column(c).cast(pl.Enum(n)).to_physical().cast(pl.Int64).to_numpy()
+        for c, n in zip(("project", "metric"), names, strict=True)
+    )
+    width = len(names[1])
+    pair = project_rank * width + metric_rank
+    span = len(names[0]) * width
+    present = (np.flatnonzero(np.bincount(pair, minlength=span)) if span <= _DENSE_PAIRS
+               else np.unique(pair))
+    pairs = pl.DataFrame({
+        "project": names[0].gather(present // width),
+        "metric": names[1].gather(present % width),
+    }).join(known, on=["project", "metric"], how="left", maintain_order="left")
+    ids = pairs.get_column("series_id").cast(pl.Int64).to_numpy().copy()
+    missing = pairs.get_column("series_id").is_null().to_numpy()
+    first = int(known.get_column("series_id").to_numpy().max()) + 1 if known.height else 1
+    ids[missing] = np.arange(first, first + int(missing.sum()))
+    fresh = pl.DataFrame({"series_id": ids[missing].astype("int32"),
+                          "project": pairs.get_column("project").filter(pl.Series(missing)),
+                          "metric": pairs.get_column("metric").filter(pl.Series(missing))})
+    if span <= _DENSE_PAIRS:
+        lookup = np.zeros(span, "int64")
+        lookup[present] = ids
+        return lookup[pair], fresh
+    return ids[np.searchsorted(present, pair)], fresh
+
+
+def bulk_aggregates(points: pl.DataFrame, known: pl.DataFrame) -> BulkAggregates:
     """Day, week and month rollup rows of ``points`` (ts, project, metric, value), sorted.
 
-    ``series`` maps every (project, metric) of ``points`` to its id. One sort by (series,
-    time), then each grain is a single pass over runs of equal keys (numpy ``reduceat``): no
-    hash table, and the rows come out in clustered order.
+    ``known`` is the ``series`` table as it stands (series_id, project, metric); pairs not in
+    it get new ids (returned, for the caller to store). One sort by (series, time), then each
+    grain is a single pass over runs of equal keys (numpy ``reduceat``): no hash table, and
+    the rows come out in clustered order. Runs in a worker thread during the raw insert
+    (polars and numpy release the GIL), so it must not touch the database.
     """
-    joined = points.join(series, on=["project", "metric"], how="inner")
-    sid = joined.get_column("series_id").cast(pl.Int64).to_numpy()
-    ts = joined.get_column("ts").cast(pl.Datetime("us")).cast(pl.Int64).to_numpy()
-    value = joined.get_column("value").cast(pl.Float64).to_numpy()
-    if len(sid) == 0:
-        return {}
+    if points.height == 0:
+        return BulkAggregates(known.clear(), {})
+    sid, fresh = _series_ids(points, known)
+    ts = points.get_column("ts").cast(pl.Datetime("us")).cast(pl.Int64).to_numpy()
+    value = points.get_column("value").cast(pl.Float64).to_numpy()
     span = int(ts.max()) - int(ts.min()) + 1
     if (int(sid.max()) - int(sid.min()) + 1) * span < 2**62:
         # One int64 key sorts fastest: series, then time.
@@ -315,7 +367,7 @@ def bulk_aggregates(points: pl.DataFrame, series: pl.DataFrame) -> dict[str, pl.
             "n": np.add.reduceat(day["n"], starts),
             "last_ts": day["last_ts"][ends], "last_value": day["last_value"][ends],
         })
-    return out
+    return BulkAggregates(fresh, out)
 
 
 def recompute_keys(con: duckdb.DuckDBPyConnection, keys: str) -> None:

@@ -254,14 +254,12 @@ class MetricStore:
         """
         points = points.select([pl.col(c).cast(t) for c, t in MEASURE_SCHEMA.items()])
         with self.transaction() as con, ThreadPoolExecutor(max_workers=1) as pool:
-            con.register("_pairs_df", points.select("project", "metric").unique())
-            rollups.ensure_series(con, "_pairs_df")
-            con.unregister("_pairs_df")
-            series: pl.DataFrame = con.sql("SELECT series_id, project, metric FROM series").pl()
-            # The rollups are computed in memory (polars and numpy release the GIL) while
-            # DuckDB writes the raw points, so the two overlap on a multi-core machine.
+            known: pl.DataFrame = con.sql("SELECT series_id, project, metric FROM series").pl()
+            # The new series ids and the rollups are computed in memory (polars and numpy
+            # release the GIL) while DuckDB writes the raw points, so the two overlap on a
+            # multi-core machine. The writer lock keeps the series table as read meanwhile.
             pending = pool.submit(
-                rollups.bulk_aggregates, points.select("ts", "project", "metric", "value"), series
+                rollups.bulk_aggregates, points.select("ts", "project", "metric", "value"), known
             )
             if runs is not None and runs.height:
                 con.register("_runs_df", runs.select(RUN_COLUMNS))
@@ -270,7 +268,11 @@ class MetricStore:
             con.register("_bulk_df", points)
             con.execute("INSERT INTO measure_point SELECT * FROM _bulk_df")
             con.unregister("_bulk_df")
-            for grain, frame in pending.result().items():
+            aggregates = pending.result()
+            con.register("_new_series_df", aggregates.new_series)
+            con.execute("INSERT INTO series SELECT series_id, project, metric FROM _new_series_df")
+            con.unregister("_new_series_df")
+            for grain, frame in aggregates.grains.items():
                 con.register("_agg_bulk", frame)
                 rollups.merge_aggregates(con, grain, "_agg_bulk", ordered=True)
                 con.unregister("_agg_bulk")

@@ -127,3 +127,26 @@ def test_append_runs_commits_each_run_on_its_own(store: MetricStore) -> None:
     assert store.fetch("SELECT n, last_value FROM measures_daily") == [(1, 1.0)]
     assert store.append_runs([later, make_run("p", "c3", {"m": 4}, T0 + timedelta(days=2))])
     assert store.fetch("SELECT commit_sha, value FROM measures ORDER BY ts") == [("c1", 1.0), ("c3", 4.0)]
+
+
+def test_bulk_ingest_keeps_known_series_ids_and_numbers_new_pairs_in_name_order(
+    store: MetricStore,
+) -> None:
+    import polars as pl
+
+    store.append_run(make_run("q", "c1", {"m1": 1.0, "m3": 2.0}, T0))
+    known = {(p, m): i for i, p, m in store.fetch("SELECT series_id, project, metric FROM series")}
+    rows = [(T0 + timedelta(days=d, hours=h), p, m, float(d * h), f"b{d}-{h}", None)
+            for d in range(3) for h in (1, 5) for p in ("r", "q", "p") for m in ("m3", "m1", "m0")]
+    points = pl.DataFrame(rows, schema=["ts", "project", "metric", "value", "run_id", "commit_sha"],
+                          orient="row")
+    assert store.ingest_points(points) == len(rows)
+    after = {(p, m): i for i, p, m in store.fetch("SELECT series_id, project, metric FROM series")}
+    assert {k: after[k] for k in known} == known  # ids never change
+    fresh = sorted(k for k in after if k not in known)
+    first = max(known.values()) + 1
+    assert [after[k] for k in fresh] == list(range(first, first + len(fresh)))
+    bulk = rollup_rows(store)
+    store.rebuild_rollups()
+    assert rollup_rows(store) == bulk
+    assert store.ingest_points(points.clear()) == 0
