@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 from alerts.config import GateSpec
 from storage.alert_store import RunContext
@@ -32,7 +33,13 @@ class StalePolicy:
 
 @dataclass(frozen=True, slots=True)
 class GateOutcome:
-    """The raw result of a gate on one run (before K-consecutive smoothing)."""
+    """The raw result of a gate on one run (before K-consecutive smoothing).
+
+    A ``pass`` or ``fail`` also names the condition that decided it: ``rule`` as people read
+    it (``<= 0``, ``rise <= 5 vs previous``), the reference that rule compares with
+    (``rule_against``: ``previous``, ``7d``, ``baseline``; None for a fixed bound) and the
+    gate's ``tolerance``. ``detail`` says all of it in one sentence.
+    """
 
     state: str  # pass | fail | no_data | stale
     value: float | None
@@ -40,6 +47,19 @@ class GateOutcome:
     reference_value: float | None
     reference_run_id: str | None
     detail: str
+    rule: str | None = None
+    rule_against: str | None = None
+    tolerance: float = 0.0
+
+
+class _Condition(NamedTuple):
+    """One condition of a gate: the value must stay at or below (``upper``) or at or above
+    ``threshold``; ``against`` is the reference of a relative condition."""
+
+    rule: str
+    threshold: float
+    upper: bool
+    against: str | None = None
 
 
 def _days(against: str) -> int | None:
@@ -86,13 +106,13 @@ def direction_conflict(gate: GateSpec, direction: str | None) -> str | None:
             "max_worsening cannot apply: use max_increase or max_decrease")
 
 
-def _conditions(gate: GateSpec, ref: float | None, aim_high: bool) -> list[tuple[str, float, bool]]:
-    """(label, threshold, upper) for each condition; ``upper`` means value <= threshold."""
-    out: list[tuple[str, float, bool]] = []
+def _conditions(gate: GateSpec, ref: float | None, aim_high: bool) -> list[_Condition]:
+    """Every condition of ``gate`` that can be judged (relative ones need ``ref``)."""
+    out: list[_Condition] = []
     if gate.max is not None:
-        out.append((f"<= {gate.max:g}", gate.max, True))
+        out.append(_Condition(f"<= {gate.max:g}", gate.max, True))
     if gate.min is not None:
-        out.append((f">= {gate.min:g}", gate.min, False))
+        out.append(_Condition(f">= {gate.min:g}", gate.min, False))
     if ref is None:
         return out
     worse_up = not aim_high
@@ -111,7 +131,8 @@ def _conditions(gate: GateSpec, ref: float | None, aim_high: bool) -> list[tuple
         threshold = ref + delta if upper else ref - delta
         unit = "%" if percent else ""
         word = "rise" if upper else "fall"
-        out.append((f"{word} <= {amount:g}{unit} vs {gate.against}", threshold, upper))
+        out.append(_Condition(f"{word} <= {amount:g}{unit} vs {gate.against}", threshold, upper,
+                              gate.against))
     return out
 
 
@@ -155,16 +176,17 @@ def evaluate_gate(gate: GateSpec, ctx: RunContext, policy: StalePolicy) -> GateO
             else f"no reference value ({gate.against}) for {gate.metric} yet",
         )
     failed = [
-        (label, t) for label, t, upper in conditions
-        if (value > t + gate.tolerance if upper else value < t - gate.tolerance)
+        c for c in conditions
+        if (value > c.threshold + gate.tolerance if c.upper else value < c.threshold - gate.tolerance)
     ]
-    label, threshold = failed[0] if failed else (conditions[0][0], conditions[0][1])
+    decided = failed[0] if failed else conditions[0]
     ref_text = f", reference {ref_value:g}" if ref_value is not None else ""
     verdict = "violates" if failed else "meets"
     detail = (
-        f"{gate.metric} = {value:g} {verdict} {label} (threshold {threshold:g}"
+        f"{gate.metric} = {value:g} {verdict} {decided.rule} (threshold {decided.threshold:g}"
         f"{f' ± {gate.tolerance:g}' if gate.tolerance else ''}{ref_text})"
     )
     return GateOutcome(
-        "fail" if failed else "pass", value, threshold, ref_value, ref_run, detail
+        "fail" if failed else "pass", value, decided.threshold, ref_value, ref_run, detail,
+        rule=decided.rule, rule_against=decided.against, tolerance=gate.tolerance,
     )

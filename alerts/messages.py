@@ -5,17 +5,21 @@ format that suits it: HTML for email (Apprise sends it as multipart with a plain
 Markdown for chat services. The title travels as the message's title (email subject, Slack
 header, webhook ``title``), so bodies do not repeat it. The message's dedup key is derived from
 the violations it reports, so re-evaluating the same violation never queues it again.
+
+Each message also carries the Apprise notify type of its news (:func:`alert_notify_type`),
+stored with it in the outbox: chat services show it as a colour or icon.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
+
+from apprise import NotifyType
 
 from alerts.config import RouteSpec, route_names
 from alerts.masking import mask_url
@@ -24,6 +28,7 @@ from storage.alert_store import OutboxMessage
 __all__ = [
     "AlertEvent",
     "alert_messages",
+    "alert_notify_type",
     "body_format_for",
     "dashboard_link",
     "render_alert",
@@ -40,7 +45,12 @@ _KIND_TITLE = {
 
 @dataclass(frozen=True, slots=True)
 class AlertEvent:
-    """One change of a gate's state worth telling someone about."""
+    """One change of a gate's state worth telling someone about.
+
+    ``rule``, ``rule_against``, ``tolerance`` and ``reference_value`` are the facts of the
+    condition that decided the gate (see :class:`alerts.gates.GateOutcome`); a stale gate has
+    no value and no rule, and its ``detail`` says what is missing since when.
+    """
 
     kind: str  # alert | recovery | reminder | stale
     project: str
@@ -48,6 +58,10 @@ class AlertEvent:
     metric: str
     value: float | None
     threshold: float | None
+    rule: str | None
+    rule_against: str | None
+    tolerance: float
+    reference_value: float | None
     previous_value: float | None
     detail: str
     run_id: str
@@ -80,30 +94,21 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:g}"
 
 
-# The detail of an evaluated gate, as alerts.gates.evaluate_gate writes it:
-# "<metric> = <value> violates|meets <rule> (threshold <t>[ ± <tolerance>][, reference <r>])".
-_EVALUATED = re.compile(
-    r"^\S+ = \S+ (?:violates|meets) (?P<rule>.+) "
-    r"\(threshold (?P<threshold>[^,()]+)(?:, reference (?P<reference>[^,()]+))?\)$"
-)
-
-
 def _statement(e: AlertEvent) -> str:
     """Everything about one event, each fact once: the metric (unless the gate's name starts
     with it), value against threshold and rule, the previous value, and for bad news the commit
     and its author."""
-    found = _EVALUATED.match(e.detail) if e.value is not None else None
-    if found:
-        rule = found["rule"]
-        reference = found["reference"]
-        # Against "previous", the reference is the previous value, said just after.
-        if reference is not None and not rule.endswith(" vs previous"):
-            rule += f", reference {reference}"
-        facts = [f"value {_num(e.value)} vs threshold {found['threshold']} (rule: {rule})"]
-    elif e.value is None:
+    if e.value is None:
         facts = [e.detail]  # stale: the detail says what is missing since when
-    else:  # a detail of another shape: keep it whole rather than lose what it says
+    elif e.rule is None:  # judged by no rule: keep the detail whole rather than lose what it says
         facts = [f"value {_num(e.value)} vs threshold {_num(e.threshold)} ({e.detail})"]
+    else:
+        rule = e.rule
+        # Against "previous", the reference is the previous value, said just after.
+        if e.reference_value is not None and e.rule_against != "previous":
+            rule += f", reference {_num(e.reference_value)}"
+        band = f" ± {e.tolerance:g}" if e.tolerance else ""
+        facts = [f"value {_num(e.value)} vs threshold {_num(e.threshold)}{band} (rule: {rule})"]
     facts.append("no previous value" if e.previous_value is None
                  else f"previous {_num(e.previous_value)}")
     if e.kind != "recovery" and e.commit_sha:
@@ -144,6 +149,22 @@ def render_alert(events: list[AlertEvent], fmt: str, *, link: str | None) -> tup
     return title, body + (f"\n\nDashboard: {link}" if link else "")
 
 
+def alert_notify_type(events: list[AlertEvent]) -> str:
+    """The Apprise notify type of one grouped alert message: the worst news wins.
+
+    A gate newly or still red (an alert or a reminder) is ``failure``; otherwise a stale gate
+    is ``warning``; a message of recoveries only is ``success``.
+    """
+    kinds = {e.kind for e in events}
+    if kinds & {"alert", "reminder"}:
+        return NotifyType.FAILURE.value
+    if "stale" in kinds:
+        return NotifyType.WARNING.value
+    if "recovery" in kinds:
+        return NotifyType.SUCCESS.value
+    return NotifyType.INFO.value
+
+
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
@@ -156,11 +177,13 @@ def route_messages(
     render: Callable[[str], tuple[str, str]],
     dedup: str,
     now: datetime,
+    notify_type: str = NotifyType.INFO.value,
 ) -> list[OutboxMessage]:
     """One message per endpoint of every route of ``purpose`` that takes ``project``.
 
     ``render(fmt)`` gives (title, body) in a format; ``dedup`` identifies the content, so
-    the same content is queued at most once per endpoint.
+    the same content is queued at most once per endpoint. ``notify_type`` is the Apprise
+    notify type the messages go with: ``info`` (reports, tests) unless the caller says.
     """
     names = route_names(routes)
     out: list[OutboxMessage] = []
@@ -174,7 +197,7 @@ def route_messages(
             out.append(OutboxMessage(
                 message_id=key[:24], dedup_key=key, route=name, url_index=index,
                 endpoint=mask_url(url), purpose=purpose, project=project, title=title,
-                body=body, body_format=fmt, created_at=now,
+                body=body, body_format=fmt, notify_type=notify_type, created_at=now,
             ))
     return out
 
@@ -195,4 +218,5 @@ def alert_messages(
     return route_messages(
         routes, purpose="alerts", project=project,
         render=lambda fmt: render_alert(events, fmt, link=link), dedup=dedup, now=now,
+        notify_type=alert_notify_type(events),
     )

@@ -14,8 +14,9 @@ no database connection held, and records the outcome:
   circuit (as its half-open try), and a failure makes it ``failed`` at once: a test answers
   "does this endpoint work now?", so resending it later would only confuse.
 
-Each message goes with the Apprise notify type of its news (:func:`notify_type_for`): a red
-gate ``failure``, a recovery ``success``, a stale gate ``warning``, anything else ``info``.
+Each message goes with the Apprise notify type stored with it (set when it was written, see
+:func:`alerts.messages.alert_notify_type`): a red gate ``failure``, a stale gate ``warning``, a
+recovery ``success``, reports and tests ``info``.
 
 Delivery failures are results, never exceptions. Errors are stored and returned masked; each
 failed delivery is one WARNING log line (Apprise's own warnings about it are folded into that
@@ -27,7 +28,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import random
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -60,7 +60,6 @@ __all__ = [
     "Notifier",
     "Sender",
     "apprise_send",
-    "notify_type_for",
     "send_test_notification",
     "utc_now",
     "validate_routes",
@@ -70,8 +69,8 @@ log = logging.getLogger(__name__)
 _BATCH = 25
 _BATCH_S = 1.0
 
-Sender = Callable[[str, str, str, str], tuple[bool, str | None]]
-"""``sender(url, title, body, body_format) -> (ok, error text)``; must not raise."""
+Sender = Callable[[str, str, str, str, str], tuple[bool, str | None]]
+"""``sender(url, title, body, body_format, notify_type) -> (ok, error text)``; must not raise."""
 
 
 def utc_now() -> datetime:
@@ -150,12 +149,13 @@ def _apprise_warnings() -> Iterator[list[str]]:
             _APPRISE_LOG.setLevel(restore)
 
 
-def apprise_send(url: str, title: str, body: str, body_format: str) -> tuple[bool, str | None]:
+def apprise_send(
+    url: str, title: str, body: str, body_format: str, notify_type: str
+) -> tuple[bool, str | None]:
     """Send one message to one Apprise URL; return (ok, Apprise's warnings on failure).
 
-    The message goes with the notify type of :func:`notify_type_for` (``failure`` for a red
-    alert, ``success`` for a recovery...). Logs nothing at WARNING itself: the caller logs
-    the failure once, with this error text.
+    ``notify_type`` is Apprise's (``failure`` for a red alert, ``success`` for a recovery...).
+    Logs nothing at WARNING itself: the caller logs the failure once, with this error text.
     """
     register_url(url)  # before Apprise parses (and DEBUG-logs) the URL
     # One plugin from the one URL: ``Apprise.add(str)`` would split a string at spaces and
@@ -169,39 +169,13 @@ def apprise_send(url: str, title: str, body: str, body_format: str) -> tuple[boo
     with _apprise_warnings() as warnings:
         try:
             ok = bool(app.notify(body=body, title=title, body_format=body_format,
-                                 notify_type=notify_type_for(title, body)))
-        except Exception as error:  # a plugin bug must not stop the flush
+                                 notify_type=apprise.NotifyType(notify_type)))
+        except Exception as error:  # a plugin bug (or a bad stored type) must not stop the flush
             return False, f"{type(error).__name__}: {error}"
     if ok:
         return True, None
     lines = [line.strip() for line in warnings if line.strip()]
     return False, "; ".join(lines[-3:]) or "delivery failed"
-
-
-# How alerts.messages writes an alert: the title counts red (alert, stale, reminder) and
-# recovered gates; each event is one item whose headline starts with its kind.
-_ALERT_TITLE = re.compile(
-    r"^flext-quality: .+: (?:(\d+) gate\(s\) RED)?(?:, )?(?:(\d+) gate\(s\) green again)?$"
-)
-_STALE_ITEM = re.compile(r"(?:^- \*\*|^\* |<li><b>)STALE: ", re.MULTILINE)
-
-
-def notify_type_for(title: str, body: str) -> apprise.NotifyType:
-    """The Apprise notify type of a stored message, read from its title and body.
-
-    An alert with a red gate is ``FAILURE`` (``WARNING`` when every red gate is only stale),
-    an alert with nothing but recoveries is ``SUCCESS``; reports and test messages are
-    ``INFO``. The outbox has no column for the kind, so it is read from the text that
-    :mod:`alerts.messages` writes.
-    """
-    match = _ALERT_TITLE.match(title)
-    if match is None:
-        return apprise.NotifyType.INFO
-    red, green = (int(count or 0) for count in match.groups())
-    if red:
-        stale = len(_STALE_ITEM.findall(body))
-        return apprise.NotifyType.WARNING if stale >= red else apprise.NotifyType.FAILURE
-    return apprise.NotifyType.SUCCESS if green else apprise.NotifyType.INFO
 
 
 def _url_problem(url: str) -> str | None:
@@ -366,7 +340,7 @@ class Notifier:
         if url is None:
             ok, error = False, f"route {m.route!r} (URL {m.url_index}) is no longer configured"
         else:
-            ok, raw = self.sender(url, m.title, m.body, m.body_format)
+            ok, raw = self.sender(url, m.title, m.body, m.body_format, m.notify_type)
             error = None if ok else mask_text(raw or "delivery failed", secret_parts(url))
         attempts = row.attempts + 1
         if ok:

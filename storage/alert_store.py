@@ -95,6 +95,7 @@ class OutboxMessage:
     title: str
     body: str
     body_format: str
+    notify_type: str  # Apprise's notify type: failure | warning | success | info
     created_at: datetime
 
 
@@ -246,7 +247,7 @@ def load_alert_states(store: MetricStore, project: str | None = None) -> dict[tu
 
 _MSG_COLS = (
     "message_id", "dedup_key", "route", "url_index", "endpoint", "purpose", "project", "title",
-    "body", "body_format", "created_at",
+    "body", "body_format", "notify_type", "created_at",
 )
 
 
@@ -366,7 +367,8 @@ def claim_due(
                 [claim_until, ids],
             )
     n = len(_MSG_COLS)
-    claimed = [OutboxRow(OutboxMessage(*r[:n]), str(r[n]), int(r[n + 1]), r[n + 2]) for r in rows]
+    claimed = [OutboxRow(OutboxMessage(**dict(zip(_MSG_COLS, r[:n], strict=True))), str(r[n]),
+                         int(r[n + 1]), r[n + 2]) for r in rows]
     return claimed, expired
 
 

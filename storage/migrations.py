@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from storage.errors import SchemaVersionError
-from storage.schema_alerts import ALERT_STATEMENTS
+from storage.schema_alerts import ALERT_STATEMENTS, NOTIFY_TYPE_STATEMENTS
 from storage.schema_cache import CACHE_STATEMENTS
 from storage.schema_core import (
     CORE_STATEMENTS,
@@ -60,6 +60,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (4, "0004_series_rollups", _layout),
     (5, "0005_store_state", _run_all(STATE_STATEMENTS)),
     (6, "0006_drop_run_commit_index", _run_all(RUN_INDEX_STATEMENTS)),
+    (7, "0007_outbox_notify_type", _run_all(NOTIFY_TYPE_STATEMENTS)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

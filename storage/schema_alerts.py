@@ -1,4 +1,5 @@
-"""Migration 0002: tables for gate results, alert state, the notification outbox and job runs.
+"""Migrations 0002 and 0007: tables for gate results, alert state, the notification outbox
+and job runs, and the outbox's notify type.
 
 The tables are internal; the dashboard and analysts read the views ``gate_results``,
 ``alert_states``, ``outbox`` and ``job_runs``. No table ever holds a notification URL: the
@@ -8,9 +9,11 @@ delivery time) and the URL *masked* for display.
 
 from __future__ import annotations
 
-__all__ = ["ALERT_STATEMENTS", "ALERT_VIEWS"]
+__all__ = ["ALERT_STATEMENTS", "ALERT_VIEWS", "NOTIFY_TYPE_STATEMENTS"]
 
-ALERT_VIEWS: dict[str, str] = {
+# The views as migration 0002 created them (before the outbox's notify type), kept so that
+# 0002 still builds exactly the schema that release wrote.
+_ALERT_VIEWS_V2: dict[str, str] = {
     "gate_results": """
         SELECT run_id, project, gate, metric, state, value, threshold, reference_value,
                detail, evaluated_at, raw_state, reference_run_id
@@ -105,6 +108,28 @@ ALERT_STATEMENTS: list[str] = [
     )
     """,
     "CREATE INDEX IF NOT EXISTS gate_result_project_idx ON gate_result_record (project, gate)",
+    "CREATE INDEX IF NOT EXISTS outbox_status_idx ON outbox_record (status, next_attempt_at)",
+    *(f"CREATE OR REPLACE VIEW {name} AS {body}" for name, body in _ALERT_VIEWS_V2.items()),
+]
+
+ALERT_VIEWS: dict[str, str] = {
+    **_ALERT_VIEWS_V2,
+    "outbox": """
+        SELECT message_id, route, endpoint, purpose, project, title, status, attempts,
+               created_at, next_attempt_at, delivered_at, last_error, dedup_key, body_format,
+               notify_type
+        FROM outbox_record
+    """,
+}
+"""The public views of the alert tables, as the newest migration leaves them."""
+
+# Migration 0007: each message stores its Apprise notify type (failure, warning, success,
+# info) instead of having it read back from its title and body. Messages queued before it are
+# ``info``. DuckDB refuses to alter a table that an index depends on, so the outbox's index is
+# dropped and built again around the new column.
+NOTIFY_TYPE_STATEMENTS: list[str] = [
+    "DROP INDEX IF EXISTS outbox_status_idx",
+    "ALTER TABLE outbox_record ADD COLUMN notify_type VARCHAR NOT NULL DEFAULT 'info'",
     "CREATE INDEX IF NOT EXISTS outbox_status_idx ON outbox_record (status, next_attempt_at)",
     *(f"CREATE OR REPLACE VIEW {name} AS {body}" for name, body in ALERT_VIEWS.items()),
 ]

@@ -121,6 +121,7 @@ else:
             "project": st.column_config.TextColumn("Project"),
             "title": st.column_config.TextColumn("Title"),
             "status": st.column_config.TextColumn("Status"),
+            "notify_type": st.column_config.TextColumn("Type"),
             "attempts": st.column_config.NumberColumn("Attempts", format="%d"),
             "created_at": st.column_config.DatetimeColumn("Created", format=when),
             "next_attempt_at": st.column_config.DatetimeColumn("Next attempt", format=when),

@@ -176,7 +176,7 @@ def test_a_failed_delivery_is_one_masked_warning_line(
 
 def test_apprise_send_leaves_unrelated_apprise_warnings_alone(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
-    ok, error = apprise_send(DEAD, "t", "b", "text")
+    ok, error = apprise_send(DEAD, "t", "b", "text", "info")
     assert not ok and error is not None
     logging.getLogger("apprise").warning("not about a send")
     assert [r.getMessage() for r in caplog.records] == ["not about a send"]

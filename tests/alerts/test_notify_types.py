@@ -1,22 +1,21 @@
 """Each message goes with the Apprise notify type of its news: a red gate ``failure``, a
 recovery ``success``, a stale gate ``warning``, reports and tests ``info``.
 
-Checked where it shows: the ``type`` field of the JSON that Apprise's ``json://`` plugin posts
-to a real loopback receiver. The kind is read back from the stored message (the outbox has no
-column for it), so a table over :func:`alerts.messages.render_alert` in every body format keeps
-that reading in step with how messages are written.
+The type is decided when a message is written (from the kinds of its events), stored in the
+outbox's ``notify_type`` column and handed to Apprise at delivery. Checked where it shows: the
+``type`` field of the JSON that Apprise's ``json://`` plugin posts to a real loopback receiver.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-import apprise
 import pytest
 from alert_helpers import T0, HttpReceiver, RunMaker
 
-from alerts.messages import AlertEvent, render_alert
-from alerts.notify import notify_type_for, send_test_notification
+from alerts.config import RouteSpec
+from alerts.messages import AlertEvent, alert_messages
+from alerts.notify import send_test_notification
 from flext_quality import jobs
 from flext_quality.settings import Settings
 from storage.store import MetricStore
@@ -49,6 +48,8 @@ def test_red_recovery_stale_report_and_test_types_reach_the_webhook(
     assert run({"bandit.issues.high": 0}, 2) == ["success"]  # GREEN again
     assert run({"ruff.issues": 1}, 3) == ["warning"]  # STALE: the metric went missing
     assert run({"bandit.issues.high": 0}, 4) == ["success"]
+    stored = store.fetch("SELECT notify_type FROM outbox ORDER BY created_at")
+    assert [t for (t,) in stored] == ["failure", "success", "warning", "success"]
 
     outcomes = jobs.send_reports(settings, store, None, period="week", now=T0 + timedelta(hours=5))
     assert outcomes and all(o.ok for o in outcomes)
@@ -58,43 +59,33 @@ def test_red_recovery_stale_report_and_test_types_reach_the_webhook(
     assert _types(http_receiver) == ["info"]
 
 
-def _event(kind: str, gate: str = "bandit.issues.high max=0") -> AlertEvent:
-    value = None if kind == "stale" else 3.0
+def _event(kind: str, n: int) -> AlertEvent:
+    stale = kind == "stale"
     return AlertEvent(
-        kind=kind, project="demo: api", gate=gate, metric="bandit.issues.high", value=value,
-        threshold=0.0, previous_value=0.0,
-        detail=f"bandit.issues.high = {value} violates max 0 (threshold 0)" if value is not None
-        else "bandit.issues.high not reported for 3 runs",
-        run_id="r1", commit_sha="0123456789abcdef", author="Ada", violation=kind,
+        kind=kind, project="demo", gate=f"gate {n}", metric="bandit.issues.high",
+        value=None if stale else 3.0, threshold=None if stale else 0.0,
+        rule=None if stale else "<= 0", rule_against=None, tolerance=0.0, reference_value=None,
+        previous_value=0.0, detail="bandit.issues.high not reported for 3 run(s)" if stale
+        else "bandit.issues.high = 3 violates <= 0 (threshold 0)",
+        run_id="r1", commit_sha="0123456789abcdef", author="Ada", violation=f"{kind}{n}",
     )
 
 
-@pytest.mark.parametrize("fmt", ["markdown", "html", "text"])
 @pytest.mark.parametrize(
     ("kinds", "expected"),
     [
-        (["alert"], apprise.NotifyType.FAILURE),
-        (["reminder"], apprise.NotifyType.FAILURE),
-        (["recovery"], apprise.NotifyType.SUCCESS),
-        (["stale"], apprise.NotifyType.WARNING),
-        (["alert", "recovery"], apprise.NotifyType.FAILURE),
-        (["stale", "recovery"], apprise.NotifyType.WARNING),
-        (["stale", "alert"], apprise.NotifyType.FAILURE),
+        (["alert"], "failure"),
+        (["reminder"], "failure"),
+        (["recovery"], "success"),
+        (["stale"], "warning"),
+        (["alert", "recovery"], "failure"),
+        (["stale", "recovery"], "warning"),
+        (["stale", "alert"], "failure"),
+        (["recovery", "stale", "reminder"], "failure"),
     ],
 )
-def test_the_type_is_read_from_the_rendered_alert(
-    kinds: list[str], expected: apprise.NotifyType, fmt: str
-) -> None:
-    # Gate names that look like other kinds must not fool the reading.
-    events = [_event(kind, gate=f"STALE: gate {i}") for i, kind in enumerate(kinds)]
-    title, body = render_alert(events, fmt, link="https://q.example.com/gates?project=demo")
-    assert notify_type_for(title, body) == expected
-
-
-@pytest.mark.parametrize(
-    "title",
-    ["flext-quality test notification", "flext-quality weekly report: demo (2026-03-02)",
-     "flext-quality daily report: 3 projects (2026-03-02)"],
-)
-def test_reports_and_tests_are_info(title: str) -> None:
-    assert notify_type_for(title, "- **RED: x**: y") == apprise.NotifyType.INFO
+def test_the_worst_news_of_a_run_decides_the_type(kinds: list[str], expected: str) -> None:
+    routes = [RouteSpec(purpose="alerts", urls=["json://127.0.0.1:9/a", "mailto://127.0.0.1:25/?to=a@b.c"])]
+    messages = alert_messages([_event(kind, n) for n, kind in enumerate(kinds)], project="demo",
+                              routes=routes, dashboard_url=None, now=T0)
+    assert [m.notify_type for m in messages] == [expected, expected]  # one per endpoint

@@ -27,7 +27,9 @@ class Recorder:
         self.sent: list[tuple[str, str]] = []
         self.down = False
 
-    def __call__(self, url: str, title: str, body: str, fmt: str) -> tuple[bool, str | None]:
+    def __call__(
+        self, url: str, title: str, body: str, fmt: str, notify_type: str
+    ) -> tuple[bool, str | None]:
         if self.down:
             return False, f"connection refused by {url}"
         self.sent.append((url, title))
@@ -104,8 +106,8 @@ def test_breaker_is_per_endpoint(store: MetricStore) -> None:
     sender = Recorder()
     now = T0
 
-    def flaky(url: str, title: str, body: str, fmt: str) -> tuple[bool, str | None]:
-        return (False, "down") if url.endswith("/a") else sender(url, title, body, fmt)
+    def flaky(url: str, title: str, body: str, fmt: str, notify_type: str) -> tuple[bool, str | None]:
+        return (False, "down") if url.endswith("/a") else sender(url, title, body, fmt, notify_type)
 
     notifier = Notifier(store, ROUTES, DeliveryPolicy(breaker_threshold=1, backoff_base_s=1),
                         clock=lambda: now, sender=flaky)

@@ -9,6 +9,7 @@ import duckdb
 import pytest
 from store_helpers import T0, cli, make_run
 
+from storage.alert_store import OutboxMessage, claim_due, enqueue_messages
 from storage.errors import SchemaVersionError
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.store import MetricStore
@@ -81,6 +82,61 @@ def test_the_first_write_upgrades_an_older_file_too(tmp_path: Path) -> None:
     _database_at_0001(path)
     MetricStore(path).append_run(make_run("p", "c1", {"m": 1.0}))
     assert [n for _, n in _ledger(path)] == ALL_NAMES
+
+
+def _database_before(path: Path, name: str) -> duckdb.DuckDBPyConnection:
+    """A file with every migration before ``name`` applied by hand, as that release left it;
+    returns an open connection to add data."""
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+                "name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
+    for version, earlier, apply in MIGRATIONS[:ALL_NAMES.index(name)]:
+        apply(con)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    [version, earlier, datetime(2026, 1, 1)])
+    return con
+
+
+def _columns(path: Path, table: str) -> dict[str, str]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute("SELECT column_name, is_nullable FROM information_schema.columns "
+                           "WHERE table_name = ?", [table]).fetchall()
+    finally:
+        con.close()
+    return {str(c): str(n) for c, n in rows}
+
+
+def test_0007_gives_the_outbox_a_notify_type_and_queued_messages_info(tmp_path: Path) -> None:
+    path = tmp_path / "v6.duckdb"
+    con = _database_before(path, "0007_outbox_notify_type")
+    try:
+        con.execute("INSERT INTO outbox_record (message_id, dedup_key, route, url_index, endpoint, "
+                    "purpose, project, title, body, body_format, status, attempts, created_at, "
+                    "next_attempt_at) VALUES ('old', 'old-key', 'ops', 0, 'json://h/a', 'alerts', "
+                    "'p', 'flext-quality: p: 1 gate(s) RED', 'body', 'markdown', 'pending', 0, ?, ?)",
+                    [T0, T0])
+    finally:
+        con.close()
+    assert "notify_type" not in _columns(path, "outbox")
+    store = MetricStore(path)
+    assert store.ensure_schema() == ["0007_outbox_notify_type"]
+    assert _columns(path, "outbox_record")["notify_type"] == "NO"  # NOT NULL
+    assert "notify_type" in _columns(path, "outbox")
+    assert store.fetch("SELECT message_id, notify_type FROM outbox") == [("old", "info")]
+    # The outbox's index is back (it was dropped to alter the table).
+    assert store.fetch("SELECT index_name FROM duckdb_indexes() WHERE table_name = 'outbox_record'") == [
+        ("outbox_status_idx",)
+    ]
+    # The queued message is delivered as info, and new messages keep their own type.
+    new = OutboxMessage(message_id="new", dedup_key="new-key", route="ops", url_index=0,
+                        endpoint="json://h/a", purpose="alerts", project="p", title="t", body="b",
+                        body_format="markdown", notify_type="failure", created_at=T0)
+    assert enqueue_messages(store, [new]) == ["new"]
+    claimed, _ = claim_due(store, T0, claim_until=T0.replace(hour=23))
+    assert {(r.message.message_id, r.message.notify_type) for r in claimed} == {
+        ("old", "info"), ("new", "failure")
+    }
 
 
 def _database_from_the_future(path: Path) -> None:
