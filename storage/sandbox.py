@@ -9,7 +9,7 @@ Three independent walls, so that a gap in one is caught by the next:
    anything executes, with the statement kind in the message.
 2. **A locked, file-less instance.** Each query gets its own in-memory DuckDB instance that
    attaches the database file ``READ_ONLY``, then disables external access (no files, no
-   network, no extensions) and locks its configuration, so that table functions such as
+   network, no extensions, no spill folder) and locks its configuration, so that table functions such as
    ``read_csv`` or ``glob`` inside a ``SELECT`` fail and no statement can undo a setting.
 3. **Bounds.** A time limit (``interrupt`` from a timer; the connection stays usable), a row
    cap (the result is cut at ``row_limit`` rows and flagged ``truncated``), a memory limit and
@@ -86,6 +86,18 @@ def check_statement(sql: str) -> str:
             f"refused: {kind} statements are not allowed; the sandbox is read-only and runs "
             "only SELECT (also WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE) and EXPLAIN"
         )
+    return _without_final_semicolons(sql)
+
+
+def _without_final_semicolons(sql: str) -> str:
+    """``sql`` cut before its closing ``;`` (and any comment after it).
+
+    The one statement is run as a relation, which DuckDB wraps in more SQL (the row cap): a
+    ``;`` followed by a comment would end up inside that and fail to parse.
+    """
+    tokens = [(pos, kind) for pos, kind in duckdb.tokenize(sql) if kind != duckdb.token_type.comment]
+    while tokens and tokens[-1][1] == duckdb.token_type.operator and sql[tokens[-1][0]] == ";":
+        sql = sql[: tokens.pop()[0]]
     return sql
 
 
@@ -99,6 +111,12 @@ def _open(db_path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
         con.execute(f"SET memory_limit = '{memory_limit}'")
         con.execute("SET threads = 2")
         con.execute("SET enable_progress_bar = false")
+        # No spill folder: DuckDB would create one (".tmp" in the working directory) and add it
+        # to the directories its file readers may still open; a query over the memory limit
+        # stops instead. And no extension is installed or loaded behind a query's back.
+        con.execute("SET temp_directory = ''")
+        con.execute("SET autoinstall_known_extensions = false")
+        con.execute("SET autoload_known_extensions = false")
         con.execute(f"ATTACH '{str(db_path).replace(chr(39), chr(39) * 2)}' AS db (READ_ONLY)")
         con.execute("USE db")
         con.execute("SET enable_external_access = false")
@@ -126,6 +144,8 @@ def _friendly(error: duckdb.Error) -> str:
         return "query stopped: it ran longer than the time limit"
     if "read-only" in lowered or "read only" in lowered:
         return f"refused: the database is read-only here ({text})"
+    if "extension" in lowered and ("not in the catalog" in lowered or "install" in lowered):
+        return f"refused: the SQL sandbox loads no extensions ({text})"
     if "external access" in lowered or "lock_configuration" in lowered or "configuration" in lowered:
         return f"refused: the SQL sandbox allows no file, network, extension or settings access ({text})"
     if "out of memory" in lowered or "memory" in lowered:
@@ -165,7 +185,7 @@ def run_sandboxed(
     While a writer holds the file the sandbox retries for up to ``busy_timeout_s``, then raises
     :class:`DatabaseBusyError`.
     """
-    check_statement(sql)
+    sql = check_statement(sql)
     if not db_path.exists():
         raise SandboxError(f"no database at {db_path}: collect or backfill first")
     con = _open_retrying(db_path, memory_limit, busy_timeout_s)

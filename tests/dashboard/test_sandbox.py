@@ -178,11 +178,37 @@ def test_memory_limit_stops_a_greedy_query(hostile_db: Path) -> None:
         "EXPLAIN SELECT * FROM measures_daily",
         "SELECT * FROM query('SELECT 42 AS answer')",
         "  select 1 as a ;  ",
+        "SELECT 1; -- a comment after the statement",
+        "SELECT ';' AS s /* ; */ ; /* and another */",
+        "-- a comment first\nSELECT 1",
     ],
 )
 def test_read_statements_still_work(hostile_db: Path, sql: str) -> None:
-    assert check_statement(sql) == sql
+    assert check_statement(sql).strip() in sql  # the statement, cut before a closing ';'
     assert run_sandboxed(hostile_db, sql).frame.height >= 1
+
+
+def test_no_spill_folder_is_made_or_readable(
+    hostile_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DuckDB's default spill folder is ".tmp" in the working directory, and its file readers
+    # may open what is in it even with external access disabled.
+    work = tmp_path / "cwd"
+    (work / ".tmp").mkdir(parents=True)
+    (work / ".tmp" / "probe.txt").write_text("secret-in-tmp", encoding="utf-8")
+    monkeypatch.chdir(work)
+    for sql in ("SELECT content FROM read_text('.tmp/probe.txt')", f"SELECT * FROM glob('{work}/.tmp/*')"):
+        with pytest.raises(SandboxError, match="refused"):
+            run_sandboxed(hostile_db, sql)
+    # Over the memory limit a query stops; it does not spill into the working directory.
+    with pytest.raises(SandboxError, match="more memory than the sandbox allows"):
+        run_sandboxed(hostile_db, "SELECT count(DISTINCT range) FROM range(3000000)", memory_limit="50MB")
+    assert [p.name for p in (work / ".tmp").iterdir()] == ["probe.txt"]
+
+
+def test_an_extension_function_is_refused_without_an_install_attempt(hostile_db: Path) -> None:
+    with pytest.raises(SandboxError, match="refused: the SQL sandbox loads no extensions"):
+        run_sandboxed(hostile_db, "SELECT * FROM iceberg_scan('x')")
 
 
 def test_query_function_cannot_smuggle_a_write(hostile_db: Path) -> None:
