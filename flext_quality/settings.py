@@ -31,6 +31,7 @@ from storage.errors import ConfigError
 
 __all__ = [
     "DEFAULT_RUFF_SELECT",
+    "MAX_RETENTION_DAYS",
     "TOOL_NAMES",
     "CollectSettings",
     "DashboardSettings",
@@ -54,6 +55,8 @@ _DEFAULT_CONFIG_FILE = "flext-quality.toml"
 _TIME_OF_DAY = r"^([01]\d|2[0-3]):[0-5]\d$"
 _DEFAULT_SECRETS_DIR = Path("/run/secrets")
 _ENV_PREFIX = "FLEXT_QUALITY_"
+# A century: a longer age puts the cutoff before year 1, which no timestamp can hold.
+MAX_RETENTION_DAYS = 36_525
 # Variables with our prefix that are not settings: the settings file the dashboard process is
 # handed by `flext-quality dashboard`, and the test suite's switch for the real-browser test.
 _NOT_SETTINGS = frozenset({"FLEXT_QUALITY_CONFIG", "FLEXT_QUALITY_REQUIRE_BROWSER"})
@@ -220,6 +223,7 @@ class Settings(BaseSettings):
     retention_days: int | None = Field(
         default=None,
         ge=1,
+        le=MAX_RETENTION_DAYS,
         description="Drop raw measures older than this after they are rolled up (default: keep all).",
     )
     write_timeout_s: float = Field(

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from flext_quality.cli.common import AppContext, common_options, pass_app
 from flext_quality.config_template import CONFIG_TEMPLATE
+from flext_quality.settings import MAX_RETENTION_DAYS
 from storage.demo import DEMO_METRICS, generate
 from storage.errors import ConfigError
 from storage.maintenance import EXPORTABLE_VIEWS, apply_retention, export_view
@@ -126,8 +127,8 @@ def rollup_cmd(app: AppContext, rebuild: bool) -> None:
 
 @click.command("retention")
 @common_options
-@click.option("--days", type=click.IntRange(min=1), default=None,
-              help="Override retention_days (at least 1).")
+@click.option("--days", type=click.IntRange(min=1, max=MAX_RETENTION_DAYS), default=None,
+              help=f"Override retention_days (1 to {MAX_RETENTION_DAYS:,}).")
 @pass_app
 def retention_cmd(app: AppContext, days: int | None) -> None:
     """Drop raw measures older than retention_days (only once they are in the rollups)."""

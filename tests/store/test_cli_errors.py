@@ -57,13 +57,17 @@ def test_reading_commands_refuse_a_missing_database_and_create_nothing(
     assert not (tmp_path / "runs.csv").exists()
 
 
-@pytest.mark.parametrize("days", ["-3", "0"])
-def test_retention_refuses_a_day_count_below_one(demo_db: MetricStore, days: str) -> None:
+@pytest.mark.parametrize("days", ["-3", "0", "36526", "1000000", "100000000000"])
+def test_retention_refuses_a_day_count_out_of_range(demo_db: MetricStore, days: str) -> None:
     total = demo_db.fetch("SELECT count(*) FROM measures")[0][0]
     result = run("--db", str(demo_db.path), "retention", "--days", days)
     assert result.exit_code == 2
-    assert "--days" in result.stderr and "x>=1" in result.stderr
+    assert "--days" in result.stderr and "1<=x<=36525" in result.stderr
+    assert "Traceback" not in result.stderr
     assert demo_db.fetch("SELECT count(*) FROM measures")[0][0] == total > 0
+    setting = run("--db", str(demo_db.path), "retention", env={"FLEXT_QUALITY_RETENTION_DAYS": days})
+    assert setting.exit_code == 1
+    assert one_line(setting).startswith(f"error: invalid setting retention_days={days!r}")
 
 
 def test_export_takes_the_format_from_the_file_name(demo_db: MetricStore, tmp_path: Path) -> None:
