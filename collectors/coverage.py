@@ -66,12 +66,30 @@ def parse_cobertura(text: str) -> dict[str, float]:
         line_rate = float(root.attrib["line-rate"])
     except (ElementTree.ParseError, KeyError, ValueError):
         raise ToolFailed("coverage.xml is not a Cobertura report") from None
-    measures = {"coverage.line_percent": 100.0 * line_rate}
+    # The rates are rounded to 4 digits in the file; the counts beside them give the exact
+    # percentage, the one `coverage report` prints.
+    measures = {"coverage.line_percent": _percent(root.attrib, "lines", line_rate)}
     if "lines-valid" in root.attrib:
         measures["coverage.statements"] = float(root.attrib["lines-valid"])
-    if float(root.attrib.get("branches-valid", "0") or 0) > 0:
-        measures["coverage.branch_percent"] = 100.0 * float(root.attrib.get("branch-rate", "0"))
+    if _count(root.attrib, "branches-valid") > 0:
+        branch_rate = float(root.attrib.get("branch-rate", "0"))
+        measures["coverage.branch_percent"] = _percent(root.attrib, "branches", branch_rate)
     return measures
+
+
+def _count(attrib: dict[str, str], key: str) -> float:
+    try:
+        return float(attrib.get(key, "0") or 0)
+    except ValueError:
+        return 0.0
+
+
+def _percent(attrib: dict[str, str], kind: str, rate: float) -> float:
+    """``100 * covered / valid`` from the report's counts, else ``100 * rate``."""
+    valid = _count(attrib, f"{kind}-valid")
+    if valid > 0 and f"{kind}-covered" in attrib:
+        return 100.0 * _count(attrib, f"{kind}-covered") / valid
+    return 100.0 * rate
 
 
 def _report_path(root: Path, options: CollectOptions) -> Path | None:

@@ -99,7 +99,15 @@ def run(setup: ToolSetup, root: Path, files: Sequence[str], options: CollectOpti
         return ToolOutput(command=argv)
     result = run_process(argv, cwd=root, timeout_s=options.timeout_s)
     check_exit(result, (0, 1, 2), NAME)
-    entries = parse(result.stdout)
+    try:
+        entries = parse(result.stdout)
+    except ToolFailed:
+        if result.returncode != 2:
+            raise
+        # Some blocking errors (a file that is not UTF-8) skip the JSON: stdout has only the
+        # summary line, stderr has mypy's message, which is the reason worth keeping.
+        reason = one_line(result.stderr) or one_line(result.stdout) or "no output"
+        raise ToolFailed(f"mypy stopped with code 2: {reason}") from None
     if result.returncode == 2 and not entries:
         raise ToolFailed(f"mypy stopped with code 2: {one_line(result.stderr) or 'no output'}")
     if result.returncode == 2 and not any(e.get("code") == "syntax" for e in entries):

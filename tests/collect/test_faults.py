@@ -144,3 +144,11 @@ def test_json_of_the_wrong_shape(sample: Path, options_for: Options, fake_tool: 
         sample, project="s", tools=["ruff", "suppressions"], options=options_for(executables={"ruff": odd})
     )
     check_partial(result, "ruff", "unexpected KeyError reading ruff's results", tmp_path)
+
+
+def test_a_file_mypy_cannot_decode_fails_mypy_with_its_own_message(
+    sample: Path, options_for: Options, tmp_path: Path
+) -> None:
+    (sample / "samplepkg" / "latin1.py").write_bytes(b's = "caf\xe9"\n')
+    result = collect(sample, project="s", tools=["mypy", "suppressions"], options=options_for())
+    check_partial(result, "mypy", "Cannot decode file", tmp_path)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -160,3 +162,22 @@ def test_quality_score_ignores_absent_components() -> None:
     assert with_zero < without < with_full  # absent is not the same as zero
     assert quality_score({}) is None
     assert derived_metrics(base)["issues.per_kloc"] == pytest.approx(10.5)
+
+
+def test_cobertura_gives_the_same_percentages_as_coverage_json(tmp_path: Path) -> None:
+    # 12 of 19 statements run: Cobertura's line-rate is rounded (0.6316), its counts are exact.
+    (tmp_path / "mod.py").write_text(
+        "def used(x):\n    if x:\n        return 1\n    return 2\n\n\n"
+        "def unused(y):\n" + "".join(f"    y += {i}\n" for i in range(6)) + "    return y\n\n\n"
+        "used(True)\nused(False)\nA = 1\nB = 2\nC = 3\nD = 4\nE = 5\n",
+        encoding="utf-8",
+    )
+    python = sys.executable
+    for args in (("run", "--branch", "mod.py"), ("json", "-o", "c.json"), ("xml", "-o", "c.xml")):
+        subprocess.run([python, "-m", "coverage", *args], cwd=tmp_path, check=True, capture_output=True)
+    from_json = coverage.parse_json((tmp_path / "c.json").read_text(encoding="utf-8"))
+    from_xml = coverage.parse_cobertura((tmp_path / "c.xml").read_text(encoding="utf-8"))
+    totals = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))["totals"]
+    assert totals["covered_lines"] * 100 % totals["num_statements"] != 0  # a rounded rate
+    assert from_xml["coverage.line_percent"] == from_json["coverage.line_percent"]
+    assert from_xml["coverage.branch_percent"] == from_json["coverage.branch_percent"]
