@@ -146,8 +146,9 @@ def _run_per_file(
         duration_s=time.perf_counter() - started, command=adapter.command(setup, files),
         config_hash=setup.config_hash, files=len(files), cached_files=cached,
     )
-    return ToolResult(record, findings_from_per_file(adapter.name, per_file),
-                      adapter.summarise(per_file, options), per_file)
+    # Measures are floats (DOUBLE in the store), also where a tool's per-file numbers are ints.
+    measures = {name: float(value) for name, value in adapter.summarise(per_file, options).items()}
+    return ToolResult(record, findings_from_per_file(adapter.name, per_file), measures, per_file)
 
 
 #: Fewer files than this are never split: a shard costs one more tool start-up.

@@ -89,6 +89,8 @@ def test_exact_counts_match_the_recorded_commands(sample: Path, options_for: Opt
     assert 0 < measures["quality.score"] < 100
     catalogue = {row[0] for row in store.fetch("SELECT name FROM metrics")}
     assert set(measures) <= catalogue
+    # One number type for every measure (`collect --format json` printed ruff's as ints).
+    assert {type(v) for v in result.measures.values()} == {float}
 
 
 def test_cache_gives_identical_measures_and_findings(sample: Path, options_for: Options) -> None:
