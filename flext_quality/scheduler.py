@@ -4,8 +4,10 @@ Jobs come from the settings (:func:`build_jobs`). Every job runs guarded: a fail
 and recorded in ``job_runs`` and never stops the loop. A project's collect holds a
 per-project file lock (``<db>.collect-<project>.lock``), so two runs of one project never
 overlap, even across processes (``flext-quality collect`` from cron, a second scheduler):
-a busy project's job is recorded as ``skipped``. SIGTERM and SIGINT let the current job
-finish, then stop the loop.
+a busy project's job is recorded as ``skipped``. A failed job is tried again every
+``retry_minutes`` until it succeeds, as long as that comes before its next regular run (a busy
+database at 02:30 must not cost a day's data). SIGTERM and SIGINT let the current job finish,
+then stop the loop.
 
 Time is injectable: ``clock`` drives ``schedule`` itself (through :func:`schedule_clock`),
 so tests simulate a week without sleeping. ``--once`` (:meth:`QualityScheduler.run_once`)
@@ -134,14 +136,32 @@ class JobSpec:
             slot -= timedelta(days=back)
         return slot
 
-    def due(self, now: datetime, last_run: datetime | None) -> bool:
-        """Whether ``--once`` should run this job, given its last recorded start."""
+    def due(
+        self,
+        now: datetime,
+        last_run: datetime | None,
+        *,
+        last_failed: bool = False,
+        retry_minutes: int = 0,
+    ) -> bool:
+        """Whether ``--once`` should run this job, given its last recorded start.
+
+        A job whose last run failed is due again ``retry_minutes`` after it (0: no retry).
+        """
         if last_run is None:
+            return True
+        if last_failed and self.retries(retry_minutes) and now - last_run >= timedelta(minutes=retry_minutes):
             return True
         if self.every_minutes is not None:
             return now - last_run >= timedelta(minutes=self.every_minutes)
         slot = self.last_slot(now)
         return slot is not None and last_run < slot
+
+    def retries(self, retry_minutes: int) -> bool:
+        """Whether a failure of this job is worth a retry before its next regular run."""
+        if retry_minutes <= 0:
+            return False
+        return self.every_minutes is None or self.every_minutes > retry_minutes
 
 
 def build_jobs(
@@ -188,16 +208,38 @@ class QualityScheduler:
         *,
         clock: Clock = datetime.now,
         secrets: set[str] | None = None,
+        retry_minutes: int = 0,
     ) -> None:
         self.store = store
         self.jobs = job_specs
         self.clock = clock
         self.secrets = secrets or set()
+        self.retry_minutes = retry_minutes
         self.stop_event = threading.Event()
         self.scheduler = schedule.Scheduler()
         with schedule_clock(clock):
             for spec in job_specs:
-                spec.register(self.scheduler, functools.partial(self.run_job, spec))
+                spec.register(self.scheduler, functools.partial(self._run_scheduled, spec))
+
+    def _run_scheduled(self, spec: JobSpec) -> None:
+        """A regular run from the loop: a failure schedules retries, a success ends them."""
+        status = self.run_job(spec)
+        tag = f"retry:{spec.name}"
+        if status != "failed":
+            self.scheduler.clear(tag)
+        elif spec.retries(self.retry_minutes) and not self.scheduler.get_jobs(tag):
+            # Runs inside run_pending, so schedule already reads the injected clock.
+            self.scheduler.every(self.retry_minutes).minutes.do(self._retry, spec).tag(tag)
+            log.info("job %s will be tried again in %d min", spec.name, self.retry_minutes)
+
+    def _retry(self, spec: JobSpec) -> object:
+        """A retry: stop retrying on success, or when the regular run comes first."""
+        if self.run_job(spec) != "failed":
+            return schedule.CancelJob
+        regular = [j.next_run for j in self.scheduler.get_jobs(spec.name) if j.next_run]
+        if regular and min(regular) - self.clock() <= timedelta(minutes=self.retry_minutes):
+            return schedule.CancelJob
+        return None
 
     def run_job(self, spec: JobSpec) -> str:
         """Run one job guarded; record and return ``succeeded``, ``failed`` or ``skipped``."""
@@ -240,13 +282,18 @@ class QualityScheduler:
 
     def run_once(self) -> dict[str, str]:
         """Run every job that is due by its last recorded run (``--once``); return statuses."""
-        last = {
-            str(name): started for name, started in self.store.fetch(
-                "SELECT job, max(started_at) FROM job_runs "
+        last: dict[str, tuple[datetime, bool]] = {
+            str(name): (started, status == "failed") for name, started, status in self.store.fetch(
+                "SELECT job, max(started_at), arg_max(status, started_at) FROM job_runs "
                 "WHERE status <> 'skipped' GROUP BY job")
         } if self.store.path.exists() else {}
         now = self.clock()
-        return {s.name: self.run_job(s) for s in self.jobs if s.due(now, last.get(s.name))}
+        due = []
+        for spec in self.jobs:
+            started, failed = last.get(spec.name, (None, False))
+            if spec.due(now, started, last_failed=failed, retry_minutes=self.retry_minutes):
+                due.append(spec)
+        return {s.name: self.run_job(s) for s in due}
 
     def run_forever(self, *, max_sleep_s: float = 30.0, handle_signals: bool = True) -> None:
         """Loop until SIGTERM/SIGINT (or :attr:`stop_event`), finishing the current job first."""
@@ -279,4 +326,5 @@ def scheduler_from_settings(
     """A scheduler with the jobs of ``settings``; secrets of the routes are masked in logs."""
     secrets = install_log_masking([u for r in settings.routes for u in r.urls])
     specs = build_jobs(settings, store, collector=collector, sender=sender)
-    return QualityScheduler(store, specs, clock=clock, secrets=secrets)
+    return QualityScheduler(store, specs, clock=clock, secrets=secrets,
+                            retry_minutes=settings.scheduler.retry_minutes)

@@ -197,6 +197,11 @@ class SchedulerSettings(_Section):
         default="03:00", pattern=_TIME_OF_DAY, description="Daily time of rollup and retention."
     )
     flush_every_minutes: int = Field(default=5, ge=1, description="How often the outbox is retried.")
+    retry_minutes: int = Field(
+        default=10, ge=0, le=1440,
+        description="A failed job is tried again this often until it succeeds, while that comes "
+        "before its next regular run (0: wait for the next regular run).",
+    )
 
 
 class Settings(BaseSettings):

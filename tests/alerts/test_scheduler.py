@@ -19,6 +19,7 @@ from flext_quality.scheduler import (
 )
 from flext_quality.settings import Settings
 from storage import RunRecord, RunResult
+from storage.errors import FlextQualityError
 from storage.store import MetricStore
 
 
@@ -188,3 +189,72 @@ def test_each_finished_job_is_one_info_line_with_its_duration(
         assert sched.run_job(spec) == "succeeded"
     assert [r.getMessage() for r in caplog.records] == ["job flush succeeded in 90.0s"]
     assert store.fetch("SELECT job, status FROM job_runs") == [("flush", "succeeded")]
+
+
+def test_a_failed_job_is_retried_until_it_succeeds_before_its_next_run(store: MetricStore) -> None:
+    clock = FakeClock(datetime(2026, 3, 4, 1, 0))
+    outcomes = iter([False, False, True])  # busy, busy, then it works
+
+    def nightly() -> None:
+        if not next(outcomes):
+            raise FlextQualityError("the database is busy")
+
+    spec = JobSpec("collect:app", nightly, at="02:30", project="app")
+    sched = QualityScheduler(store, [spec], clock=clock, retry_minutes=10)
+    _simulate(sched, clock, datetime(2026, 3, 5, 2, 0))
+    rows = store.fetch("SELECT started_at, status FROM job_runs ORDER BY started_at")
+    assert rows == [
+        (datetime(2026, 3, 4, 2, 30), "failed"),
+        (datetime(2026, 3, 4, 2, 40), "failed"),
+        (datetime(2026, 3, 4, 2, 50), "succeeded"),
+    ]
+    assert sched.next_run() == datetime(2026, 3, 5, 2, 30)  # the retries ended with the success
+
+
+def test_retries_stop_when_the_regular_run_comes_first(store: MetricStore) -> None:
+    clock = FakeClock(datetime(2026, 3, 4, 0, 0))
+
+    def broken() -> None:
+        raise RuntimeError("still broken")
+
+    hourly = JobSpec("collect:app", broken, every_minutes=60, project="app")
+    often = JobSpec("flush", broken, every_minutes=5)  # its own interval is shorter: no retries
+    sched = QualityScheduler(store, [hourly, often], clock=clock, retry_minutes=25)
+    _simulate(sched, clock, datetime(2026, 3, 4, 2, 1))
+    starts = [t.strftime("%H:%M") for (t,) in store.fetch(
+        "SELECT started_at FROM job_runs WHERE job = 'collect:app' ORDER BY started_at")]
+    # regular runs at 01:00 and 02:00; retries at 01:25 and 01:50, none closer than 25 min to 02:00
+    assert starts == ["01:00", "01:25", "01:50", "02:00"]
+    assert store.fetch("SELECT count(*) FROM job_runs WHERE job = 'flush'") == [(24,)]
+
+
+def test_once_retries_a_failed_job_after_the_retry_delay(store: MetricStore) -> None:
+    clock = FakeClock(datetime(2026, 3, 4, 2, 31))
+    results = iter([RuntimeError("busy"), None])
+
+    def nightly() -> None:
+        error = next(results)
+        if error:
+            raise error
+
+    spec = JobSpec("maintenance", nightly, at="02:30")
+    sched = QualityScheduler(store, [spec], clock=clock, retry_minutes=10)
+    assert sched.run_once() == {"maintenance": "failed"}
+    clock.now += timedelta(minutes=9)
+    assert sched.run_once() == {}
+    clock.now += timedelta(minutes=1)
+    assert sched.run_once() == {"maintenance": "succeeded"}
+    clock.now += timedelta(minutes=30)
+    assert sched.run_once() == {}  # succeeded: nothing until tomorrow's 02:30
+    without = QualityScheduler(store, [spec], clock=clock, retry_minutes=0)
+    store_failed = "INSERT INTO job_run_record VALUES ('maintenance', ?, ?, 'failed', 'x')"
+    with store.transaction() as con:
+        con.execute(store_failed, [clock.now, clock.now])
+    clock.now += timedelta(hours=2)
+    assert without.run_once() == {}
+
+
+def test_the_retry_delay_is_a_setting() -> None:
+    assert Settings().scheduler.retry_minutes == 10
+    with pytest.raises(ValueError, match="retry_minutes"):
+        Settings(scheduler={"retry_minutes": -1})
