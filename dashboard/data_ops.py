@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from dashboard.data import ALERT_VIEWS, cached, existing_views, read
+from storage.alert_store import OUTBOX_DISPLAY
 
 __all__ = [
     "SHORT_SHA",
@@ -111,7 +112,8 @@ def _alert_view(db: str, version: str, view: str, project: str | None) -> pl.Dat
         "outbox": "created_at DESC",
     }[view]
     where, params = ("project = ?", [project]) if project else ("true", [])
-    (frame,) = read(db, (f"SELECT * FROM {view} WHERE {where} ORDER BY {order} LIMIT 5000", params))
+    source = f"({OUTBOX_DISPLAY})" if view == "outbox" else view
+    (frame,) = read(db, (f"SELECT * FROM {source} WHERE {where} ORDER BY {order} LIMIT 5000", params))
     return frame
 
 
@@ -149,14 +151,8 @@ def outbox(db: str, version: str, *, project: str | None, ttl_s: int) -> pl.Data
     frame = cached(_alert_view, ttl_s)(db, version, "outbox", project)
     if frame is None or "endpoint" not in frame.columns:
         return frame
-    # As `notify --list` shows them: a next attempt only while pending, no stale error on a
-    # delivered message.
-    pending, delivered = pl.col("status") == "pending", pl.col("status") == "delivered"
-    return frame.with_columns(
-        pl.col("endpoint").map_elements(mask_endpoint, return_dtype=pl.String),
-        pl.when(pending).then(pl.col("next_attempt_at")).otherwise(None).alias("next_attempt_at"),
-        pl.when(delivered).then(None).otherwise(pl.col("last_error")).alias("last_error"),
-    )
+    # Read through storage's OUTBOX_DISPLAY, as `notify --list` shows them.
+    return frame.with_columns(pl.col("endpoint").map_elements(mask_endpoint, return_dtype=pl.String))
 
 
 _USERINFO = re.compile(

@@ -20,6 +20,7 @@ import polars as pl
 from storage.store import MetricStore
 
 __all__ = [
+    "OUTBOX_DISPLAY",
     "AlertStateRow",
     "Attempt",
     "BreakerRow",
@@ -468,6 +469,15 @@ def load_breakers(store: MetricStore) -> dict[str, BreakerRow]:
     return {str(r[0]): BreakerRow(str(r[0]), int(r[1]), r[2], int(r[3])) for r in rows}
 
 
+# The outbox as people see it (`notify --list`, the dashboard): a next attempt exists only while
+# a message is pending, and a delivered message's last error is history (its attempts column
+# still says it needed retries).
+OUTBOX_DISPLAY = (
+    "SELECT * REPLACE (CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at, "
+    "CASE WHEN status <> 'delivered' THEN last_error END AS last_error) FROM outbox"
+)
+
+
 def list_outbox(
     store: MetricStore, *, status: str | None = None, limit: int = 100
 ) -> pl.DataFrame:
@@ -478,13 +488,10 @@ def list_outbox(
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit!r}")
     where, params = ("WHERE status = ?", [status]) if status else ("", [])
-    # A next attempt exists only while a message is pending, and a delivered message's last
-    # error is history (its attempts column still says it needed retries).
     return store.query(
         "SELECT message_id, route, endpoint, purpose, project, title, status, attempts, created_at, "
-        "CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at, delivered_at, "
-        "CASE WHEN status <> 'delivered' THEN last_error END AS last_error "
-        f"FROM outbox {where} ORDER BY created_at DESC, message_id LIMIT {int(limit)}",
+        f"next_attempt_at, delivered_at, last_error FROM ({OUTBOX_DISPLAY}) {where} "
+        f"ORDER BY created_at DESC, message_id LIMIT {int(limit)}",
         params,
     )
 
