@@ -247,6 +247,10 @@ def test_findings_and_outbox_tables_have_labels_and_short_commits(
     assert set(outbox.value.columns) == set(labels)
     assert "dedup_key" not in outbox.value.columns and "body_format" not in outbox.value.columns
     assert labels["next_attempt_at"] == "Next attempt" and labels["endpoint"] == "Endpoint (masked)"
+    # the same display rule as `notify --list`: a next attempt only while pending
+    rows = {r["status"]: r for r in outbox.value.to_dict("records")}
+    assert rows["pending"]["next_attempt_at"] is not None and rows["pending"]["last_error"] == "HTTP 500"
+    assert rows["delivered"]["next_attempt_at"] is None or str(rows["delivered"]["next_attempt_at"]) == "NaT"
 
 
 # --- Findings: whole-number ticks for counts -----------------------------------------------
