@@ -54,7 +54,7 @@ def build_demo_db(db: Path, *, commits: int = 40, synthetic: int = 0) -> None:
         # An unpacked archive has no history of its own: one collect is the best we can do.
         _cli(db, "collect", ".", "--project", "flext-quality")
     if synthetic:
-        _cli(db, "demo", "--projects", str(synthetic), "--days", "365")
+        _cli(db, "demo", "--projects", str(synthetic), "--days", "365", "--top-up")
 
 
 def main() -> None:

@@ -253,6 +253,13 @@ class MetricStore:
         earlier data of the same commits.
         """
         points = points.select([pl.col(c).cast(t) for c, t in MEASURE_SCHEMA.items()])
+        try:
+            self._ingest(points, runs)
+        except _DuplicateRunsError:
+            raise self._duplicate_runs(runs) from None
+        return points.height
+
+    def _ingest(self, points: pl.DataFrame, runs: pl.DataFrame | None) -> None:
         with self.transaction() as con, ThreadPoolExecutor(max_workers=1) as pool:
             known: pl.DataFrame = con.sql("SELECT series_id, project, metric FROM series").pl()
             # The new series ids and the rollups are computed in memory (polars and numpy
@@ -263,7 +270,10 @@ class MetricStore:
             )
             if runs is not None and runs.height:
                 con.register("_runs_df", runs.select(RUN_COLUMNS))
-                con.execute("INSERT INTO run_record SELECT * FROM _runs_df")
+                try:
+                    con.execute("INSERT INTO run_record SELECT * FROM _runs_df")
+                except duckdb.ConstraintException as error:
+                    raise _DuplicateRunsError from error
                 con.unregister("_runs_df")
             con.register("_bulk_df", points)
             con.execute("INSERT INTO measure_point SELECT * FROM _bulk_df")
@@ -276,7 +286,22 @@ class MetricStore:
                 con.register("_agg_bulk", frame)
                 rollups.merge_aggregates(con, grain, "_agg_bulk", ordered=True)
                 con.unregister("_agg_bulk")
-        return points.height
+
+    def _duplicate_runs(self, runs: pl.DataFrame | None) -> StoreError:
+        """The one-line error for a bulk ingest whose runs are stored already (or repeated)."""
+        ids = runs.get_column("run_id") if runs is not None else pl.Series("run_id", [], pl.String)
+        repeated = ids.filter(ids.is_duplicated()).sort()
+        if repeated.len():
+            return StoreError(f"run id {repeated[0]!r} appears more than once in the runs to ingest")
+        with self.reader() as con:
+            con.register("_ids", ids.to_frame())
+            count, first = con.execute(
+                "SELECT count(*), min(run_id) FROM _ids WHERE run_id IN (SELECT run_id FROM run_record)"
+            ).fetchone() or (0, None)
+        return StoreError(
+            f"{count} of the runs to ingest are stored already (first: {first!r}): a bulk ingest "
+            "adds new runs only (collecting a commit again replaces its data)"
+        )
 
     def rebuild_rollups(self) -> None:
         """Recompute every rollup from the raw measures (``flext-quality rollup --rebuild``)."""
@@ -295,6 +320,10 @@ class MetricStore:
         """Run a trusted read-only query and return plain tuples."""
         with self.reader() as con:
             return con.execute(sql, list(params) if params else []).fetchall()
+
+
+class _DuplicateRunsError(Exception):
+    """A bulk ingest hit the run_record key (turned into a StoreError after the rollback)."""
 
 
 def _run_frame(result: RunResult) -> pl.DataFrame:

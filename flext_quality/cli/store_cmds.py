@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -13,6 +13,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from collectors.registry import CATALOGUE
 from flext_quality.cli.common import AppContext, common_options, pass_app
 from flext_quality.config_template import CONFIG_TEMPLATE
 from flext_quality.settings import MAX_RETENTION_DAYS
@@ -169,13 +170,31 @@ def export_cmd(app: AppContext, view: str, fmt: str | None, output: Path) -> Non
 @click.option("--metrics", type=click.IntRange(1, len(DEMO_METRICS)), default=16, show_default=True)
 @click.option("--days", type=click.IntRange(min=1), default=365, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--top-up", is_flag=True,
+              help="Add only as many projects as needed to have --projects generated ones.")
 @pass_app
-def demo_cmd(app: AppContext, projects: int, metrics: int, days: int, seed: int) -> None:
-    """Add generated demo projects (deterministic) to the database."""
-    data = generate(projects=projects, metrics=metrics, days=days, seed=seed,
-                    end=datetime.now(UTC).replace(tzinfo=None, microsecond=0))
-    added = app.store().ingest_points(data.points, data.runs)
-    click.echo(f"added {added} points for {projects} generated projects")
+def demo_cmd(app: AppContext, projects: int, metrics: int, days: int, seed: int, top_up: bool) -> None:
+    """Add generated demo projects (deterministic) to the database.
+
+    New projects are numbered after the generated ones already stored, so running it again
+    adds another batch. Their newest run is yesterday's.
+    """
+    store = app.store()
+    existing = sorted(int(name[len("project-"):]) for (name,) in store.fetch(
+        "SELECT DISTINCT project FROM runs WHERE regexp_full_match(project, 'project-[0-9]{4,}')"))
+    if top_up:
+        projects -= len(existing)
+        if projects <= 0:
+            click.echo(f"{len(existing)} generated projects are stored already: nothing to add")
+            return
+    first = existing[-1] + 1 if existing else 0
+    yesterday = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(days=1)
+    data = generate(projects=projects, metrics=metrics, days=days, seed=seed + first,
+                    end=yesterday, first_project=first)
+    store.write_catalogue([spec for spec in CATALOGUE if spec.name in set(data.points["metric"])])
+    added = store.ingest_points(data.points, data.runs)
+    click.echo(f"added {added} points for {projects} generated projects "
+               f"(project-{first:04d} to project-{first + projects - 1:04d})")
 
 
 def register(group: click.Group) -> None:

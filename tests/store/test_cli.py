@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -13,6 +13,7 @@ from store_helpers import cli, rollup_rows
 from flext_quality.config_template import markdown_table, setting_keys
 from flext_quality.settings import load_settings
 from storage.demo import generate
+from storage.errors import StoreError
 from storage.maintenance import apply_retention
 from storage.queries import choose_granularity, series
 from storage.store import MetricStore
@@ -194,3 +195,53 @@ def test_a_rebuild_after_retention_keeps_the_rollups_of_dropped_points(
     after = rollup_rows(demo_db)
     for view, rows in before.items():
         assert [r[:5] + r[6:] for r in after[view]] == [r[:5] + r[6:] for r in rows], view
+
+
+def test_demo_adds_batches_with_a_catalogue_and_nothing_in_the_future(tmp_path: Path) -> None:
+    db = tmp_path / "gen.duckdb"
+    first = cli("--db", str(db), "demo", "--projects", "2", "--days", "20", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "project-0000 to project-0001" in first.stdout
+    again = cli("--db", str(db), "demo", "--projects", "2", "--days", "20", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr  # a second batch, not a duplicate-key traceback
+    assert "project-0002 to project-0003" in again.stdout
+    topped = cli("--db", str(db), "demo", "--projects", "3", "--top-up", cwd=tmp_path)
+    assert "4 generated projects are stored already" in topped.stdout
+    store = MetricStore(db)
+    assert store.fetch("SELECT count(DISTINCT project), count(*) FROM runs") == [(4, 80)]
+    # every generated metric has its unit and good direction, as collected ones do
+    assert store.fetch(
+        "SELECT count(*) FROM (SELECT DISTINCT metric FROM measures) m "
+        "LEFT JOIN metrics c ON c.name = m.metric WHERE c.direction IS NULL") == [(0,)]
+    [(newest,)] = store.fetch("SELECT max(committed_at) FROM runs")
+    assert newest < datetime.now(UTC).replace(tzinfo=None)  # the store keeps naive UTC
+    # a batch's walks differ from the first batch's (a new seed per batch)
+    a, b = (store.fetch("SELECT list(value ORDER BY ts) FROM measures WHERE project = ? "
+                        "AND metric = 'ruff.issues'", [p])[0][0] for p in ("project-0000", "project-0002"))
+    assert a != b
+
+
+def test_generated_metrics_hold_together() -> None:
+    data = generate(projects=4, metrics=20, days=60, seed=3)
+    wide = data.points.pivot(on="metric", index=["project", "ts"], values="value")
+    parts = pl.col("bandit.issues.high") + pl.col("bandit.issues.medium") + pl.col("bandit.issues.low")
+    checks = wide.select(
+        (pl.col("bandit.issues") == parts).all().alias("bandit sum"),
+        (pl.col("ruff.issues") == pl.col("ruff.issues").round()).all().alias("whole counts"),
+        (pl.col("ruff.issues.fixable") <= pl.col("ruff.issues")).all().alias("fixable"),
+        (pl.col("size.sloc") <= pl.col("size.loc")).all().alias("sloc"),
+    )
+    assert checks.row(0, named=True) == {"bandit sum": True, "whole counts": True, "fixable": True,
+                                          "sloc": True}
+
+
+def test_a_bulk_ingest_of_stored_runs_is_one_clear_error(demo_db: MetricStore, tmp_path: Path) -> None:
+    data = generate(projects=3, metrics=8, days=120, seed=7, end=END)
+    before = demo_db.fetch("SELECT count(*) FROM measures")
+    stored = r"360 of the runs to ingest are stored already \(first: 'demo-0000-0'\)"
+    with pytest.raises(StoreError, match=stored):
+        demo_db.ingest_points(data.points, data.runs)
+    assert demo_db.fetch("SELECT count(*) FROM measures") == before  # nothing half-written
+    twice = pl.concat([data.runs.head(1), data.runs.head(1)]).with_columns(run_id=pl.lit("new-run"))
+    with pytest.raises(StoreError, match="run id 'new-run' appears more than once"):
+        demo_db.ingest_points(data.points.head(0), twice)
