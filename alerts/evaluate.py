@@ -11,7 +11,9 @@ The alert state per (project, gate) lives in the database. A run moves it like t
 
 Results, the new states and the grouped messages are written in one transaction, so a
 restart never sends an alert twice; each message's dedup key names the violation it reports.
-Only the project's newest run moves the state (backfilling old commits does not alert).
+Runs are taken in commit order: a backfill's older runs move the state quietly (so a streak
+counts every failing commit and ``since`` is the commit that changed it); only the project's
+newest run announces, comparing the state with what was last told (``announced_state``).
 """
 
 from __future__ import annotations
@@ -71,19 +73,22 @@ def advance(
     now: datetime,
     reminder_hours: float | None,
     repeat: bool = False,
+    announce: bool = True,
 ) -> tuple[AlertStateRow, str, str | None]:
     """The next alert state, the smoothed result state, and the event kind (or None).
 
     ``repeat`` says this run was counted already: the same run evaluated again, or a new run
     of the same commit that replaced the one counted (a CI retry). It does not lengthen a
     failing streak, so ``consecutive`` counts each run once.
+
+    ``announce`` is False for a run that is not the project's newest (a backfill walking its
+    history): the state moves, so streaks and ``since`` follow the commits, but nothing is
+    told. The newest run then tells what changed since the last announcement.
     """
     base = prev or AlertStateRow(project, gate.gate_id, "no_data", None, None, 0, None, None,
                                  None, now)
     moved = replace(base, last_run_id=run_id, last_point_ts=point_ts, updated_at=now)
-    kind: str | None = None
-    if outcome.state == "no_data":
-        return moved, "no_data", None
+    state, shown = base.state, "no_data"
     if outcome.state == "fail":
         counted = repeat and base.consecutive_failures > 0
         count = base.consecutive_failures + (0 if counted else 1)
@@ -92,25 +97,32 @@ def advance(
             streak = run_id  # the streak's first run was replaced by this one
         moved = replace(moved, consecutive_failures=count, streak_run_id=streak)
         # Not red before `consecutive` failing runs in a row: one noisy run does not alert.
-        state = "fail" if count >= gate.consecutive else "pass"
-    else:
+        state = shown = "fail" if count >= gate.consecutive else "pass"
+    elif outcome.state != "no_data":
         moved = replace(moved, consecutive_failures=0, streak_run_id=None)
-        state = outcome.state
+        state = shown = outcome.state
     if state != base.state:
+        # Since the commit that changed it (a backfill evaluates long after the commits).
+        moved = replace(moved, state=state, since=point_ts, since_run_id=run_id)
+    if not announce:
+        return moved, shown, None
+    told = base.announced_state if prev is not None else "no_data"
+    kind: str | None = None
+    if state != told:
         if state == "fail":
             kind = "alert"
         elif state == "stale":
             kind = "stale"
-        elif base.state in ("fail", "stale"):
+        elif told in ("fail", "stale"):
             kind = "recovery"
-        moved = replace(moved, state=state, since=now, since_run_id=run_id)
     elif state in ("fail", "stale") and reminder_hours is not None:
         last = base.last_notified_at or base.since or now
         if now - last >= timedelta(hours=reminder_hours):
             kind = "reminder"
+    moved = replace(moved, announced_state=state)
     if kind is not None:
         moved = replace(moved, last_notified_at=now)
-    return moved, state, kind
+    return moved, shown, kind
 
 
 def evaluate_run(
@@ -139,15 +151,15 @@ def evaluate_run(
     for gate in applicable:
         outcome = evaluate_gate(gate, ctx, policy.stale)
         prev = states.get((project, gate.gate_id))
-        newest = ctx.is_latest and (
-            prev is None or prev.last_point_ts is None or point_ts >= prev.last_point_ts
-        )
+        newer = prev is None or prev.last_point_ts is None or point_ts >= prev.last_point_ts
         shown = outcome.state
-        if newest:
+        if newer:
+            # Older runs of a backfill move the state quietly; only the newest one announces.
             state, shown, kind = advance(
                 prev, outcome, gate, project=project, run_id=run_id, point_ts=point_ts,
                 now=now, reminder_hours=policy.reminder_hours,
                 repeat=prev is not None and _counted_already(prev.last_run_id, run_id, store),
+                announce=ctx.is_latest,
             )
             new_states.append(state)
             if kind is not None:
@@ -160,6 +172,11 @@ def evaluate_run(
         ))
     messages = alert_messages(events, project=project, routes=routes,
                               dashboard_url=policy.dashboard_url, now=now)
+    if events and not messages:
+        # No route takes this project's alerts: the state was told to nobody, so "last alert
+        # sent" keeps its earlier value.
+        before = {gate: row.last_notified_at for (_, gate), row in states.items()}
+        new_states = [replace(s, last_notified_at=before.get(s.gate)) for s in new_states]
     ids = save_evaluation(store, results, new_states, messages)
     return Evaluation(run_id, project, results, events, ids)
 

@@ -80,6 +80,7 @@ class AlertStateRow:
     last_point_ts: datetime | None
     updated_at: datetime
     streak_run_id: str | None = None
+    announced_state: str | None = None  # what the last announcing run told (None: nothing yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,7 @@ class RunContext:
 _STATE_COLS = (
     "project", "gate", "state", "since", "since_run_id", "consecutive_failures",
     "last_notified_at", "last_run_id", "last_point_ts", "updated_at", "streak_run_id",
+    "announced_state",
 )
 
 

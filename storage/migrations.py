@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from storage.errors import SchemaVersionError
-from storage.schema_alerts import ALERT_STATEMENTS, NOTIFY_TYPE_STATEMENTS
+from storage.schema_alerts import ALERT_STATEMENTS, ANNOUNCED_STATE_STATEMENTS, NOTIFY_TYPE_STATEMENTS
 from storage.schema_cache import CACHE_STATEMENTS
 from storage.schema_core import (
     CORE_STATEMENTS,
@@ -61,6 +61,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (5, "0005_store_state", _run_all(STATE_STATEMENTS)),
     (6, "0006_drop_run_commit_index", _run_all(RUN_INDEX_STATEMENTS)),
     (7, "0007_outbox_notify_type", _run_all(NOTIFY_TYPE_STATEMENTS)),
+    (8, "0008_alert_announced_state", _run_all(ANNOUNCED_STATE_STATEMENTS)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

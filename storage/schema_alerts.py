@@ -9,7 +9,7 @@ delivery time) and the URL *masked* for display.
 
 from __future__ import annotations
 
-__all__ = ["ALERT_STATEMENTS", "ALERT_VIEWS", "NOTIFY_TYPE_STATEMENTS"]
+__all__ = ["ALERT_STATEMENTS", "ALERT_VIEWS", "ANNOUNCED_STATE_STATEMENTS", "NOTIFY_TYPE_STATEMENTS"]
 
 # The views as migration 0002 created them (before the outbox's notify type), kept so that
 # 0002 still builds exactly the schema that release wrote.
@@ -132,4 +132,13 @@ NOTIFY_TYPE_STATEMENTS: list[str] = [
     "ALTER TABLE outbox_record ADD COLUMN notify_type VARCHAR NOT NULL DEFAULT 'info'",
     "CREATE INDEX IF NOT EXISTS outbox_status_idx ON outbox_record (status, next_attempt_at)",
     *(f"CREATE OR REPLACE VIEW {name} AS {body}" for name, body in ALERT_VIEWS.items()),
+]
+
+# Migration 0008: what people were last told about each gate. A backfill moves the state through
+# a project's history quietly (so a streak counts every failing commit and `since` is the commit
+# that changed it); only the newest run announces, and it compares the state with this column.
+# States written before were announced when they changed, so they start out as told.
+ANNOUNCED_STATE_STATEMENTS: list[str] = [
+    "ALTER TABLE alert_state_record ADD COLUMN announced_state VARCHAR",
+    "UPDATE alert_state_record SET announced_state = state",
 ]

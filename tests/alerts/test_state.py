@@ -6,15 +6,16 @@ from datetime import timedelta
 
 from alert_helpers import T0, RunMaker
 
-from alerts.config import GateSpec
+from alerts.config import GateSpec, RouteSpec
 from alerts.evaluate import AlertPolicy, evaluate_run
 from alerts.gates import StalePolicy
 from storage.models import RunRecord, RunResult, ToolRunRecord
 from storage.store import MetricStore
 
 
-def _kinds(store: MetricStore, run_id: str, gates: list[GateSpec], policy: AlertPolicy, hours: float):
-    evaluation = evaluate_run(store, run_id, gates=gates, routes=[], policy=policy,
+def _kinds(store: MetricStore, run_id: str, gates: list[GateSpec], policy: AlertPolicy, hours: float,
+           routes: list[RouteSpec] | None = None):
+    evaluation = evaluate_run(store, run_id, gates=gates, routes=routes or [], policy=policy,
                               now=T0 + timedelta(hours=hours))
     return [e.kind for e in evaluation.events], evaluation
 
@@ -52,10 +53,11 @@ def test_alert_names_the_commit_that_started_the_streak(store: MetricStore, make
 def test_reminders_at_the_interval_only(store: MetricStore, make_run: RunMaker) -> None:
     gates = [GateSpec(metric="bandit.issues.high", max=0)]
     policy = AlertPolicy(reminder_hours=6)
+    routes = [RouteSpec(purpose="alerts", urls=["json://127.0.0.1:9/ops"])]  # queued, not sent
     kinds = []
     for hour in (0, 1, 5, 6, 7, 12, 13):
         run_id = make_run({"bandit.issues.high": 1}, at=T0 + timedelta(hours=hour))
-        kinds.append(_kinds(store, run_id, gates, policy, hour)[0])
+        kinds.append(_kinds(store, run_id, gates, policy, hour, routes)[0])
     assert kinds == [["alert"], [], [], ["reminder"], [], ["reminder"], []]
 
 
@@ -114,3 +116,34 @@ def test_a_retry_of_the_same_commit_replaces_the_counted_run(store: MetricStore,
     assert kinds == ["alert"]
     (event,) = evaluation.events
     assert event.commit_sha == sha and event.author == "Streak Starter"
+
+
+def test_a_backfilled_history_moves_the_state_quietly_and_the_newest_run_tells(
+    store: MetricStore, make_run: RunMaker
+) -> None:
+    gates = [GateSpec(metric="mypy.errors", max=0, consecutive=2)]
+    routes = [RouteSpec(purpose="alerts", urls=["json://127.0.0.1:9/ops"])]
+    # A backfill stores the commits first, then evaluates them oldest first.
+    values = [0, 3, 4, 5, 6]
+    run_ids = [make_run({"mypy.errors": v}, author=f"dev{i}") for i, v in enumerate(values)]
+    told = [_kinds(store, r, gates, AlertPolicy(), 100, routes)[0] for r in run_ids]
+    assert told == [[], [], [], [], ["alert"]]  # one alert, by the newest run only
+    [(state, since, since_run, failures, notified, streak)] = store.fetch(
+        "SELECT state, since, since_run_id, consecutive_failures, last_notified_at, streak_run_id "
+        "FROM alert_states")
+    assert (state, failures) == ("fail", 4)  # every failing commit of the history counts
+    # red since the commit of the second failing run (consecutive = 2), not the evaluation time
+    assert since_run == run_ids[2] and since == T0 + timedelta(hours=3)
+    assert streak == run_ids[1] and notified == T0 + timedelta(hours=100)
+    shown = store.fetch("SELECT state FROM gate_results ORDER BY evaluated_at, run_id")
+    assert [s for (s,) in shown] == ["pass", "pass", "fail", "fail", "fail"]
+
+
+def test_last_alert_time_stays_empty_when_no_route_takes_the_alert(
+    store: MetricStore, make_run: RunMaker
+) -> None:
+    gates = [GateSpec(metric="mypy.errors", max=0)]
+    kinds, _ = _kinds(store, make_run({"mypy.errors": 2}), gates, AlertPolicy(), 1)
+    assert kinds == ["alert"]  # the state went red...
+    assert store.fetch("SELECT state, last_notified_at FROM alert_states") == [("fail", None)]
+    assert store.fetch("SELECT count(*) FROM outbox") == [(0,)]  # ...but nothing was sent

@@ -107,6 +107,23 @@ def _columns(path: Path, table: str) -> dict[str, str]:
     return {str(c): str(n) for c, n in rows}
 
 
+def test_0008_counts_earlier_alert_states_as_announced(tmp_path: Path) -> None:
+    path = tmp_path / "v7.duckdb"
+    con = _database_before(path, "0008_alert_announced_state")
+    try:
+        con.execute("INSERT INTO alert_state_record (project, gate, state, since, since_run_id, "
+                    "consecutive_failures, last_notified_at, updated_at) VALUES "
+                    "('p', 'g-red', 'fail', ?, 'r1', 2, ?, ?), ('p', 'g-ok', 'pass', ?, 'r1', 0, NULL, ?)",
+                    [T0] * 5)
+    finally:
+        con.close()
+    store = MetricStore(path)
+    assert store.ensure_schema() == ["0008_alert_announced_state"]
+    # A red gate alerted under the old rules is not announced again after the upgrade.
+    assert store.fetch("SELECT gate, announced_state FROM alert_state_record ORDER BY gate") == [
+        ("g-ok", "pass"), ("g-red", "fail")]
+
+
 def test_0007_gives_the_outbox_a_notify_type_and_queued_messages_info(tmp_path: Path) -> None:
     path = tmp_path / "v6.duckdb"
     con = _database_before(path, "0007_outbox_notify_type")
@@ -120,7 +137,7 @@ def test_0007_gives_the_outbox_a_notify_type_and_queued_messages_info(tmp_path: 
         con.close()
     assert "notify_type" not in _columns(path, "outbox")
     store = MetricStore(path)
-    assert store.ensure_schema() == ["0007_outbox_notify_type"]
+    assert store.ensure_schema() == ALL_NAMES[ALL_NAMES.index("0007_outbox_notify_type"):]
     assert _columns(path, "outbox_record")["notify_type"] == "NO"  # NOT NULL
     assert "notify_type" in _columns(path, "outbox")
     assert store.fetch("SELECT message_id, notify_type FROM outbox") == [("old", "info")]
