@@ -60,11 +60,12 @@ logger = logging.getLogger(__name__)
 
 
 def stored_commits(store: MetricStore, project: str) -> set[str]:
-    """Commit shas that already have a run for ``project``."""
+    """Commit shas that already have a clean run for ``project`` (a dirty tree's run is not one)."""
     if not store.path.exists():
         return set()
     rows = store.fetch(
-        "SELECT DISTINCT commit_sha FROM runs WHERE project = ? AND commit_sha IS NOT NULL",
+        "SELECT DISTINCT commit_sha FROM runs WHERE project = ? AND commit_sha IS NOT NULL "
+        "AND NOT dirty",
         [project],
     )
     return {str(r[0]) for r in rows}

@@ -91,8 +91,11 @@ class RunRecord:
 
     @property
     def point_time(self) -> datetime:
-        """The time of this run's measures: the commit time for git projects, else the start."""
-        return self.committed_at if self.committed_at is not None else self.started_at
+        """The time of this run's measures: the commit time for git projects, else the start.
+
+        A dirty working tree is not the commit: its measures are at the run's start.
+        """
+        return self.committed_at if self.committed_at is not None and not self.dirty else self.started_at
 
 
 @dataclass(frozen=True, slots=True)

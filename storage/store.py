@@ -153,7 +153,7 @@ class MetricStore:
 
     def _append(self, con: duckdb.DuckDBPyConnection, result: RunResult) -> None:
         run = result.run
-        replaced = self._delete_commit(con, run.project, run.commit_sha, run.run_id)
+        replaced = self._delete_commit(con, run.project, run.commit_sha, run.run_id, run.dirty)
         con.register("_run_df", _run_frame(result))
         con.execute(f"INSERT INTO run_record SELECT {', '.join(RUN_COLUMNS)} FROM _run_df")
         con.register("_tool_df", _tool_frame(result))
@@ -190,9 +190,17 @@ class MetricStore:
             con.unregister(name)
 
     def _delete_commit(
-        self, con: duckdb.DuckDBPyConnection, project: str, commit_sha: str | None, run_id: str
+        self,
+        con: duckdb.DuckDBPyConnection,
+        project: str,
+        commit_sha: str | None,
+        run_id: str,
+        dirty: bool,
     ) -> bool:
         """Delete an earlier run of the same project and commit (or the same run id).
+
+        A run of a dirty working tree replaces only an earlier dirty run of that commit: the
+        commit's own (clean) run stays, and a clean run leaves the dirty ones alone.
 
         The deleted points' keys are left in the temp table ``_replaced`` for the rollups.
         Points are found by project and time (a run's points carry its point time), which
@@ -200,8 +208,8 @@ class MetricStore:
         """
         rows = con.execute(
             "SELECT run_id, project, point_ts FROM run_record "
-            "WHERE run_id = ? OR (project = ? AND commit_sha = ?)",
-            [run_id, project, commit_sha],
+            "WHERE run_id = ? OR (project = ? AND commit_sha = ? AND dirty = ?)",
+            [run_id, project, commit_sha, dirty],
         ).fetchall()
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _replaced "

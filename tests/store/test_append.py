@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 from store_helpers import T0, counts, make_run, rollup_rows
 
+from collectors.backfill import stored_commits
+from storage.models import RunResult
 from storage.store import MetricStore
 
 
@@ -150,3 +153,32 @@ def test_bulk_ingest_keeps_known_series_ids_and_numbers_new_pairs_in_name_order(
     store.rebuild_rollups()
     assert rollup_rows(store) == bulk
     assert store.ingest_points(points.clear()) == 0
+
+
+def test_a_dirty_tree_neither_replaces_nor_is_replaced_by_its_commit(store: MetricStore) -> None:
+    clean = make_run("p", "c1", {"ruff.issues": 525}, T0, run_id="clean")
+    store.append_run(clean)
+    later = T0 + timedelta(days=2)
+
+    def dirty(run_id: str, value: float) -> RunResult:
+        result = make_run("p", "c1", {"ruff.issues": value}, later, run_id=run_id)
+        result.run = replace(result.run, dirty=True, committed_at=T0)
+        return result
+
+    store.append_run(dirty("wip-1", 527))
+    store.append_run(dirty("wip-2", 530))  # collecting the dirty tree again replaces the dirty run
+    rows = store.fetch("SELECT run_id, dirty FROM runs ORDER BY run_id")
+    assert rows == [("clean", False), ("wip-2", True)]
+    # the commit keeps its own value at its commit time; the dirty tree is a point at its run
+    points = store.fetch("SELECT ts, value, run_id FROM measures ORDER BY ts")
+    assert points == [(T0, 525.0, "clean"), (later, 530.0, "wip-2")]
+    assert stored_commits(store, "p") == {"c1"}
+    store.append_run(make_run("p", "c1", {"ruff.issues": 524}, T0, run_id="clean-again"))
+    assert store.fetch("SELECT run_id FROM runs ORDER BY run_id") == [("clean-again",), ("wip-2",)]
+
+
+def test_a_commit_with_only_a_dirty_run_is_still_to_backfill(store: MetricStore) -> None:
+    result = make_run("p", "c9", {"ruff.issues": 1}, T0, run_id="wip")
+    result.run = replace(result.run, dirty=True)
+    store.append_run(result)
+    assert stored_commits(store, "p") == set()
