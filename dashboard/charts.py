@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import plotly.graph_objects as go
@@ -50,6 +51,17 @@ def _hover(frame: pl.DataFrame, grain: str) -> tuple[list[list[object]], str]:
         "<extra>%{fullData.name}</extra>"
     )
     return data, template
+
+
+def _time_span(times: pl.Series) -> list[Any]:
+    """First and last time of ``times``; a single instant gets a day either side, or plotly
+    zooms in to sub-millisecond ticks around it."""
+    if times.is_empty():
+        return []
+    first, last = times.min(), times.max()
+    if first == last:
+        return [first - timedelta(days=1), first + timedelta(days=1)]  # type: ignore[operator]
+    return [first, last]
 
 
 def _gate_line(gate: str, x: list[Any], y: list[Any], *, moving: bool) -> go.Scatter:
@@ -140,7 +152,7 @@ def trend_figure(
             row=row,
             col=1,
         )
-        x_range = [part["ts"].min(), part["ts"].max()] if part.height else []
+        x_range = _time_span(part["ts"])
         for gate, gate_metric, value in thresholds:
             if gate_metric == metric and x_range:
                 fig.add_trace(_gate_line(gate, x_range, [value, value], moving=False), row=row, col=1)
@@ -199,6 +211,8 @@ def trend_figure(
         legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -48 / plot_px, "yanchor": "top"},
     )
     fig.update_xaxes(automargin=True)
+    if points.height and points["ts"].n_unique() == 1:
+        fig.update_xaxes(range=_time_span(points["ts"]))
     fig.update_yaxes(automargin=True)
     return fig
 

@@ -22,6 +22,7 @@ from typing import Any, ParamSpec, TypeVar
 import polars as pl
 import streamlit as st
 
+from dashboard.context import GateLine
 from storage.schema_alerts import ALERT_VIEWS as _ALERT_VIEW_SQL
 from storage.store import MetricStore
 
@@ -29,6 +30,7 @@ __all__ = [
     "ALERT_VIEWS",
     "FAIL_STATES",
     "cached",
+    "configured_for",
     "data_version",
     "existing_views",
     "has_runs",
@@ -38,6 +40,7 @@ __all__ = [
     "page_rows",
     "projects",
     "read",
+    "run_statuses",
     "search_projects",
     "state_counts",
     "state_of",
@@ -53,7 +56,10 @@ ALERT_VIEWS: tuple[str, ...] = tuple(_ALERT_VIEW_SQL)
 # The alerts layer owns the state words; accept the usual spellings of "failing".
 FAIL_STATES: tuple[str, ...] = ("fail", "failed", "failing", "red", "violated")
 STALE_STATES: tuple[str, ...] = ("stale",)
-STATE_ORDER: dict[str, int] = {"red": 0, "stale": 1, "no gates": 2, "green": 3}
+# Worst first. Rank 1, between red and stale, is a project whose runs all failed: it has no
+# score to judge, and needs someone as much as a failing gate does.
+STATE_ORDER: dict[str, int] = {"red": 0, "stale": 2, "not evaluated": 3, "no gates": 3, "green": 4}
+ALL_RUNS_FAILED_RANK = 1
 
 _STORES: dict[str, MetricStore] = {}
 _STORES_LOCK = threading.Lock()
@@ -149,20 +155,43 @@ def projects(db: str, version: str, ttl_s: int) -> list[str]:
     return cached(_projects, ttl_s)(db, version)
 
 
-def state_of(gate_states: Sequence[str]) -> str:
-    """One project's gate state from its gates' states: red, stale, green or 'no gates'."""
+def _run_statuses(db: str, version: str, project: str) -> dict[str, int]:
+    del version  # cache key only
+    (frame,) = read(
+        db, ("SELECT status, count(*) AS n FROM runs WHERE project = ? GROUP BY status", [project])
+    )
+    return {str(status): int(n) for status, n in frame.iter_rows()}
+
+
+def run_statuses(db: str, version: str, project: str, *, ttl_s: int) -> dict[str, int]:
+    """How many runs of a project ended in each status (``succeeded``, ``partial``, ``failed``)."""
+    return cached(_run_statuses, ttl_s)(db, version, project)
+
+
+def configured_for(gates: Sequence[GateLine], project: str) -> bool:
+    """True when one of the configured ``gates`` applies to ``project``."""
+    return any(matching(gate.projects, project) for gate in gates)
+
+
+def state_of(gate_states: Sequence[str], *, configured: bool = False) -> str:
+    """One project's gate state from its gates' states: red, stale, green, or without any
+    state 'not evaluated' when gates are ``configured`` for it (plain ``collect`` and generated
+    data do not evaluate them), else 'no gates'."""
     lowered = [s.lower() for s in gate_states if s]
     if any(s in FAIL_STATES for s in lowered):
         return "red"
     if any(s in STALE_STATES for s in lowered):
         return "stale"
-    return "green" if lowered else "no gates"
+    if lowered:
+        return "green"
+    return "not evaluated" if configured else "no gates"
 
 
 _OVERVIEW_SQL = """
 WITH last AS (
-    SELECT project, max(coalesce(committed_at, started_at)) AS last_ts, count(*) AS runs,
-           arg_max(status, coalesce(committed_at, started_at)) AS last_status
+    SELECT project, max(coalesce(committed_at, started_at)) AS last_ts, max(started_at) AS last_run_at,
+           count(*) AS runs, count(*) FILTER (WHERE status = 'failed') AS failed_runs,
+           arg_max(status, started_at) AS last_status
     FROM runs GROUP BY project
 ),
 horizon AS (SELECT date_trunc('day', max(last_ts)) - INTERVAL 90 DAY AS low FROM last),
@@ -172,7 +201,7 @@ daily AS (
     WHERE d.metric = ? AND d.bucket >= (SELECT low FROM horizon)
       AND d.bucket >= date_trunc('day', l.last_ts) - INTERVAL 90 DAY
 )
-SELECT l.project, l.last_ts, l.runs, l.last_status,
+SELECT l.project, l.last_ts, l.last_run_at, l.runs, l.failed_runs, l.last_status,
        arg_max(d.last_value, d.bucket) AS score,
        arg_max(d.last_value, d.bucket) FILTER (WHERE d.bucket <= d.last_day - INTERVAL 7 DAY)
            AS score_week_ago,
@@ -180,7 +209,7 @@ SELECT l.project, l.last_ts, l.runs, l.last_status,
            AS score_month_ago,
        list(d.last_value ORDER BY d.bucket) FILTER (WHERE d.last_value IS NOT NULL) AS spark
 FROM last l LEFT JOIN daily d USING (project)
-GROUP BY l.project, l.last_ts, l.runs, l.last_status
+GROUP BY ALL
 """
 
 
@@ -216,26 +245,42 @@ def overview(
     score_metric: str,
     now: datetime,
     stale_after_days: float,
+    gates: Sequence[GateLine] = (),
 ) -> pl.DataFrame:
     """Every project: score, gate state, sparkline, change over a week and a month; worst first.
 
     One aggregate over the daily rollup for all projects (never a query per project). A project
-    whose newest run is older than ``stale_after_days`` before ``now`` is ``stale`` unless red.
+    whose newest run started more than ``stale_after_days`` before ``now`` is ``stale`` unless
+    red; one without gate states is ``not evaluated`` when one of the configured ``gates``
+    applies to it. ``last_run_at`` is when its newest run started (``last_ts``, the newest
+    point's commit time, places the sparkline). A project whose runs all failed comes right
+    after the red ones, its ``last_status`` saying so.
     """
     frame = cached(_overview, ttl_s)(db, version, score_metric)
     stale_before = now - timedelta(days=stale_after_days)
     states = [
         "red"
-        if (s := state_of(list(states or []))) == "red"
+        if (s := state_of(list(states or []), configured=configured_for(gates, project))) == "red"
         else "stale"
-        if last_ts is not None and last_ts < stale_before
+        if last_run_at is not None and last_run_at < stale_before
         else s
-        for states, last_ts in zip(frame["states"].to_list(), frame["last_ts"].to_list(), strict=True)
+        for project, states, last_run_at in frame.select("project", "states", "last_run_at").iter_rows()
     ]
-    frame = frame.with_columns(pl.Series("gate_state", states, dtype=pl.String))
+    all_failed = pl.col("failed_runs") == pl.col("runs")
+    rank = pl.col("gate_state").replace_strict(STATE_ORDER, default=9, return_dtype=pl.Int32)
     return (
-        frame.with_columns(
-            pl.col("gate_state").replace_strict(STATE_ORDER, default=9, return_dtype=pl.Int32).alias("_rank")
+        frame.with_columns(pl.Series("gate_state", states, dtype=pl.String))
+        .with_columns(
+            pl.when(all_failed & (pl.col("gate_state") != "red"))
+            .then(pl.lit(ALL_RUNS_FAILED_RANK, dtype=pl.Int32))
+            .otherwise(rank)
+            .alias("_rank"),
+            pl.when(all_failed & (pl.col("runs") == 1))
+            .then(pl.lit("its only run failed"))
+            .when(all_failed)
+            .then(pl.format("all {} runs failed", "runs"))
+            .otherwise(pl.col("last_status"))
+            .alias("last_status"),
         )
         .sort(["_rank", "score"], nulls_last=True)
         .drop("_rank")

@@ -21,6 +21,7 @@ __all__ = [
     "compare_runs",
     "gate_failures",
     "gate_thresholds",
+    "gates_evaluated",
     "metric_catalogue",
     "metric_units",
     "moving_thresholds",
@@ -186,6 +187,20 @@ def gate_failures(
 ) -> pl.DataFrame:
     """Runs where a gate on one of ``metrics`` failed: ts, metric, gate, value, threshold, sha."""
     return cached(_failures, ttl_s)(db, version, project, tuple(metrics), start, end)
+
+
+def _evaluated(db: str, version: str, project: str) -> bool:
+    del version
+    if "gate_results" not in existing_views(db):
+        return False
+    (frame,) = read(db, ("SELECT count(*) AS n FROM gate_results WHERE project = ?", [project]))
+    return bool(frame["n"].item())
+
+
+def gates_evaluated(db: str, version: str, project: str, *, ttl_s: int) -> bool:
+    """True when a gate was ever evaluated on a run of ``project`` (``check``, the scheduler);
+    plain ``collect`` and generated data leave configured gates unevaluated."""
+    return cached(_evaluated, ttl_s)(db, version, project)
 
 
 def _stored_thresholds(db: str, version: str, project: str) -> pl.DataFrame:

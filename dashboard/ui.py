@@ -1,10 +1,11 @@
-"""Small UI pieces shared by the pages: the first-run message, the data guard, the project picker,
-and how a change is written in a table."""
+"""Small UI pieces shared by the pages: the first-run message, the data guard, the project pickers,
+and how a change, a long name or a run is written."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -12,15 +13,22 @@ import streamlit as st
 
 from dashboard.context import DashboardContext
 from dashboard.data import data_version, has_runs, projects
+from dashboard.data_ops import SHORT_SHA
 from storage.errors import DatabaseBusyError, StoreError
 
 __all__ = [
+    "ALL_PROJECTS",
+    "COMMIT_WIDTH_PX",
     "FIRST_RUN_TEXT",
+    "NAME_LIMIT",
     "PROJECT_KEY",
     "choose_project",
+    "choose_project_or_all",
     "counted",
     "data_or_stop",
     "first_run",
+    "run_label",
+    "shortened",
     "signed_change",
     "version_or_stop",
     "with_signed_changes",
@@ -36,6 +44,13 @@ flext-quality demo                               # or generated demo projects
 ```
 """
 PROJECT_KEY = "project"
+ALL_PROJECTS = "(all projects)"
+# Characters of a project name a table shows; a 200-character name would push the other
+# columns off the screen.
+NAME_LIMIT = 60
+# Pixels of a table column that holds a short commit: the grid sizes columns to fit the page
+# and would otherwise cut the SHORT_SHA characters.
+COMMIT_WIDTH_PX = 100
 
 
 def first_run(context: DashboardContext) -> None:
@@ -81,6 +96,42 @@ def choose_project(context: DashboardContext, version: str, *, label: str = "Pro
     st.session_state[PROJECT_KEY] = chosen
     st.query_params["project"] = chosen
     return str(chosen)
+
+
+def choose_project_or_all(context: DashboardContext, version: str, *, key: str) -> str | None:
+    """A project select box that also offers every project; ``None`` means all of them.
+
+    The choice is read from and kept in the URL (``?project=``), so that a link (an alert's
+    ``/gates?project=NAME``) opens the page on that project.
+    """
+    names = projects(str(context.db), version, context.cache_ttl_s)
+    wanted = st.query_params.get("project")
+    options = [ALL_PROJECTS, *names]
+    index = options.index(wanted) if wanted in names else 0
+    chosen = st.selectbox("Project", options, index=index, key=key)
+    if chosen == ALL_PROJECTS:
+        st.query_params.pop("project", None)
+        return None
+    st.query_params["project"] = chosen
+    return str(chosen)
+
+
+def shortened(column: str, limit: int = NAME_LIMIT) -> pl.Expr:
+    """``column`` cut to ``limit`` characters, the last one an ellipsis when it was cut."""
+    text = pl.col(column)
+    return pl.when(text.str.len_chars() > limit).then(text.str.slice(0, limit - 1) + "…").otherwise(text)
+
+
+def run_label(ts: datetime, commit_sha: str | None, message: str | None, *, limit: int = 90) -> str:
+    """One run in a select box: ``2026-11-20 12:00 · 0123456789 · first line of the message``.
+
+    A run without a commit (imported data, a folder outside git) says ``no commit``; a run
+    without a message ends after its commit.
+    """
+    parts = [f"{ts:%Y-%m-%d %H:%M}", commit_sha[:SHORT_SHA] if commit_sha else "no commit"]
+    if lines := (message or "").strip().splitlines():
+        parts.append(lines[0].strip())
+    return " · ".join(parts)[:limit]
 
 
 def counted(n: int, noun: str) -> str:

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard.charts import FAIL_COLOUR, findings_flow_figure, horizontal_bars
 from dashboard.context import get_context
+from dashboard.data import run_statuses
 from dashboard.data_findings import as_filter, current_findings, filter_options, flow, hot_spots, top_rules
 from dashboard.data_ops import SHORT_SHA
 from dashboard.ui import choose_project, data_or_stop
@@ -33,11 +34,13 @@ selected = as_filter(
 )
 
 st.subheader(f"New and fixed per {grain}")
-st.plotly_chart(
-    findings_flow_figure(flow(db, version, project, str(grain), selected, ttl_s=ttl)),
-    width="stretch",
-    key="findings_flow",
-)
+flows = flow(db, version, project, str(grain), selected, ttl_s=ttl)
+if flows.height:
+    st.plotly_chart(findings_flow_figure(flows), width="stretch", key="findings_flow")
+elif sum(run_statuses(db, version, project, ttl_s=ttl).values()) == 1:
+    st.info("Only one run so far: new and fixed findings show once the project is collected again.")
+else:
+    st.info("No finding was new or fixed between runs for this selection.")
 
 current = current_findings(db, version, project, selected, ttl_s=ttl)
 left, right = st.columns(2)

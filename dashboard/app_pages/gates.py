@@ -6,25 +6,31 @@ import streamlit as st
 
 from dashboard.charts import gate_timeline_figure
 from dashboard.context import get_context
-from dashboard.data import projects
 from dashboard.data_ops import alert_states, gate_history, outbox
 from dashboard.notify import send_test
-from dashboard.ui import counted, version_or_stop
+from dashboard.ui import choose_project_or_all, counted, version_or_stop
 
 # Columns of the alert_states view shown under "Current state", in this order.
 STATE_COLUMNS = ("project", "gate", "state", "since", "consecutive_failures", "last_notified_at")
+# Plain `collect` and generated data store runs without evaluating the gates.
+HOW_TO_EVALUATE = (
+    "`flext-quality check --no-collect --project NAME` evaluates a project's latest run; "
+    "the scheduler evaluates every new run."
+)
 
 ctx = get_context()
 db, ttl = str(ctx.db), ctx.cache_ttl_s
 st.title("Gates and alerts")
 version = version_or_stop(ctx)
 
-names = projects(db, version, ttl)
-project = st.selectbox("Project", ["(all projects)", *names], key="gates_project")
-chosen = None if project == "(all projects)" else str(project)
+chosen = choose_project_or_all(ctx, version, key="gates_project")
 
 states = alert_states(db, version, project=chosen, ttl_s=ttl)
-if states is None:
+if states is None and ctx.gates:
+    st.info(
+        f"{counted(len(ctx.gates), 'gate')} configured, never evaluated in this database. {HOW_TO_EVALUATE}"
+    )
+elif states is None:
     st.info(
         "No gates configured yet: this database has no gate results. Add `[[gates]]` to "
         "flext-quality.toml and run `flext-quality check` or the scheduler."
@@ -60,7 +66,7 @@ else:
             },
         )
     else:
-        st.info("No gate has been evaluated for this selection yet.")
+        st.info(f"No gate has been evaluated for this selection yet. {HOW_TO_EVALUATE}")
     if ctx.gates:
         with st.expander(f"Configured gates ({len(ctx.gates)})"):
             st.dataframe(
@@ -131,7 +137,9 @@ else:
     )
 
 st.subheader("Send a test notification")
-st.caption(f"{len(ctx.routes)} routes configured. The message goes through the outbox like any alert.")
+st.caption(
+    f"{counted(len(ctx.routes), 'route')} configured. The message goes through the outbox like any alert."
+)
 if st.button("Send a test notification", key="gates_test", disabled=not ctx.routes):
     # Rerun after sending, so that the outbox above already lists the test message.
     st.session_state["gates_test_result"] = send_test(ctx.db, ctx.routes)

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard.context import get_context
 from dashboard.data import overview, page_count, page_rows, search_projects, state_counts
-from dashboard.ui import PROJECT_KEY, data_or_stop, with_signed_changes
+from dashboard.ui import NAME_LIMIT, PROJECT_KEY, counted, data_or_stop, shortened, with_signed_changes
 
 ctx = get_context()
 st.title("Overview")
@@ -21,6 +21,7 @@ projects = overview(
     score_metric=ctx.score_metric,
     now=datetime.now(UTC).replace(tzinfo=None),
     stale_after_days=ctx.stale_after_days,
+    gates=ctx.gates,
 )
 tally = state_counts(projects)
 cols = st.columns(4)
@@ -28,6 +29,13 @@ cols[0].metric("Projects", projects.height)
 cols[1].metric("Red", tally.get("red", 0))
 cols[2].metric("Stale", tally.get("stale", 0))
 cols[3].metric("Green", tally.get("green", 0))
+if unevaluated := tally.get("not evaluated", 0):
+    st.info(
+        f"{counted(unevaluated, 'project')} {'has' if unevaluated == 1 else 'have'} gates configured that "
+        "were never evaluated (`not evaluated`): runs stored by `collect` or generated data are not "
+        "checked. `flext-quality check --no-collect --project NAME` evaluates a project's latest run, "
+        "and the scheduler evaluates every new run."
+    )
 
 left, middle, right = st.columns([3, 1, 1])
 search = left.text_input("Search projects", key="overview_search", placeholder="name contains…")
@@ -41,17 +49,20 @@ if int(st.session_state.get("overview_page", 1)) > pages:  # a narrower search h
 page = right.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key="overview_page")
 shown, pages = page_rows(projects, search=search, page=int(page), page_size=page_size)
 
-st.caption(f"Sorted worst first: red gates, then stale, then by {ctx.score_metric} (lowest first).")
+st.caption(
+    "Sorted worst first: red gates, then projects whose runs all failed, then stale, "
+    f"then by {ctx.score_metric} (lowest first)."
+)
 st.dataframe(
     with_signed_changes(
         shown.select(
             "gate_state",
-            "project",
+            shortened("project"),
             "score",
             "change_week",
             "change_month",
             "spark",
-            "last_ts",
+            "last_run_at",
             "last_status",
             "runs",
         ),
@@ -61,8 +72,14 @@ st.dataframe(
     width="stretch",
     placeholder="",
     column_config={
-        "gate_state": st.column_config.TextColumn("Gates", help="red: a gate fails · stale: no recent run"),
-        "project": st.column_config.TextColumn("Project"),
+        "gate_state": st.column_config.TextColumn(
+            "Gates",
+            help="red: a gate fails · stale: no recent run · not evaluated: gates configured, never checked",
+        ),
+        "project": st.column_config.TextColumn(
+            "Project",
+            help=f"a name longer than {NAME_LIMIT} characters is cut (…); the box below has it whole",
+        ),
         "score": st.column_config.ProgressColumn("Score", min_value=0, max_value=100, format="%.1f"),
         "change_week": st.column_config.NumberColumn(
             "Δ week", help="change of the score since a week before the newest run"
@@ -71,8 +88,12 @@ st.dataframe(
             "Δ month", help="change of the score since 30 days before the newest run"
         ),
         "spark": st.column_config.LineChartColumn("Last 90 days"),
-        "last_ts": st.column_config.DatetimeColumn("Last run", format="YYYY-MM-DD HH:mm"),
-        "last_status": st.column_config.TextColumn("Status"),
+        "last_run_at": st.column_config.DatetimeColumn(
+            "Last run", format="YYYY-MM-DD HH:mm", help="when the newest run started"
+        ),
+        "last_status": st.column_config.TextColumn(
+            "Status", help="of the newest run; the Runs page has each analyzer's error"
+        ),
         "runs": st.column_config.NumberColumn("Runs"),
     },
 )

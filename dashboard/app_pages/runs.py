@@ -8,7 +8,7 @@ from dashboard.charts import tool_durations_figure
 from dashboard.context import get_context
 from dashboard.data import projects
 from dashboard.data_ops import recent_runs, tool_details
-from dashboard.ui import data_or_stop
+from dashboard.ui import COMMIT_WIDTH_PX, counted, data_or_stop
 from storage.models import RUN_STATUSES, TRIGGERS
 
 ctx = get_context()
@@ -32,7 +32,7 @@ runs = recent_runs(
     ttl_s=ttl,
 )
 st.caption(
-    f"{runs.height} runs, newest first · "
+    f"{counted(runs.height, 'run')}, newest first · "
     f"{runs.filter(runs['status'] != 'succeeded').height} not fully succeeded"
 )
 st.dataframe(
@@ -59,7 +59,7 @@ st.dataframe(
         "project": st.column_config.TextColumn("Project"),
         "status": st.column_config.TextColumn("Status"),
         "trigger": st.column_config.TextColumn("Trigger"),
-        "commit": st.column_config.TextColumn("Commit"),
+        "commit": st.column_config.TextColumn("Commit", width=COMMIT_WIDTH_PX),
         "duration_s": st.column_config.NumberColumn("Duration (s)", format="%.1f"),
         "tools": st.column_config.TextColumn("Analyzers"),
         "failed_tools": st.column_config.NumberColumn("Failed", help="analyzers that failed"),

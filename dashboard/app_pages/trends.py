@@ -6,11 +6,13 @@ import streamlit as st
 
 from dashboard.charts import trend_figure
 from dashboard.context import get_context
+from dashboard.data import configured_for, run_statuses
 from dashboard.data_trends import (
     RANGE_PRESETS,
     compare_runs,
     gate_failures,
     gate_thresholds,
+    gates_evaluated,
     metric_units,
     moving_thresholds,
     project_metrics,
@@ -20,7 +22,7 @@ from dashboard.data_trends import (
     tool_changes,
     trend_series,
 )
-from dashboard.ui import choose_project, data_or_stop
+from dashboard.ui import choose_project, counted, data_or_stop, run_label
 
 ctx = get_context()
 db, ttl = str(ctx.db), ctx.cache_ttl_s
@@ -30,7 +32,18 @@ version = data_or_stop(ctx)
 top = st.columns([2, 3, 2])
 with top[0]:
     project = choose_project(ctx, version)
+statuses = run_statuses(db, version, project, ttl_s=ttl)
+run_count = sum(statuses.values())
 available = project_metrics(db, version, project, ttl_s=ttl)
+if not available:
+    if statuses.get("failed", 0) == run_count:
+        st.info(
+            f"{'The only run' if run_count == 1 else f'All {run_count} runs'} of this project failed: "
+            "no metrics to show. See the Runs page for the analyzers' errors."
+        )
+    else:
+        st.info(f"The runs of {project} stored no metrics (see the Runs page).")
+    st.stop()
 default = [m for m in (ctx.score_metric, "ruff.issues", "coverage.line_percent") if m in available][:2]
 metrics = top[1].multiselect("Metrics", available, default=default or available[:1], key="trend_metrics")
 preset = top[2].radio("Range", list(RANGE_PRESETS), index=1, horizontal=True, key="trend_range")
@@ -43,6 +56,13 @@ start, end = range_bounds(span, str(preset))
 points, grain = trend_series(db, version, project, metrics, start, end, ttl_s=ttl)
 failures = gate_failures(db, version, project, metrics, start, end, ttl_s=ttl)
 changes = tool_changes(db, version, project, start, end, ttl_s=ttl)
+if gates_evaluated(db, version, project, ttl_s=ttl):
+    gate_note = counted(failures.height, "gate failure")
+elif configured_for(ctx.gates, project):
+    # Plain `collect` and generated data store runs without evaluating the gates drawn here.
+    gate_note = "gates not evaluated (`flext-quality check --no-collect` or the scheduler evaluates them)"
+else:
+    gate_note = "no gates"
 st.caption(
     f"{start:%Y-%m-%d} to {end:%Y-%m-%d} · granularity: **{grain}**"
     + (
@@ -50,7 +70,7 @@ st.caption(
         if grain == "raw"
         else " (rollup buckets: line is each bucket's last value, band is min to max)"
     )
-    + f" · {failures.height} gate failures · {changes.height} analyzer or configuration changes"
+    + f" · {gate_note} · {counted(changes.height, 'analyzer or configuration change')}"
 )
 st.plotly_chart(
     trend_figure(
@@ -72,18 +92,22 @@ if changes.height:
 
 st.subheader("What changed")
 runs = project_runs(db, version, project, start, end, ttl_s=ttl)
+if run_count < 2:
+    st.info("Only one run so far: collect again to see changes.")
+    st.stop()
 if runs.height < 2:
     st.info("Fewer than two runs in this range: widen the range to compare.")
     st.stop()
 labels = {
-    row[
-        "run_id"
-    ]: f"{row['ts']:%Y-%m-%d %H:%M} · {(row['commit_sha'] or 'working tree')[:8]} · {row['message'] or ''}"[
-        :90
-    ]
-    for row in runs.iter_rows(named=True)
+    run_id: run_label(ts, sha, message)
+    for run_id, ts, sha, message in runs.select("run_id", "ts", "commit_sha", "message").iter_rows()
 }
 ids = runs["run_id"].to_list()
+# The choice belongs to one project and range: a new range compares from its first run again.
+if st.session_state.get("trend_compare_scope") != (project, preset):
+    for key in ("trend_from", "trend_to"):
+        st.session_state.pop(key, None)
+    st.session_state["trend_compare_scope"] = (project, preset)
 pick = st.columns(2)
 run_a = pick[0].selectbox("From", ids, index=0, format_func=labels.__getitem__, key="trend_from")
 run_b = pick[1].selectbox("To", ids, index=len(ids) - 1, format_func=labels.__getitem__, key="trend_to")
