@@ -70,7 +70,12 @@ def check_statement(sql: str) -> str:
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as error:
-        raise SandboxError(f"syntax error: {_first_line(error)}") from None
+        text = _first_line(error)
+        if "max expression depth" in text.lower():
+            # DuckDB's hint (SET max_expression_depth) is refused here: say what to do instead.
+            raise SandboxError("query too deeply nested: DuckDB parses at most 1,000 nested "
+                               "expressions; flatten it (the sandbox cannot raise the limit)") from None
+        raise SandboxError(f"syntax error: {text}") from None
     if not statements:
         raise SandboxError("empty query: write one SELECT statement")
     if len(statements) > 1:
@@ -79,8 +84,11 @@ def check_statement(sql: str) -> str:
             "SELECT at a time (remove the extra ';')"
         )
     kind = statements[0].type.name
-    if kind == "LOAD" and "INSTALL" in statements[0].query.upper().split()[:2]:
+    words = statements[0].query.upper().split()[:2]
+    if kind == "LOAD" and "INSTALL" in words:
         kind = "INSTALL"  # DuckDB files INSTALL (and FORCE INSTALL) under LOAD
+    elif kind == "SET" and words and words[0] in ("USE", "RESET"):
+        kind = words[0]  # and USE and RESET under SET
     if kind not in ALLOWED_STATEMENTS:
         raise SandboxError(
             f"refused: {kind} statements are not allowed; the sandbox is read-only and runs "

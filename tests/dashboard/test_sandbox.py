@@ -221,3 +221,17 @@ def test_query_function_cannot_smuggle_a_write(hostile_db: Path) -> None:
 def test_empty_and_broken_input_gets_a_readable_message(hostile_db: Path, sql: str) -> None:
     with pytest.raises(SandboxError, match=r"empty query|syntax error"):
         run_sandboxed(hostile_db, sql)
+
+
+@pytest.mark.parametrize(("sql", "named"), [("USE memory", "USE"), ("RESET threads", "RESET"),
+                                            ("SET threads = 1", "SET")])
+def test_a_refused_statement_is_named_as_written(sql: str, named: str) -> None:
+    with pytest.raises(SandboxError, match=rf"^refused: {named} statements are not allowed"):
+        check_statement(sql)
+
+
+def test_too_deep_a_query_says_so_without_suggesting_a_refused_setting() -> None:
+    deep = "SELECT " + "(" * 1100 + "1" + ")" * 1100
+    with pytest.raises(SandboxError, match="too deeply nested") as caught:
+        check_statement(deep)
+    assert "SET" not in str(caught.value)
