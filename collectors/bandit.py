@@ -21,8 +21,10 @@ from collectors.base import (
     ToolOutput,
     ToolSetup,
     config_hash,
+    given_file,
     metric,
     relative_path,
+    reported_names,
 )
 from collectors.cache import FileFinding, PerFileResult
 from collectors.projectconfig import config_text, pyproject_section
@@ -96,8 +98,9 @@ def run(setup: ToolSetup, root: Path, files: Sequence[str], options: CollectOpti
     report = parse(result.stdout)
     sources = SourceLines(root)
     grouped: dict[str, list[FileFinding]] = {f: [] for f in files}
+    names = reported_names(files)
     for item in report["results"]:
-        path = relative_path(str(item["filename"]), root)
+        path = given_file(names, relative_path(str(item["filename"]), root), NAME)
         line = item.get("line_number")
         message = str(item.get("issue_text", ""))
         grouped.setdefault(path, []).append(FileFinding(
@@ -107,7 +110,7 @@ def run(setup: ToolSetup, root: Path, files: Sequence[str], options: CollectOpti
             confidence=str(item.get("issue_confidence", "")).lower() or None,
         ))
     for error in report.get("errors", []):
-        path = relative_path(str(error.get("filename", "")), root)
+        path = given_file(names, relative_path(str(error.get("filename", "")), root), NAME)
         reason = str(error.get("reason", "could not be analysed"))
         grouped.setdefault(path, []).append(FileFinding(
             rule="syntax-error", severity="error", line=None, col=None, message=reason, anchor=reason,

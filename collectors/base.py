@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from collectors.cache import FileFinding, PerFileResult
+from collectors.runner import ToolFailed
 from storage.models import MetricSpec
 
 __all__ = [
@@ -29,8 +30,11 @@ __all__ = [
     "ToolOutput",
     "ToolSetup",
     "config_hash",
+    "given_file",
     "metric",
     "relative_path",
+    "reported_names",
+    "stored_path",
 ]
 
 #: Same default as the settings (kept here too: collectors do not import the entry points).
@@ -96,7 +100,9 @@ class ToolOutput:
 
     Per-file tools fill ``per_file`` (every analysed file has an entry, also when clean);
     project-wide tools fill ``findings`` as (relative path, finding) pairs and ``measures``.
-    ``skipped`` is the reason when the tool had nothing to analyse (coverage without data).
+    ``skipped`` is the reason when the tool had nothing to analyse (coverage without data);
+    ``note`` is what the tool said about the run besides its findings (mypy's note on unused
+    configuration sections), kept in the tool run's ``error`` column without failing it.
     """
 
     command: tuple[str, ...] = ()
@@ -104,6 +110,7 @@ class ToolOutput:
     findings: list[tuple[str, FileFinding]] = field(default_factory=list)
     measures: dict[str, float] = field(default_factory=dict)
     skipped: str | None = None
+    note: str | None = None
 
 
 Prepare = Callable[[Path, CollectOptions], ToolSetup]
@@ -158,6 +165,51 @@ def relative_path(filename: str, root: Path) -> str:
                 return path.as_posix()
     text = path.as_posix()
     return text[2:] if text.startswith("./") else text
+
+
+def stored_path(path: str) -> str:
+    """A relative path as stored and shown: bytes of a file name that are not UTF-8 as ``\\xNN``.
+
+    Discovery (``os.walk``) and git give such a name with surrogate escapes (``bad\\udcffname.py``),
+    which text columns cannot hold; the escape (``bad\\xffname.py``) is readable, and two
+    different names never look the same. Every other path is kept as it is.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return path
+
+
+def reported_names(files: Sequence[str]) -> dict[str, str | None]:
+    """How a tool's output names each of ``files`` -> that file (``None``: several look alike).
+
+    A tool names a file whose name is not UTF-8 with each bad byte replaced by U+FFFD (ruff
+    writes it so; bandit's raw bytes are decoded so), which is all that links its findings to
+    the file; two names that differ only there cannot be told apart in the output.
+    """
+    names: dict[str, str | None] = {name: name for name in files}
+    for name in files:
+        shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        if shown != name:
+            names[shown] = name if names.get(shown, name) == name else None
+    return names
+
+
+def given_file(names: Mapping[str, str | None], reported: str, tool: str) -> str:
+    """The file of ``names`` (see :func:`reported_names`) that ``tool`` reported as ``reported``.
+
+    :class:`ToolFailed` when it is none of them or stands for several: its findings could not
+    be counted for the right file, and a count that silently differs from the tool's is worse
+    than a failed tool.
+    """
+    name = names.get(reported, "")
+    if name is None:
+        raise ToolFailed(f"{tool} reported {stored_path(reported)}, which stands for several files "
+                         "whose names are not valid UTF-8: cannot tell their findings apart")
+    if not name:
+        raise ToolFailed(f"{tool} reported a file it was not given: {stored_path(reported)}")
+    return name
 
 
 class SourceLines:

@@ -3,8 +3,11 @@
 Project-wide (not cached per file): one run over the whole file list. Exit codes: 0 clean,
 1 errors, 2 a blocking error (a syntax error, still reported as JSON lines with code
 ``syntax``) or a crash (text on stderr, no JSON: the tool failed). Notes are not counted.
-Without a project configuration we pass ``--config-file=`` (no configuration from parent
-folders or the user's home) and ``mypy_args`` from the settings. A project whose own mypy
+The project's configuration is the first of ``mypy.ini``, ``.mypy.ini``, ``[tool.mypy]``,
+``setup.cfg [mypy]`` in its folder or a folder up to its repository root (a monorepo's root
+configuration): the same search mypy 2.x makes when run by hand in the project folder, so mypy
+finds it itself. Without one we pass ``--config-file=`` (nothing from folders above the
+repository or the user's home) and ``mypy_args`` from the settings. A project whose own mypy
 configuration names what to check (``files``, ``packages`` or ``modules``) is checked as it
 configured itself, without our file list: its own scope wins (test folders without
 ``__init__.py`` otherwise stop mypy with "Duplicate module named ...").
@@ -12,12 +15,18 @@ configured itself, without our file list: its own scope wins (test folders witho
 Exit code 2 with JSON is accepted when the blocking errors are syntax errors (recorded as
 mypy reports them); any other blocking error (a duplicate module, a bad configuration) means
 mypy analysed nothing: the tool failed, with mypy's message as the reason.
+
+Besides its JSON lines, mypy prints a few notes about the configuration as plain text among
+them (``setup.cfg: note: unused section(s): [mypy-colorama.*]`` under ``warn_unused_configs``):
+they are not messages about code, so they are kept as the tool run's note, not counted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,12 +40,20 @@ from collectors.base import (
     config_hash,
     metric,
     relative_path,
+    reported_names,
+    stored_path,
 )
 from collectors.cache import FileFinding
-from collectors.projectconfig import config_text, mypy_names_its_files, pyproject_section, setup_cfg_section
+from collectors.projectconfig import (
+    config_folders,
+    config_text,
+    mypy_names_its_files,
+    pyproject_section,
+    setup_cfg_section,
+)
 from collectors.runner import ToolFailed, check_exit, one_line, resolve_executable, run_process, tool_version
 
-__all__ = ["ADAPTER", "METRICS", "parse"]
+__all__ = ["ADAPTER", "METRICS", "parse", "split_notes"]
 
 NAME = "mypy"
 METRICS = (
@@ -44,10 +61,27 @@ METRICS = (
 )
 
 
-def parse(text: str) -> list[dict[str, Any]]:
-    """mypy's JSON Lines as dicts (blank lines skipped); :class:`ToolFailed` on anything else."""
-    entries: list[dict[str, Any]] = []
+#: A plain-text note mypy prints about its configuration even with ``--output json``
+#: (``<config file>: note: unused section(s): ...``).
+_TEXT_NOTE = re.compile(r"^[^{\s][^:]*: note: \S")
+
+
+def split_notes(text: str) -> tuple[str, list[str]]:
+    """mypy's output without its plain-text configuration notes, and those notes."""
+    kept: list[str] = []
+    notes: list[str] = []
     for line in text.splitlines():
+        (notes if _TEXT_NOTE.match(line) else kept).append(line)
+    return "\n".join(kept), [line.strip() for line in notes]
+
+
+def parse(text: str) -> list[dict[str, Any]]:
+    """mypy's JSON Lines as dicts (blank lines skipped); :class:`ToolFailed` on anything else.
+
+    Plain-text configuration notes are skipped (see :func:`split_notes`).
+    """
+    entries: list[dict[str, Any]] = []
+    for line in split_notes(text)[0].splitlines():
         if not line.strip():
             continue
         try:
@@ -60,6 +94,19 @@ def parse(text: str) -> list[dict[str, Any]]:
     return entries
 
 
+def _crash_reason(stderr: str, files: Sequence[str]) -> str:
+    """Why mypy stopped without output: its error line, else its last line."""
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    reason = one_line(errors[0] if errors else stderr) or "no output"
+    if "INTERNAL ERROR" in reason:
+        reason = reason.split(" -- ")[0]  # the rest asks to try mypy master
+        # mypy 2.4 crashes on a file name that is not UTF-8 (it cannot encode it to parse it)
+        odd = [name for name in files if stored_path(name) != name]
+        if odd:
+            reason += f" (a file name is not valid UTF-8, which mypy cannot read: {stored_path(odd[0])})"
+    return reason
+
+
 def _own_config(root: Path) -> list[str]:
     found = [config_text(root, "mypy.ini"), config_text(root, ".mypy.ini"),
              pyproject_section(root, "mypy"), setup_cfg_section(root, "mypy")]
@@ -67,7 +114,10 @@ def _own_config(root: Path) -> list[str]:
 
 
 def prepare(root: Path, options: CollectOptions) -> ToolSetup:
-    """Own configuration (``mypy.ini``, ``[tool.mypy]``, ``setup.cfg``) wins, else our options."""
+    """Own configuration (``mypy.ini``, ``[tool.mypy]``, ``setup.cfg``) wins, else our options.
+
+    The nearest folder with one, from ``root`` up to its repository root, is the one mypy reads.
+    """
     prefix = resolve_executable(NAME, options.executables)
     version = tool_version(prefix, cwd=root)
     if options.cache_dir is not None:
@@ -75,11 +125,14 @@ def prepare(root: Path, options: CollectOptions) -> ToolSetup:
         cache = str(options.cache_dir / "mypy" / key)
     else:
         cache = "/dev/null"  # mypy's documented way to write no cache
-    own = _own_config(root)
-    if own:
-        choices = ("project_scope",) if mypy_names_its_files(root) else ()
-        return ToolSetup(NAME, prefix, version, ("--cache-dir", cache),
-                         config_hash(NAME, version, *own, *choices), own_config=True, choices=choices)
+    for folder in config_folders(root):
+        own = _own_config(folder)
+        if own:
+            choices = ("project_scope",) if mypy_names_its_files(folder) else ()
+            where = () if folder == root else (f"in {os.path.relpath(folder, root)}",)
+            return ToolSetup(NAME, prefix, version, ("--cache-dir", cache),
+                             config_hash(NAME, version, *own, *where, *choices), own_config=True,
+                             choices=choices)
     args = ("--config-file=", *options.mypy_args)
     return ToolSetup(NAME, prefix, version, (*args, "--cache-dir", cache),
                      config_hash(NAME, version, *args))
@@ -109,15 +162,18 @@ def run(setup: ToolSetup, root: Path, files: Sequence[str], options: CollectOpti
         reason = one_line(result.stderr) or one_line(result.stdout) or "no output"
         raise ToolFailed(f"mypy stopped with code 2: {reason}") from None
     if result.returncode == 2 and not entries:
-        raise ToolFailed(f"mypy stopped with code 2: {one_line(result.stderr) or 'no output'}")
+        raise ToolFailed(f"mypy stopped with code 2: {_crash_reason(result.stderr, files)}")
     if result.returncode == 2 and not any(e.get("code") == "syntax" for e in entries):
         raise ToolFailed(f"mypy stopped: {one_line(str(entries[0].get('message', '')), 160)}")
+    notes = split_notes(result.stdout)[1]
+    names = reported_names(files)
     sources = SourceLines(root)
     findings: list[tuple[str, FileFinding]] = []
     for entry in entries:
         if entry.get("severity") != "error":
             continue
         path = relative_path(str(entry.get("file", "")), root)
+        path = names.get(path) or path  # mypy checks imported files too: not only ours
         line = entry.get("line")
         line = line if isinstance(line, int) and line > 0 else None
         col = entry.get("column")
@@ -127,7 +183,8 @@ def run(setup: ToolSetup, root: Path, files: Sequence[str], options: CollectOpti
             col=col + 1 if isinstance(col, int) and col >= 0 else None,  # mypy columns are 0-based
             message=message, anchor=sources.anchor(path, line, message),
         )))
-    return ToolOutput(command=argv, findings=findings, measures={"mypy.errors": float(len(findings))})
+    return ToolOutput(command=argv, findings=findings, measures={"mypy.errors": float(len(findings))},
+                      note="; ".join(notes) or None)
 
 
 ADAPTER = Adapter(NAME, METRICS, False, prepare, command, run)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from collectors.aggregate import findings_from_pairs, findings_from_per_file
-from collectors.base import Adapter, CollectOptions, ToolOutput, ToolSetup
+from collectors.base import Adapter, CollectOptions, ToolOutput, ToolSetup, stored_path
 from collectors.cache import FileCache, PerFileResult, blob_sha
 from collectors.discovery import discover_files, resolve_project
 from collectors.gitmeta import git_info
@@ -107,10 +107,11 @@ def _project_result(
     record = ToolRunRecord(
         tool=adapter.name, status="skipped" if output.skipped else "succeeded",
         tool_version=setup.version, duration_s=time.perf_counter() - started,
-        command=output.command, error=output.skipped, config_hash=setup.config_hash,
+        command=output.command, error=output.skipped or output.note, config_hash=setup.config_hash,
         files=0 if output.skipped else files,
     )
-    return ToolResult(record, findings_from_pairs(adapter.name, output.findings), dict(output.measures))
+    pairs = [(stored_path(path), finding) for path, finding in output.findings]
+    return ToolResult(record, findings_from_pairs(adapter.name, pairs), dict(output.measures))
 
 
 def _run_per_file(
@@ -148,7 +149,9 @@ def _run_per_file(
     )
     # Measures are floats (DOUBLE in the store), also where a tool's per-file numbers are ints.
     measures = {name: float(value) for name, value in adapter.summarise(per_file, options).items()}
-    return ToolResult(record, findings_from_per_file(adapter.name, per_file), measures, per_file)
+    # a file name that is not UTF-8 is stored with its bad bytes escaped (see stored_path)
+    shown = {stored_path(path): result for path, result in per_file.items()}
+    return ToolResult(record, findings_from_per_file(adapter.name, shown), measures, per_file)
 
 
 #: Fewer files than this are never split: a shard costs one more tool start-up.

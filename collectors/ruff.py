@@ -1,13 +1,19 @@
 """ruff: lint findings from ``ruff check --output-format json``.
 
 Exit codes: 0 clean, 1 findings, 2 bad usage. Syntax errors arrive as ordinary entries with
-``code: null`` (recorded with rule ``invalid-syntax``). Without a project configuration we run
-``--isolated`` (no configuration from parent folders) with ``--select`` from the settings.
+``code: null`` (recorded with rule ``invalid-syntax``).
+
+Configuration: the project's own ``ruff.toml``, ``.ruff.toml`` or ``[tool.ruff]``, in its folder
+or in a folder up to its repository root (a monorepo's root configuration), wins: ruff then
+runs without configuration flags and finds it itself, as when run by hand in the project
+folder. Without one we run ``--isolated`` (no configuration from folders above the repository,
+nor the user's own) with ``--select`` from the settings.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,11 +24,13 @@ from collectors.base import (
     ToolOutput,
     ToolSetup,
     config_hash,
+    given_file,
     metric,
     relative_path,
+    reported_names,
 )
 from collectors.cache import FileFinding, PerFileResult
-from collectors.projectconfig import config_text, pyproject_section
+from collectors.projectconfig import config_folders, config_text, pyproject_section
 from collectors.runner import ToolFailed, check_exit, resolve_executable, run_process, tool_version
 
 __all__ = ["ADAPTER", "METRICS", "parse"]
@@ -46,14 +54,26 @@ def parse(text: str, root: Path) -> list[tuple[str, dict[str, object]]]:
     return [(relative_path(str(e["filename"]), root), e) for e in entries]
 
 
+def _own_config(folder: Path) -> list[str]:
+    return [text for text in (config_text(folder, "ruff.toml"), config_text(folder, ".ruff.toml"),
+                              pyproject_section(folder, "ruff")) if text is not None]
+
+
 def prepare(root: Path, options: CollectOptions) -> ToolSetup:
-    """Own configuration (``ruff.toml``, ``.ruff.toml``, ``[tool.ruff]``) wins, else our selection."""
+    """Own configuration (``ruff.toml``, ``.ruff.toml``, ``[tool.ruff]``) wins, else our selection.
+
+    The nearest folder with one, from ``root`` up to its repository root, is the one ruff uses
+    (a ``pyproject.toml`` without ``[tool.ruff]`` is passed over, by ruff too).
+    """
     prefix = resolve_executable(NAME, options.executables)
     version = tool_version(prefix, cwd=root)
-    own = [text for text in (config_text(root, "ruff.toml"), config_text(root, ".ruff.toml"),
-                             pyproject_section(root, "ruff")) if text is not None]
-    if own:
-        return ToolSetup(NAME, prefix, version, (), config_hash(NAME, version, *own), own_config=True)
+    for folder in config_folders(root):
+        own = _own_config(folder)
+        if own:
+            # where it lives is part of it: paths in it are relative to its folder
+            where = () if folder == root else (f"in {os.path.relpath(folder, root)}",)
+            return ToolSetup(NAME, prefix, version, (), config_hash(NAME, version, *own, *where),
+                             own_config=True)
     args = ("--isolated", "--select", ",".join(options.ruff_select))
     return ToolSetup(NAME, prefix, version, args, config_hash(NAME, version, *args))
 
@@ -75,7 +95,9 @@ def run(setup: ToolSetup, root: Path, files: Sequence[str], options: CollectOpti
     sources = SourceLines(root)
     grouped: dict[str, list[FileFinding]] = {f: [] for f in files}
     fixable: dict[str, int] = dict.fromkeys(files, 0)
-    for path, entry in parse(result.stdout, root):
+    names = reported_names(files)
+    for reported, entry in parse(result.stdout, root):
+        path = given_file(names, reported, NAME)
         location = entry.get("location") or {}
         line = location.get("row") if isinstance(location, dict) else None
         col = location.get("column") if isinstance(location, dict) else None

@@ -123,7 +123,7 @@ def layout_signature(
         elif _is_module(path):
             entries.append(f"m {path}")
     text = "\n".join(sorted(entries))
-    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+    return hashlib.sha1(text.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()
 
 
 def _contexts(modules: Iterable[str], executable: Iterable[str], signature: str) -> dict[str, str]:
@@ -131,7 +131,8 @@ def _contexts(modules: Iterable[str], executable: Iterable[str], signature: str)
     contexts: dict[str, str] = {}
     for path in modules:
         text = "\x1f".join((path, signature, "x" if path in runnable else "-"))
-        contexts[path] = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
+        digest = hashlib.sha1(text.encode("utf-8", "surrogateescape"), usedforsecurity=False)
+        contexts[path] = digest.hexdigest()[:16]
     return contexts
 
 

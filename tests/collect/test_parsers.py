@@ -50,7 +50,18 @@ def test_mypy_parse_json_lines() -> None:
     assert {e["code"] for e in syntax} == {"syntax"} and len(syntax) == 2
 
 
-@pytest.mark.parametrize("text", ["samplepkg/core.py:1: error: oops", "[1, 2]\n", '{"file": 1}'])
+def test_mypy_configuration_notes_in_plain_text_are_kept_apart() -> None:
+    # warn_unused_configs (part of --strict) prints this note as text among the JSON lines
+    text = read("mypy_unused_config.jsonl")
+    assert [e["code"] for e in mypy.parse(text)] == ["return-value", "assignment"]
+    assert mypy.split_notes(text)[1] == ["setup.cfg: note: unused section(s): [mypy-colorama.*]"]
+    assert mypy.split_notes(read("mypy_sample.jsonl"))[1] == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["samplepkg/core.py:1: error: oops", "samplepkg/core.py:1: note: oops", "[1, 2]\n", '{"file": 1}'],
+)
 def test_mypy_text_or_other_json_is_a_tool_failure(text: str) -> None:
     with pytest.raises(ToolFailed):
         mypy.parse(text)
