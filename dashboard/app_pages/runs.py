@@ -84,9 +84,12 @@ tools = tool_details(db, version, str(run_id), ttl_s=ttl)
 if tools.height:
     st.plotly_chart(tool_durations_figure(tools), width="stretch", key="runs_tools_chart")
     for row in tools.filter(tools["error"].is_not_null()).iter_rows(named=True):
-        # a skipped tool (no coverage data, no mypy configured) is not a failure
-        show = st.info if row["status"] == "skipped" else st.error
-        show(f"{row['tool']} {row['status']}: {row['error']}")
+        # a skipped tool (no coverage data, no mypy configured) is not a failure, and a
+        # succeeded tool's text is a note (mypy's on unused configuration sections)
+        if row["status"] == "failed":
+            st.error(f"{row['tool']} failed: {row['error']}")
+        else:
+            st.info(f"{row['tool']} {row['status']}: {row['error']}")
     st.dataframe(tools, hide_index=True, width="stretch", placeholder="")
 else:
     st.info("This run has no analyzer records (generated or imported data).")

@@ -168,6 +168,10 @@ def test_runs_filter_and_tool_errors(seeded_db: Path, monkeypatch: pytest.Monkey
     colours = dict(zip(bars["y"], bars["marker"]["color"], strict=True))
     assert sorted(colours) == ["bandit", "coverage", "mypy", "ruff"]
     assert colours["mypy"] == "#dc2626" and colours["bandit"] != "#dc2626"
+    at.multiselect(key="runs_status").unselect("partial").select("succeeded")
+    at.selectbox(key="runs_project").select("acme").run()  # its newest run: mypy succeeded, with a note
+    assert any("mypy succeeded: setup.cfg: note: unused section(s)" in i.value for i in at.info)
+    assert not at.error
 
 
 def test_sql_runs_a_query_keeps_it_in_the_url_and_refuses_writes(
