@@ -54,14 +54,18 @@ def is_excluded(relative: str, patterns: Iterable[str]) -> bool:
 def _skip_dir(parent: Path, name: str) -> bool:
     if name.startswith(".") or name in SKIPPED_DIRS or name.endswith(".egg-info"):
         return True
-    # a virtual environment under any name carries a pyvenv.cfg
-    return (parent / name / "pyvenv.cfg").is_file()
+    # a virtual environment under any name carries a pyvenv.cfg; a git submodule or a nested
+    # repository (a `.git` file or folder) is another project, and no commit of this one holds
+    # its files, so backfill would not see them either
+    folder = parent / name
+    return (folder / "pyvenv.cfg").is_file() or (folder / ".git").exists()
 
 
 def discover_files(root: Path, excludes: Sequence[str] = ()) -> list[str]:
     """Python files under ``root`` as sorted relative POSIX paths.
 
-    Skips hidden folders and files, virtual environments, ``build/``, ``dist/``,
+    Skips hidden folders and files, virtual environments, git submodules and nested
+    repositories (a sub-folder with its own ``.git``), ``build/``, ``dist/``,
     ``node_modules/``, ``__pycache__``, ``*.egg-info`` and paths matching ``excludes``
     (globs against the relative path, a parent folder, or any name in the path). Symlinked folders
     are not followed; a symlinked file is kept only when it points inside ``root``.

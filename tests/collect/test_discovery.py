@@ -93,3 +93,14 @@ def test_discovery_skips_hidden_venvs_build_and_excludes(tmp_path: Path) -> None
 )
 def test_exclude_patterns(path: str, patterns: list[str], excluded: bool) -> None:
     assert is_excluded(path, patterns) is excluded
+
+
+def test_submodules_and_nested_repositories_are_other_projects(tmp_path: Path) -> None:
+    for name in ("app/main.py", "vendor/lib/mod.py", "tools/nested/x.py"):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x = 1\n")
+    (tmp_path / ".git").mkdir()  # the project's own repository: it is analysed
+    (tmp_path / "vendor" / "lib" / ".git").write_text("gitdir: ../../.git/modules/lib\n")  # a submodule
+    (tmp_path / "tools" / "nested" / ".git").mkdir()  # a repository cloned inside
+    assert discover_files(tmp_path) == ["app/main.py"]
