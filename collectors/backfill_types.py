@@ -20,6 +20,7 @@ __all__ = [
     "BackfillRequest",
     "BackfillSummary",
     "CollectFn",
+    "Pace",
     "ProgressFn",
 ]
 
@@ -45,8 +46,8 @@ class BackfillProgress:
     (``activity`` says what runs), and after each stored run (``commit``, ``status``).
 
     ``done`` and ``total`` count this invocation's commits only: commits stored before are
-    skipped and are in neither. ``work_s`` is the time this invocation spent on its ``done``
-    commits, ``prepaid_s`` the batch analysis already done for commits still to come.
+    skipped and are in neither. ``eta_s`` is the time left (:meth:`Pace.eta_s`) as of the
+    stored commit's analysis, or of the last analysed commit.
     """
 
     done: int
@@ -57,26 +58,62 @@ class BackfillProgress:
     files_cached: int
     elapsed_s: float
     activity: str | None = None
-    work_s: float = 0.0
-    prepaid_s: float = 0.0
+    eta_s: float | None = None
 
     @property
-    def hit_rate(self) -> float:
-        """Share of per-file results served from the cache so far."""
-        seen = self.files_analysed + self.files_cached
-        return self.files_cached / seen if seen else 0.0
+    def hit_rate(self) -> float | None:
+        """Share of per-file results served from the cache so far (None before any lookup)."""
+        return _share(self.files_cached, self.files_analysed + self.files_cached)
 
-    @property
-    def eta_s(self) -> float | None:
-        """Seconds left at this invocation's pace (None until one of its commits is stored).
 
-        A chunk's batch analysis is shared by the chunk's commits, so the first commit does
-        not look as slow as the whole batch; the part of it that serves commits not yet
-        analysed is already spent and is not counted again.
+@dataclass(slots=True)
+class Pace:
+    """This invocation's pace and the time it has left, on an injected ``clock``.
+
+    Only this invocation's commits count: commits stored before are skipped and cost nothing.
+    The first commit is left out of the pace, since it costs more than the others (it checks
+    out the whole tree, mypy's cache is cold): extrapolated over the history it told several
+    times the real time left. So there is no estimate until a second commit is analysed.
+    A chunk's batch analysis is shared by its commits: the part already spent for commits
+    still to come (``prepaid_s``) counts for them and is not counted again.
+    """
+
+    total: int
+    clock: Callable[[], float]
+    began: float = field(init=False)
+    done: int = field(init=False, default=0)
+    first_s: float = field(init=False, default=0.0)  # the first commit's time
+    work_s: float = field(init=False, default=0.0)  # the time of the done commits
+    prepaid_s: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        # the pace counts from here: finding and listing the commits is not per-commit work
+        self.began = self.clock()
+
+    def analysed(self, prepaid_s: float = 0.0) -> float | None:
+        """Count one more analysed commit and return :meth:`eta_s`.
+
+        ``prepaid_s`` is the batch analysis already done for the chunk's commits still to come.
         """
-        if self.done == 0:
+        self.done += 1
+        self.prepaid_s = prepaid_s
+        self.work_s = self.clock() - self.began - prepaid_s
+        if self.done == 1:
+            self.first_s = self.work_s
+        return self.eta_s()
+
+    def eta_s(self) -> float | None:
+        """Seconds left as of the last analysed commit: None while there is no pace, 0 at the end."""
+        if self.done >= self.total:
+            return 0.0
+        if self.done < 2:
             return None
-        return max(self.work_s / self.done * (self.total - self.done) - self.prepaid_s, 0.0)
+        pace = (self.work_s - self.first_s) / (self.done - 1)
+        return max(pace * (self.total - self.done) - self.prepaid_s, 0.0)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 @dataclass(slots=True)
@@ -96,15 +133,14 @@ class BackfillSummary:
     run_ids: list[str] = field(default_factory=list)
 
     @property
-    def hit_rate(self) -> float:
-        """Share of per-file results served from the cache."""
-        seen = self.files_analysed + self.files_cached
-        return self.files_cached / seen if seen else 0.0
+    def hit_rate(self) -> float | None:
+        """Share of per-file results served from the cache (None when none was looked up)."""
+        return _share(self.files_cached, self.files_analysed + self.files_cached)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view (``--format json``)."""
         data = dataclasses.asdict(self)
-        data["hit_rate"] = round(self.hit_rate, 4)
+        data["hit_rate"] = None if self.hit_rate is None else round(self.hit_rate, 4)
         data["wall_s"] = round(self.wall_s, 3)
         return data
 

@@ -18,6 +18,7 @@ from collectors.backfill_types import (
     BackfillRequest,
     BackfillSummary,
     CollectFn,
+    Pace,
     ProgressFn,
 )
 from collectors.base import Adapter, CollectOptions
@@ -91,12 +92,11 @@ class WalkContext:
 
 @dataclass(slots=True)
 class _Analysed:
-    """A commit's run waiting in the write buffer, with the pace figures at its analysis."""
+    """A commit's run waiting in the write buffer, with the time left as of its analysis."""
 
     commit: Commit
     result: RunResult
-    work_s: float
-    prepaid_s: float
+    eta_s: float | None
 
 
 @dataclass(slots=True)
@@ -111,16 +111,19 @@ class Walk:
     on_stored: Callable[[int, Commit], None] | None
     clock: Callable[[], float]
     started: float
-    began: float = field(init=False)
+    pace: Pace = field(init=False)
     buffer: list[_Analysed] = field(init=False, default_factory=list)
     buffered_since: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
-        # the pace counts from here: finding and listing the commits is not per-commit work
-        self.began = self.clock()
+        self.pace = Pace(len(self.todo), self.clock)
 
     def report(self, done: int, item: _Analysed | None = None, activity: str | None = None) -> None:
-        """Tell the progress display where the backfill is."""
+        """Tell the progress display where the backfill is.
+
+        A stored run carries the estimate from its analysis; otherwise (a chunk's batch
+        analysis starts) it is the last analysed commit's, which holds while the batch runs.
+        """
         if self.on_progress is None:
             return
         summary = self.summary
@@ -129,7 +132,7 @@ class Walk:
             status=item.result.run.status if item else None,
             files_analysed=summary.files_analysed, files_cached=summary.files_cached,
             elapsed_s=self.clock() - self.started, activity=activity,
-            work_s=item.work_s if item else 0.0, prepaid_s=item.prepaid_s if item else 0.0,
+            eta_s=item.eta_s if item else self.pace.eta_s(),
         ))
 
     def run(self, reader: BlobReader, workdir: Path) -> None:
@@ -162,10 +165,9 @@ class Walk:
             if not self.buffer:
                 self.buffered_since = self.clock()
             result = _one_commit(commit, listed, materialiser, ctx)
-            prepaid = share * (len(commits) - index - 1)
-            now = self.clock()
-            self.buffer.append(_Analysed(commit, result, now - self.began - prepaid, prepaid))
-            if now - self.buffered_since >= ctx.request.flush_s:
+            eta = self.pace.analysed(prepaid_s=share * (len(commits) - index - 1))
+            self.buffer.append(_Analysed(commit, result, eta))
+            if self.clock() - self.buffered_since >= ctx.request.flush_s:
                 self.flush()
 
     def flush(self) -> None:

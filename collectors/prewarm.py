@@ -187,7 +187,7 @@ def prewarm_chunk(
     Every tool invocation of the chunk (each per-file tool's batch in byte-balanced parts,
     each ruff shard) goes to one pool of ``options.concurrency`` workers, heaviest first, so
     the cores stay busy to the end instead of waiting for one tool's slowest part; results
-    are stored in one write when all have finished.
+    are stored in one write when all have finished, or on Ctrl-C those of the finished ones.
     """
     if not commits:
         return 0
@@ -201,22 +201,42 @@ def prewarm_chunk(
                 for job in sorted(jobs, key=lambda j: -j.weight):
                     running.append((job, pool.submit(_run_quietly, job)))
 
-            batches = planner.tool_batches(commits, adapters, work)
-            # Batches of whole files first (the heavy ones), so they run while the per-commit
-            # shards of the context tools are written.
-            for batch in batches:
-                if batch.adapter.name not in CONTEXT_TOOLS:
-                    submit(planner.plan_flat(batch))
-            for batch in batches:
-                if batch.adapter.name in CONTEXT_TOOLS:
-                    submit(planner.plan_by_commit(batch))
-            analysed = 0
-            for job, future in running:
-                job.store(future.result())
-                analysed += len(job.files)
+            analysed = stored = 0
+            try:
+                batches = planner.tool_batches(commits, adapters, work)
+                # Batches of whole files first (the heavy ones), so they run while the
+                # per-commit shards of the context tools are written.
+                for batch in batches:
+                    if batch.adapter.name not in CONTEXT_TOOLS:
+                        submit(planner.plan_flat(batch))
+                for batch in batches:
+                    if batch.adapter.name in CONTEXT_TOOLS:
+                        submit(planner.plan_by_commit(batch))
+                for job, future in running:
+                    job.store(future.result())
+                    analysed += len(job.files)
+                    stored += 1
+            except KeyboardInterrupt:
+                _keep_finished(pool, running[stored:])
+                raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return analysed
+
+
+def _keep_finished(
+    pool: ThreadPoolExecutor, running: list[tuple[_Job, Future[dict[str, PerFileResult]]]]
+) -> None:
+    """On Ctrl-C, store the results of the jobs that finished; drop the jobs not started.
+
+    The CLI has killed the running tools by then (:func:`collectors.runner.kill_all_processes`),
+    so waiting for their threads is short; a killed tool gives no result, so what is stored
+    is exact.
+    """
+    pool.shutdown(wait=True, cancel_futures=True)
+    for job, future in running:
+        if not future.cancelled() and future.exception() is None:
+            job.store(future.result())
 
 
 def _wanted(

@@ -4,6 +4,12 @@ Every analyzer runs through :func:`run_process`. A process that cannot start, ou
 timeout, or dies from a signal raises :class:`ToolFailed` with a one-line reason; deciding
 whether an exit code means "found issues" or "crashed" is each adapter's job (see
 :func:`check_exit`), because linters exit non-zero when they find problems.
+
+Each process runs in its own session, so that a timeout kills the tool's whole tree (bandit's
+and the complexity worker's pools included). That also keeps a terminal's Ctrl-C away from
+them: an entry point that is interrupted calls :func:`kill_all_processes`, which kills every
+group still running and refuses new ones, so it stops within moments instead of waiting up to
+the timeout for each running analyzer; :func:`allow_processes` lifts the refusal.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +31,9 @@ from shutil import which
 __all__ = [
     "ProcessResult",
     "ToolFailed",
+    "allow_processes",
     "check_exit",
+    "kill_all_processes",
     "one_line",
     "resolve_executable",
     "run_process",
@@ -77,6 +86,57 @@ def resolve_executable(name: str, overrides: Mapping[str, Sequence[str]]) -> tup
     return (found,) if found else (name,)
 
 
+_INTERRUPTED = "interrupted (process group killed)"
+
+
+class _Running:
+    """The processes :func:`run_process` is waiting for, so that an interrupt can kill them."""
+
+    def __init__(self) -> None:
+        # Re-entrant: the signal handler that calls kill_all_processes runs in the main thread,
+        # possibly while that thread holds the lock in add or discard.
+        self.lock = threading.RLock()
+        self.procs: set[subprocess.Popen[bytes]] = set()
+        self.stopped = False
+
+    def add(self, proc: subprocess.Popen[bytes]) -> None:
+        with self.lock:
+            self.procs.add(proc)
+            stopped = self.stopped
+        if stopped:  # started just as everything was killed: it goes too
+            _signal_group(proc)
+
+    def discard(self, proc: subprocess.Popen[bytes]) -> None:
+        with self.lock:
+            self.procs.discard(proc)
+
+    def kill_all(self) -> None:
+        with self.lock:
+            self.stopped = True
+            procs = list(self.procs)
+        for proc in procs:
+            if proc.returncode is None:  # once reaped, its pid may be someone else's
+                _signal_group(proc)
+
+
+_RUNNING = _Running()
+
+
+def kill_all_processes() -> None:
+    """Kill the process group of every process :func:`run_process` waits for, and refuse new ones.
+
+    For an interrupt (callable from a signal handler): each waiting :func:`run_process` then
+    raises :class:`ToolFailed`, and so does every later call until :func:`allow_processes`.
+    """
+    _RUNNING.kill_all()
+
+
+def allow_processes() -> None:
+    """Let :func:`run_process` start processes again after :func:`kill_all_processes`."""
+    with _RUNNING.lock:
+        _RUNNING.stopped = False
+
+
 def run_process(
     argv: Sequence[str],
     *,
@@ -87,9 +147,12 @@ def run_process(
     """Run ``argv`` in ``cwd`` in its own session; kill the whole group on timeout.
 
     Raises :class:`ToolFailed` when the program is missing, not executable, times out, or is
-    killed by a signal. Output is decoded as UTF-8 with replacement, never raising.
+    killed by a signal, and after :func:`kill_all_processes`. Output is decoded as UTF-8 with
+    replacement, never raising.
     """
     args = tuple(argv)
+    if _RUNNING.stopped:
+        raise ToolFailed(_INTERRUPTED)
     started = time.perf_counter()
     try:
         proc = subprocess.Popen(
@@ -107,6 +170,7 @@ def run_process(
         raise ToolFailed(f"{args[0]} is not executable") from None
     except OSError as error:
         raise ToolFailed(f"{args[0]} could not start: {error}") from None
+    _RUNNING.add(proc)
     try:
         out, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -115,7 +179,11 @@ def run_process(
     except BaseException:
         _kill_group(proc)
         raise
+    finally:
+        _RUNNING.discard(proc)
     duration = time.perf_counter() - started
+    if proc.returncode < 0 and _RUNNING.stopped:
+        raise ToolFailed(_INTERRUPTED)
     if proc.returncode < 0:
         name = _signal_name(-proc.returncode)
         detail = one_line(err.decode("utf-8", "replace"))
@@ -129,9 +197,13 @@ def run_process(
     )
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _signal_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):  # it may have ended on its own just now
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    _signal_group(proc)
     proc.communicate()
 
 

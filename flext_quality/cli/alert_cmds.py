@@ -21,7 +21,7 @@ from alerts.report import Period
 from alerts.report_render import render_report
 from collectors.registry import CATALOGUE
 from flext_quality import jobs
-from flext_quality.cli.common import AppContext, common_options, pass_app
+from flext_quality.cli.common import AppContext, analyzers_stop_on_signals, common_options, pass_app
 from flext_quality.cli.store_cmds import print_frame
 from flext_quality.scheduler import scheduler_from_settings
 from flext_quality.settings import Settings
@@ -152,7 +152,9 @@ def check_cmd(
         evaluation, deliveries = jobs.evaluate_and_deliver(settings, store, str(run["run_id"]))
         run_id = str(run["run_id"])
     else:
-        outcome = jobs.collect_and_evaluate(settings, store, target, name, trigger="ci")
+        # Ctrl-C and SIGTERM kill the running analyzers instead of waiting for them
+        with analyzers_stop_on_signals(sigterm_interrupts=False):
+            outcome = jobs.collect_and_evaluate(settings, store, target, name, trigger="ci")
         evaluation, deliveries, run_id = outcome.evaluation, outcome.deliveries, outcome.run_id
     red = evaluation.red
     no_data = [r for r in evaluation.results if r.state == "no_data"]

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
@@ -32,7 +29,14 @@ from collectors.discovery import resolve_project
 from collectors.gitwalk import Commit, Every
 from collectors.pipeline import collect
 from collectors.registry import ADAPTERS
-from flext_quality.cli.common import AppContext, common_options, pass_app
+from flext_quality.cli.common import (
+    AppContext,
+    analyzers_stop_on_signals,
+    common_options,
+    parse_tools,
+    pass_app,
+    plural,
+)
 from flext_quality.jobs import collect_options, evaluate_and_deliver, prepare_notifications
 from storage.errors import ConfigError
 from storage.store import MetricStore
@@ -49,20 +53,6 @@ def _parse_since(value: str | None) -> datetime | None:
         raise ConfigError(f"--since {value!r} is not a date (use YYYY-MM-DD or an ISO time)") from None
     # commit times are compared as naive UTC; a time with an offset is converted first
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so temporary checkouts are removed on the way out."""
-
-    def handler(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _pause_hook(after: int | None, fifo: Path | None) -> Callable[[int, Commit], None] | None:
@@ -113,8 +103,9 @@ class _Display:
     """Progress on stderr: an animated bar on a terminal, plain lines in logs and under CI.
 
     Plain mode prints one line when a chunk's batch analysis starts and one per stored commit.
-    The time left is the backfill's own estimate (:attr:`BackfillProgress.eta_s`, which
-    counts only this invocation's commits); it is left out until one commit is stored.
+    The time left is the backfill's own estimate (:class:`collectors.backfill_types.Pace`,
+    which counts only this invocation's commits); it is left out until it has a pace, and the
+    cache's hit rate shows ``-`` until a per-file result was looked up.
     """
 
     def __init__(self, console: Console, *, enabled: bool, animated: bool) -> None:
@@ -151,7 +142,7 @@ class _Display:
     def __call__(self, event: BackfillProgress) -> None:
         if not self.enabled:
             return
-        hits = f"{event.hit_rate:.0%}"
+        hits = "-" if event.hit_rate is None else f"{event.hit_rate:.0%}"
         eta = f"eta {_duration(event.eta_s)}" if event.eta_s is not None else ""
         label = _label(event)
         if self.progress is not None:
@@ -160,7 +151,7 @@ class _Display:
             )
             return
         if event.commit is None and event.activity is None:
-            self.console.print(f"backfill: {event.total} commits to analyse", highlight=False)
+            self.console.print(f"backfill: {plural(event.total, 'commit')} to analyse", highlight=False)
             return
         line = f"[{event.done}/{event.total}] {label}"
         if event.commit is not None:
@@ -172,14 +163,14 @@ def _interrupted_line(summary: BackfillSummary, *, force: bool) -> str:
     """What an interrupt left behind, and how to go on."""
     if force:
         return (
-            f"interrupted: {summary.stored} of {summary.selected} commits analysed again and "
-            "stored; the same command starts over (--force analyses every commit again)"
+            f"interrupted: {summary.stored} of {plural(summary.selected, 'commit')} analysed "
+            "again and stored; the same command starts over (--force analyses every commit again)"
         )
     stored = summary.skipped + summary.stored
     earlier = f" ({summary.stored} in this run)" if summary.skipped else ""
     return (
-        f"interrupted: {stored} of {summary.selected} commits stored{earlier}; run the same "
-        "command again to resume (stored commits are skipped)"
+        f"interrupted: {stored} of {plural(summary.selected, 'commit')} stored{earlier}; run the "
+        "same command again to resume (stored commits are skipped)"
     )
 
 
@@ -187,12 +178,13 @@ def _print_summary(summary: BackfillSummary, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(summary.as_dict(), indent=2))
         return
+    rate = "" if summary.hit_rate is None else f" ({summary.hit_rate:.0%})"
     click.echo(
-        f"backfill of {summary.project}: {summary.selected} commits selected, "
-        f"{summary.skipped} already stored, {summary.stored} runs stored "
+        f"backfill of {summary.project}: {plural(summary.selected, 'commit')} selected, "
+        f"{summary.skipped} already stored, {plural(summary.stored, 'run')} stored "
         f"({summary.partial} partial, {summary.failed} failed); files analysed "
-        f"{summary.files_analysed}, served from cache {summary.files_cached} "
-        f"({summary.hit_rate:.0%}); {summary.wall_s:.1f}s"
+        f"{summary.files_analysed}, served from cache {summary.files_cached}{rate}; "
+        f"{summary.wall_s:.1f}s"
     )
 
 
@@ -210,7 +202,7 @@ def _print_summary(summary: BackfillSummary, fmt: str) -> None:
               help="Branch, tag or commit to walk (default: the current branch); runs record "
                    "a branch only when this is one.")
 @click.option("--tools", default=None,
-              help="Comma-separated analyzers (default: collect.tools).")
+              help=f"Comma-separated analyzers (default: collect.tools; known: {','.join(ADAPTERS)}).")
 @click.option("--coverage-dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
               default=None,
               help="Folder with per-commit coverage reports named <sha>.json or <sha>.xml.")
@@ -231,10 +223,7 @@ def backfill_cmd(
     """Analyse the git history of PATH: one run per commit, oldest first, resumable."""
     settings = app.settings
     prepare_notifications(settings)
-    chosen = [t.strip() for t in tools.split(",")] if tools else list(settings.collect.tools)
-    unknown = sorted(set(chosen) - set(ADAPTERS))
-    if unknown:
-        raise ConfigError(f"--tools: unknown analyzer {unknown[0]!r} (allowed: {', '.join(ADAPTERS)})")
+    chosen = parse_tools(tools, settings.collect.tools)
     resolved = resolve_project(path, settings.allowed_roots)
     store = app.store()
     store.ensure_schema()
@@ -243,13 +232,14 @@ def backfill_cmd(
         ref=branch, max_commits=max_commits, since=_parse_since(since), every=every,
         force=force, chunk=chunk, coverage_dir=coverage_dir,
     )
-    per_file = [ADAPTERS[name] for name in chosen if name in ADAPTERS and ADAPTERS[name].per_file]
+    per_file = [ADAPTERS[name] for name in chosen if ADAPTERS[name].per_file]
     console = Console(stderr=True)
     display = _Display(
         console, enabled=fmt == "text", animated=console.is_terminal and not _in_ci(os.environ)
     )
     try:
-        with _sigterm_as_interrupt(), display:
+        # SIGTERM unwinds like Ctrl-C: the analysed runs are stored, the checkout is removed
+        with analyzers_stop_on_signals(sigterm_interrupts=True), display:
             summary = backfill(
                 resolved, request, store=store, collect=collect, adapters=per_file,
                 on_progress=display, on_stored=_pause_hook(pause_after, pause_fifo),
@@ -260,8 +250,8 @@ def backfill_cmd(
         raise click.exceptions.Exit(130) from None
     _print_summary(summary, fmt)
     # Every stored run gets its gate results (so the history shows where a gate was red), in
-    # commit order; only the project's newest run moves the alert state, so replaying history
-    # never fires an alert per old commit.
+    # commit order; older runs move the alert state quietly and only the project's newest run
+    # announces, so replaying history never fires an alert per old commit.
     if any(gate.applies_to(summary.project) for gate in settings.gates):
         for run_id in _runs_to_evaluate(store, summary.project, summary.run_ids):
             evaluate_and_deliver(settings, store, run_id)

@@ -9,10 +9,17 @@ from typing import Any
 import click
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from collectors.registry import TOOL_NAMES
-from flext_quality.cli.common import AppContext, common_options, pass_app
+from flext_quality.cli.common import (
+    AppContext,
+    analyzers_stop_on_signals,
+    common_options,
+    parse_tools,
+    pass_app,
+)
 from flext_quality.jobs import collect_cached, evaluate_and_deliver, prepare_notifications
 from storage.errors import ProjectError
 from storage.models import RunResult
@@ -31,19 +38,6 @@ HEADLINE = {
     "suppressions": "suppressions.count",
 }
 _SHOWN_FINDINGS = 10
-
-
-def _parse_tools(value: str | None, default: list[str]) -> list[str]:
-    if value is None:
-        return list(default)
-    tools = [t.strip() for t in value.split(",") if t.strip()]
-    unknown = [t for t in tools if t not in TOOL_NAMES]
-    if unknown or not tools:
-        raise click.BadParameter(
-            f"unknown tool {unknown[0]!r}" if unknown else "no tool named",
-            param_hint="--tools",
-        )
-    return tools
 
 
 def _summary(
@@ -87,9 +81,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
         files = str(tool["files"]) + (f" ({tool['cached_files']} cached)" if tool["cached_files"] else "")
         count = tool["count"]
         shown = "" if count is None else (f"{count:.1f}" if tool["tool"] == "coverage" else f"{count:g}")
-        table.add_row(
-            tool["tool"], tool["status"], f"{tool['duration_s']:.2f}s", files, shown, tool["error"] or ""
-        )
+        note = escape(tool["error"] or "")  # "[mypy-colorama.*]" is text, not rich markup
+        table.add_row(tool["tool"], tool["status"], f"{tool['duration_s']:.2f}s", files, shown, note)
     console.print(table)
     score = summary["score"]
     console.print(f"quality score: {'n/a' if score is None else f'{score:.1f} / 100'}")
@@ -142,10 +135,12 @@ def collect_cmd(
     """
     settings = app.settings
     prepare_notifications(settings)
-    chosen = _parse_tools(tools, list(settings.collect.tools))
+    chosen = parse_tools(tools, settings.collect.tools)
     store = app.store()
-    result = collect_cached(settings, store, path, project=project, tools=chosen, trigger=trigger)
-    store.append_run(result)
+    # Ctrl-C and SIGTERM kill the running analyzers instead of waiting for them
+    with analyzers_stop_on_signals(sigterm_interrupts=False):
+        result = collect_cached(settings, store, path, project=project, tools=chosen, trigger=trigger)
+        store.append_run(result)
     # Gates are evaluated after every stored run; alerts go out right away (what fails to
     # deliver stays in the outbox for the scheduler or `notify --flush`).
     evaluation, _ = evaluate_and_deliver(settings, store, result.run.run_id)
@@ -218,9 +213,24 @@ def findings_cmd(
             frame = frame.filter(pl.col("tool") == tool)
         parts.append(frame.select(pl.lit(label).alias("change"), pl.exclude("run_id", "project")))
     combined = pl.concat(parts)
+    if fmt == "table" and combined.is_empty():  # one line says it better than an empty table
+        click.echo(_no_findings_line(store, run, which, tool))
+        return
     if fmt == "table":  # the full columns are in --format json/csv
         combined = combined.select("change", "tool", "rule", "severity", "path", "line", "message")
     print_frame(combined, fmt, title=f"findings of run {run[:12]}")
+
+
+def _no_findings_line(store: MetricStore, run: str, which: str | None, tool: str | None) -> str:
+    """``no new or fixed findings in run 1a2b3c4d5e6f (against the previous run)`` and the like."""
+    kind = {"all": "", "new": "new ", "fixed": "fixed "}.get(which or "", "new or fixed ")
+    of_tool = f" of {tool}" if tool else ""
+    line = f"no {kind}findings{of_tool} in run {run[:12]}"
+    if which == "all":
+        return line
+    previous = previous_run(store, run)
+    against = f"against run {str(previous['run_id'])[:12]}" if previous else "first run of this project"
+    return f"{line} ({against})"
 
 
 def register(group: click.Group) -> None:

@@ -1,4 +1,5 @@
-"""What every command shares: the ``--db``/``--config`` options, settings, and error handling.
+"""What every command shares: the ``--db``/``--config`` options, settings, error handling,
+``--tools``, and what Ctrl-C and SIGTERM do while analyzers run.
 
 Library code raises typed errors; here they become one clear line on stderr and exit code 1
 (click's own usage errors keep exit code 2).
@@ -8,17 +9,30 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar
 
 import click
 
+from collectors.registry import TOOL_NAMES
+from collectors.runner import allow_processes, kill_all_processes
 from flext_quality.settings import Settings, load_settings
 from storage.errors import FlextQualityError, StoreError
 from storage.store import MetricStore
 
-__all__ = ["AppContext", "FlextGroup", "common_options", "pass_app"]
+__all__ = [
+    "AppContext",
+    "FlextGroup",
+    "analyzers_stop_on_signals",
+    "common_options",
+    "parse_tools",
+    "pass_app",
+    "plural",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -105,3 +119,72 @@ def pass_app(func: F) -> F:
         return ctx.invoke(func, ctx.ensure_object(AppContext), *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 commit``, ``2 commits``."""
+    return f"{count} {noun if count == 1 else noun + 's'}"
+
+
+def parse_tools(value: str | None, default: Sequence[str]) -> list[str]:
+    """The analyzers named by ``--tools`` (``default`` without the option), each once.
+
+    An empty list is a usage error, not "all tools": ``--tools "$TOOLS"`` with an unset
+    variable must not quietly run everything.
+    """
+    if value is None:
+        return list(default)
+    tools = list(dict.fromkeys(t.strip() for t in value.split(",") if t.strip()))
+    unknown = [t for t in tools if t not in TOOL_NAMES]
+    allowed = f"(allowed: {', '.join(TOOL_NAMES)})"
+    if unknown:
+        raise click.BadParameter(f"unknown analyzer {unknown[0]!r} {allowed}", param_hint="--tools")
+    if not tools:
+        raise click.BadParameter(f"no analyzer named {allowed}", param_hint="--tools")
+    return tools
+
+
+@contextmanager
+def analyzers_stop_on_signals(*, sigterm_interrupts: bool) -> Iterator[None]:
+    """Ctrl-C (and SIGTERM) stop the command at once, killing the running analyzers.
+
+    Analyzers run in process groups of their own (so that a timeout kills a tool's whole
+    tree), which a terminal's Ctrl-C does not reach and SIGTERM, sent to us, does not either:
+    without this the command waits for every running analyzer to finish, up to
+    ``collect.timeout_s``, or leaves them running. On either signal every analyzer's group is
+    killed and no new one starts; then Ctrl-C raises :class:`KeyboardInterrupt` as usual
+    (what is stored stays stored), and SIGTERM does the same when ``sigterm_interrupts``, else
+    ends the process by SIGTERM as it would have without this handler. A Ctrl-C that was
+    ignored when the command started (a job started with ``&``) stays ignored.
+    """
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        kill_all_processes()
+        raise KeyboardInterrupt
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        kill_all_processes()
+        before = previous[signal.SIGTERM]
+        if callable(before):
+            before(signum, frame)
+            return
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    previous = {
+        signal.SIGINT: signal.getsignal(signal.SIGINT),
+        signal.SIGTERM: signal.getsignal(signal.SIGTERM),
+    }
+    if previous[signal.SIGINT] is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, interrupt)
+    if sigterm_interrupts:
+        signal.signal(signal.SIGTERM, interrupt)
+    elif previous[signal.SIGTERM] is not signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            if handler is not None:  # None: not set from Python, nothing to put back
+                signal.signal(number, handler)
+        allow_processes()

@@ -40,7 +40,7 @@ def dashboard_cmd(app: AppContext, port: int | None, address: str) -> None:
     # Streamlit *replaces* this process, so a service manager's SIGTERM (or Ctrl-C) reaches
     # the server itself: a wrapper process would die and leave the server holding the port.
     os.chdir(APP.parents[1])
-    os.execve(sys.executable, argv, env)  # noqa: S606  # nosec B606 - our interpreter, fixed argv
+    os.execve(sys.executable, argv, env)  # noqa: S606 (our interpreter, fixed argv)  # nosec B606
 
 
 def register(group: click.Group) -> None:

@@ -144,7 +144,7 @@ def test_every_and_plain_progress_lines(planted: tuple[GitRepo, list[str]], tmp_
     result = _run(repo, tmp_path / "q.duckdb", tmp_path, "--every", "week", "--project", "p")
     assert result.returncode == 0, result.stderr
     # T0 is a Monday and the six commits are on consecutive days: one ISO week
-    assert "1 runs stored" in result.stdout
+    assert "backfill of p: 1 commit selected, 0 already stored, 1 run stored " in result.stdout
     assert "[1/1]" in result.stderr and "cache" in result.stderr  # non-TTY: one line per commit
     store = MetricStore(tmp_path / "q.duckdb")
     assert store.fetch("SELECT project, commit_sha FROM runs") == [("p", shas[-1])]

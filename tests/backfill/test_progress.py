@@ -19,6 +19,7 @@ from collectors.backfill import (
     CollectFn,
     backfill,
 )
+from collectors.backfill_types import Pace
 from collectors.base import CollectOptions
 from collectors.gitwalk import Commit
 from collectors.pipeline import collect
@@ -66,24 +67,42 @@ def _request(tmp_path: Path, **extra: Any) -> BackfillRequest:
     )
 
 
-@pytest.mark.parametrize(("done", "total", "work_s", "prepaid_s", "eta"), [
-    (0, 10, 0.0, 0.0, None),  # nothing of this run stored yet: no estimate at all
-    (1, 10, 3.0, 0.0, 27.0),
-    (5, 10, 10.0, 0.0, 10.0),
-    (10, 10, 30.0, 0.0, 0.0),
-    # one chunk of 15 with a 14 s batch analysis and 1 s per commit, after its first commit:
-    # 14 s of the batch serve the other 14 commits, so exactly 14 x 1 s are left
-    (1, 15, 15.0 - 14 * 14 / 15, 14 * 14 / 15, 14.0),
-    (3, 4, 1.0, 5.0, 0.0),  # never negative
+def test_pace_leaves_out_the_first_commit_and_shares_each_batch() -> None:
+    clock = FakeClock()
+    pace = Pace(total=6, clock=clock)
+    assert pace.eta_s() is None  # nothing analysed yet: no estimate, not 0
+    # two chunks of 3 commits: each a 6 s batch analysis, then 1 s per commit, except the
+    # very first commit, which takes 10 s (the whole tree checked out, cold caches)
+    clock.now += 6 + 10
+    assert pace.analysed(prepaid_s=4.0) is None  # one commit is no pace yet
+    clock.now += 1
+    assert pace.analysed(prepaid_s=2.0) == pytest.approx(10.0)  # 1 s, then 6 s + 3 x 1 s
+    clock.now += 1
+    assert pace.analysed() == pytest.approx(9.0)
+    clock.now += 6  # the second chunk's batch analysis: the estimate stands meanwhile
+    assert pace.eta_s() == pytest.approx(9.0)
+    clock.now += 1
+    assert pace.analysed(prepaid_s=4.0) == pytest.approx(2.0)
+    clock.now += 1
+    assert pace.analysed(prepaid_s=2.0) == pytest.approx(1.0)
+    clock.now += 1
+    assert pace.analysed() == 0.0
+
+
+@pytest.mark.parametrize(("seconds", "total", "prepaid_s", "eta"), [
+    ([5.0, 2.0], 12, 0.0, 20.0),  # the pace of the second commit, not of the first
+    ([5.0, 2.0, 4.0], 5, 0.0, 6.0),  # the mean of the commits after the first
+    ([1.0, 1.0], 3, 5.0, 0.0),  # never negative
+    ([3.0], 1, 0.0, 0.0),  # all done
+    ([], 0, 0.0, 0.0),  # nothing to do
 ])
-def test_eta_from_this_runs_pace(
-    done: int, total: int, work_s: float, prepaid_s: float, eta: float | None
-) -> None:
-    event = BackfillProgress(
-        done=done, total=total, commit=None, status=None, files_analysed=0, files_cached=0,
-        elapsed_s=999.0, work_s=work_s, prepaid_s=prepaid_s,
-    )
-    assert event.eta_s == (pytest.approx(eta) if eta is not None else None)
+def test_pace_estimates(seconds: list[float], total: int, prepaid_s: float, eta: float) -> None:
+    clock = FakeClock()
+    pace = Pace(total=total, clock=clock)
+    for step in seconds:
+        clock.now += step
+        pace.analysed(prepaid_s=prepaid_s)
+    assert pace.eta_s() == pytest.approx(eta)
 
 
 def test_resumed_run_counts_only_its_own_commits(
@@ -105,8 +124,9 @@ def test_resumed_run_counts_only_its_own_commits(
     assert events[0].done == 0 and events[0].eta_s is None
     stored = [(e.done, e.commit.sha if e.commit else None, e.eta_s) for e in events if e.done]
     # all three runs are stored together at the end of the chunk; each estimate is the time
-    # that was left when that commit was analysed (2 s per commit), not the time at storing
-    assert stored == [(1, shas[3], 4.0), (2, shas[4], 2.0), (3, shas[5], 0.0)]
+    # that was left when that commit was analysed (2 s per commit), not the time at storing;
+    # one commit is no pace yet
+    assert stored == [(1, shas[3], None), (2, shas[4], 2.0), (3, shas[5], 0.0)]
 
 
 def test_batch_analysis_is_shared_by_its_chunk(
@@ -127,14 +147,18 @@ def test_batch_analysis_is_shared_by_its_chunk(
         on_progress=on_progress, clock=clock,
     )
     assert summary.stored == len(shas)
-    assert [(e.done, e.activity) for e in events if e.activity] == [
-        (0, "analysing changed files of commits 1-3"), (3, "analysing changed files of commits 4-6"),
+    # while a batch analysis runs, the display keeps the last estimate (not 0)
+    assert [(e.done, e.activity, e.eta_s) for e in events if e.activity] == [
+        (0, "analysing changed files of commits 1-3", None),
+        (3, "analysing changed files of commits 4-6", pytest.approx(9.0)),
     ]
     # 6 s batch + 3 x 1 s per chunk, two chunks: the whole run takes 18 s on this clock, and
     # commit n is analysed at 7, 8, 9, 16, 17, 18 s; the estimate is exactly the time left
+    # (from the second commit on: one commit is no pace)
     assert clock.now == 18.0
     etas = [e.eta_s for e in events if e.commit is not None]
-    assert etas == pytest.approx([11.0, 10.0, 9.0, 2.0, 1.0, 0.0])
+    assert etas[0] is None
+    assert etas[1:] == pytest.approx([10.0, 9.0, 2.0, 1.0, 0.0])
 
 
 def test_single_commit_chunk_names_one_commit(planted: tuple[GitRepo, list[str]], tmp_path: Path) -> None:
