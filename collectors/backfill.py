@@ -1,8 +1,12 @@
 """Git history backfill: one run per selected commit, analysed from git objects.
 
 For each selected commit (oldest first) the commit is materialised into one temporary
-directory that is updated incrementally (:class:`collectors.gitwalk.Materialiser`), the
-regular collect pipeline runs on it with the content-addressed file cache, and the run is
+directory that is updated incrementally (:class:`collectors.gitwalk.Materialiser`): the
+project folder at its place in the repository, under the configuration files the commit has
+in the folders above it (a monorepo's root ``pyproject.toml``), the top marked as the
+repository root. The regular collect pipeline runs on the project folder there with the
+content-addressed file cache, so ruff and mypy read the configuration they read in a real
+checkout, and the run is
 stored with the commit's sha and time and ``trigger = backfill`` in its own transaction.
 Finished runs are written every ``flush_s`` seconds (and at the end of each chunk) on one
 writer connection, since opening the database per run cost more than storing it; Ctrl-C or

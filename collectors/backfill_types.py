@@ -1,17 +1,18 @@
-"""The public shapes of a backfill: request, progress, summary, and the interrupt."""
+"""The public shapes of a backfill: request, progress, summary, a chunk's commit, the interrupt."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from collectors.base import CollectOptions
 from collectors.cache import FileCache
-from collectors.gitwalk import Commit, Every
+from collectors.gitwalk import Commit, Every, TreeEntry
+from collectors.projectconfig import RUFF_CONFIG_NAMES, OuterConfig
 from storage.models import RunResult, Trigger
 
 __all__ = [
@@ -19,10 +20,43 @@ __all__ = [
     "BackfillProgress",
     "BackfillRequest",
     "BackfillSummary",
+    "ChunkCommit",
     "CollectFn",
     "Pace",
     "ProgressFn",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkCommit:
+    """One commit of a chunk: its sha and its files.
+
+    ``tree`` holds the project folder's files, by path relative to it; ``prefix`` is that
+    folder's path in the repository (``""`` at its root) and ``above`` the configuration
+    files of the folders above it (:func:`collectors.gitwalk.list_config_above`), by
+    repository-relative path.
+    """
+
+    sha: str
+    tree: Mapping[str, TreeEntry]
+    prefix: str = ""
+    above: Mapping[str, TreeEntry] = field(default_factory=dict)
+
+    def checkout_tree(self) -> dict[str, TreeEntry]:
+        """Every file of a checkout of the commit, by repository-relative path."""
+        if not self.prefix:
+            return dict(self.tree)
+        return {**self.above, **{f"{self.prefix}/{path}": entry for path, entry in self.tree.items()}}
+
+    def outer(self) -> OuterConfig:
+        """The ruff configuration above the project folder (for the keys of the ruff cache)."""
+        ruff = {p: e for p, e in self.above.items() if PurePosixPath(p).name in RUFF_CONFIG_NAMES}
+        return OuterConfig(self.prefix, {p: e.blob_sha for p, e in ruff.items()},
+                           linked=any(e.mode == "120000" for e in ruff.values()))
+
+    def above_files(self) -> dict[str, str]:
+        """The regular configuration files above the project folder: ``{path: blob_sha}``."""
+        return {p: e.blob_sha for p, e in self.above.items() if e.mode != "120000"}
 
 
 class CollectFn(Protocol):

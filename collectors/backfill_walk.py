@@ -11,19 +11,21 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from collectors.backfill_types import (
     BackfillProgress,
     BackfillRequest,
     BackfillSummary,
+    ChunkCommit,
     CollectFn,
     Pace,
     ProgressFn,
 )
 from collectors.base import Adapter, CollectOptions
-from collectors.gitwalk import BlobReader, Commit, Materialiser, list_tree
-from collectors.prewarm import ChunkCommit, layout_of, prewarm_chunk
+from collectors.gitwalk import BlobReader, Commit, Materialiser, list_config_above, list_tree
+from collectors.prewarm import layout_of, prewarm_chunk
+from collectors.projectconfig import mark_repository_root
 from collectors.stored_cache import StoredFileCache
 from storage.errors import FlextQualityError
 from storage.models import RunRecord, RunResult
@@ -139,6 +141,9 @@ class Walk:
         """Analyse and store every commit to do, oldest first."""
         checkout = workdir / "tree"
         checkout.mkdir()
+        # the checkout's top is the repository's root: the configuration search of
+        # config_folders, ruff and mypy ends there, as in a real checkout
+        mark_repository_root(checkout)
         materialiser = Materialiser(reader, checkout)
         size = self.context.request.chunk
         for offset in range(0, len(self.todo), size):
@@ -154,7 +159,11 @@ class Walk:
             # the batch analysis of a chunk can take a while before its first run is stored
             span = f"s {offset + 1}-{offset + len(commits)}" if len(commits) > 1 else f" {offset + 1}"
             self.report(self.summary.stored, activity=f"analysing changed files of commit{span}")
-        batch = [ChunkCommit(c.sha, list_tree(ctx.info_root, c.sha, ctx.prefix)) for c in commits]
+        batch = [
+            ChunkCommit(c.sha, list_tree(ctx.info_root, c.sha, ctx.prefix), ctx.prefix,
+                        list_config_above(ctx.info_root, c.sha, ctx.prefix))
+            for c in commits
+        ]
         if self.adapters:
             self.summary.files_analysed += _prewarm_safely(
                 materialiser.reader, batch, ctx.cache, self.adapters, ctx.options, workdir
@@ -261,21 +270,28 @@ def _drop_coverage_copy(checkout: Path) -> None:
 def _one_commit(
     commit: Commit, listed: ChunkCommit, materialiser: Materialiser, ctx: WalkContext
 ) -> RunResult:
-    """Collect one commit's checkout; a failure becomes a ``failed`` run, never an exception."""
+    """Collect one commit's checkout; a failure becomes a ``failed`` run, never an exception.
+
+    The checkout holds the project folder at its place in the repository, under the
+    configuration files the commit has in the folders above it (a monorepo's root
+    ``pyproject.toml``), which ruff and mypy read as in a real checkout of the commit.
+    """
     begun = _now()
+    project = materialiser.directory.joinpath(*PurePosixPath(listed.prefix).parts)
     try:
-        materialiser.checkout(dict(listed.tree))
-        ctx.cache.use_tree(*layout_of(listed.tree))
-        tools, options = _commit_tools(commit, ctx, materialiser.directory)
+        materialiser.checkout(listed.checkout_tree())
+        project.mkdir(parents=True, exist_ok=True)  # a commit may have emptied it
+        ctx.cache.use_tree(*layout_of(listed.tree), listed.outer())
+        tools, options = _commit_tools(commit, ctx, project)
         result = ctx.collect(
-            materialiser.directory, project=ctx.request.project, tools=tools, options=options,
+            project, project=ctx.request.project, tools=tools, options=options,
             trigger="backfill", file_cache=ctx.cache,
         )
         return _as_backfill_run(result, commit, branch=ctx.branch, path=ctx.path)
     except (FlextQualityError, OSError, ValueError) as error:
         return _failed_run(ctx.request.project, commit, error, begun)
     finally:
-        _drop_coverage_copy(materialiser.directory)
+        _drop_coverage_copy(project)
 
 
 def _count(result: RunResult, summary: BackfillSummary) -> None:

@@ -8,7 +8,8 @@ Everything here talks to git through plain subprocess calls:
   optionally thinned to the last commit of each day, week or month, by UTC commit time) and
   returns it oldest first;
 * :func:`list_tree` reads a commit's files with ``git ls-tree -r``, which also yields each
-  file's blob sha (the key of the per-file cache) for free;
+  file's blob sha (the key of the per-file cache) for free; :func:`list_config_above` the
+  configuration files of the folders above a sub-folder project (a monorepo's);
 * :class:`BlobReader` streams blob contents through one long-lived ``git cat-file --batch``;
 * :class:`Materialiser` keeps one temporary directory in the state of "a fresh checkout of
   commit X", updating only the files that changed from the previous commit. The user's
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Literal
 
+from collectors.projectconfig import config_paths_above
 from storage.errors import ProjectError
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "TreeEntry",
     "git",
     "list_commits",
+    "list_config_above",
     "list_tree",
     "repo_info",
     "resolve_start",
@@ -196,7 +199,11 @@ def list_commits(
 
     ``since`` keeps commits at or after that UTC time; ``every`` thins to the last commit per
     period; ``max_commits`` then keeps the newest N of what is left (so ``--commits 50 --every
-    week`` gives up to 50 weekly points). ``prefix`` limits to commits touching that folder.
+    week`` gives up to 50 weekly points). ``prefix`` limits to commits touching that folder
+    or, once it exists, a configuration file above it up to the repository root
+    (:func:`list_config_above`): a monorepo commit that only changes the root
+    ``pyproject.toml`` changes the sub-project's results too, so its point belongs to the
+    sub-project's history.
     """
     # --end-of-options: a ref is never read as an option, whatever its spelling
     args = ["log", "--first-parent", "--format=%H%x1f%ct%x1f%an%x1f%s%x1e", "--end-of-options", ref]
@@ -205,7 +212,7 @@ def list_commits(
     if max_commits is not None and every is None:
         args.insert(2, f"--max-count={max_commits}")
     if prefix:
-        args += ["--", prefix]
+        args += ["--", prefix, *config_paths_above(prefix)]
     out = git(repo, *args).decode("utf-8", "replace")
     commits: list[Commit] = []
     for record in out.split("\x1e"):
@@ -217,6 +224,8 @@ def list_commits(
         commits.append(Commit(sha, when, author, subject))
     # git log lists newest first; stable reversal keeps history order for equal times.
     commits.reverse()
+    if prefix:
+        commits = _from_first_touch(repo, ref, prefix, commits)
     if since is not None:
         commits = [c for c in commits if c.committed_at >= since]
     if every is not None:
@@ -224,6 +233,21 @@ def list_commits(
     if max_commits is not None:
         commits = commits[-max_commits:] if max_commits > 0 else []
     return commits
+
+
+def _from_first_touch(repo: Path, ref: str, prefix: str, commits: list[Commit]) -> list[Commit]:
+    """``commits`` from the first one touching the folder ``prefix`` itself on.
+
+    A configuration change above the folder before it existed is no part of its history.
+    """
+    touching = git(repo, "rev-list", "--first-parent", "--reverse", "--end-of-options", ref,
+                   "--", prefix).split()
+    if not touching:
+        return []
+    shas = [c.sha for c in commits]
+    first = touching[0].decode()
+    # not listed: --since or --max-count left it out, so every listed commit is newer
+    return commits[shas.index(first):] if first in shas else commits
 
 
 def list_tree(repo: Path, sha: str, prefix: str = "") -> dict[str, TreeEntry]:
@@ -243,6 +267,29 @@ def list_tree(repo: Path, sha: str, prefix: str = "") -> dict[str, TreeEntry]:
             continue
         path = raw_path.decode("utf-8", "surrogateescape")[cut:]
         entries[path] = TreeEntry(mode, blob)
+    return entries
+
+
+def list_config_above(repo: Path, sha: str, prefix: str) -> dict[str, TreeEntry]:
+    """The configuration files of commit ``sha`` above the project folder ``prefix``.
+
+    Keyed by repository-relative path: the files of
+    :func:`collectors.projectconfig.config_paths_above` that the commit holds (regular files
+    and symlinks). Empty for a project at the repository root.
+    """
+    wanted = config_paths_above(prefix)
+    if not wanted:
+        return {}
+    out = git(repo, "ls-tree", "-z", "--full-tree", sha, "--", *wanted)
+    entries: dict[str, TreeEntry] = {}
+    for item in out.split(b"\0"):
+        meta, _, raw_path = item.partition(b"\t")
+        if not raw_path:
+            continue
+        mode, kind, blob = meta.decode().split(" ")
+        path = raw_path.decode("utf-8", "surrogateescape")
+        if kind == "blob" and (mode in _FILE_MODES or mode == _SYMLINK_MODE) and path in wanted:
+            entries[path] = TreeEntry(mode, blob)
     return entries
 
 

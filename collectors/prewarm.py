@@ -20,6 +20,11 @@ parser) on a tree that reproduces what the result can depend on:
   imported module, ``INP001`` the ``__init__.py`` files), and one invocation per shard with
   the shard as working directory, as ``collect`` does.
 
+A sub-folder project (a monorepo's) sits at its real place in the ruff shards and in the
+``cfgN`` folders where setups are prepared, under the configuration files its commit has
+above it, the top marked as the repository root, as in the checkout; commits are grouped by
+those files too. bandit and complexity never read above the project folder.
+
 A failed batch is not an error: those files are simply still missing from the cache and the
 pipeline analyses them per commit (recording any tool failure in that commit's run).
 """
@@ -34,10 +39,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from collectors.backfill_types import ChunkCommit
 from collectors.base import Adapter, CollectOptions, ToolSetup
 from collectors.cache import PerFileResult
 from collectors.discovery import SKIPPED_DIRS, is_excluded
 from collectors.gitwalk import BlobReader, TreeEntry
+from collectors.projectconfig import mark_repository_root
 from collectors.runner import ToolFailed
 from collectors.stored_cache import (
     CONTEXT_TOOLS,
@@ -55,14 +62,6 @@ __all__ = [
     "layout_of",
     "prewarm_chunk",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkCommit:
-    """One commit of a chunk: its sha and its files."""
-
-    sha: str
-    tree: Mapping[str, TreeEntry]
 
 
 # Fewer files than this per invocation and start-up costs more than the parallelism gains.
@@ -117,10 +116,15 @@ def layout_of(
     return {p: e.blob_sha for p, e in tree.items()}, executable_paths(tree), symlinks
 
 
-def config_fingerprint(tree: Mapping[str, TreeEntry]) -> str:
-    """A hash of the root configuration files: commits with equal ones share tool setups."""
-    text = "\n".join(f"{p}\0{s}" for p, s in sorted(_root_files(tree).items()))
-    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
+def config_fingerprint(tree: Mapping[str, TreeEntry], above: Mapping[str, TreeEntry] | None = None) -> str:
+    """A hash of the root configuration files: commits with equal ones share tool setups.
+
+    ``above``: the configuration files above the project folder, which count too.
+    """
+    files = sorted(_root_files(tree).items())
+    files += [(f"../{p}", f"{e.mode} {e.blob_sha}") for p, e in sorted((above or {}).items())]
+    text = "\n".join(f"{p}\0{s}" for p, s in files)
+    return hashlib.sha1(text.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()[:16]
 
 
 class _Writer:
@@ -149,6 +153,18 @@ class _Writer:
             elif not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.touch()
+
+
+def _project_tree(writer: _Writer, top: Path, prefix: str, above: Mapping[str, str]) -> Path:
+    """A tree at ``top`` marked as a repository root, holding ``above``; its project folder.
+
+    For a project at the repository root (``prefix`` empty) that is ``top`` itself.
+    """
+    mark_repository_root(top)
+    writer.write(top, above)
+    project = top.joinpath(*PurePosixPath(prefix).parts)
+    project.mkdir(parents=True, exist_ok=True)
+    return project
 
 
 def _run_quietly(job: _Job) -> dict[str, PerFileResult]:
@@ -271,6 +287,8 @@ class _ToolBatch:
     commits: Sequence[ChunkCommit]
     root: Path  # where this batch's trees are written
     root_files: Mapping[str, str]  # the group's root configuration files: path -> blob sha
+    prefix: str = ""  # the project folder in the repository
+    above: Mapping[str, str] = field(default_factory=dict)  # configuration above it: path -> sha
 
 
 @dataclass(slots=True)
@@ -289,14 +307,16 @@ class _Planner:
         self, commits: Sequence[ChunkCommit], adapters: Sequence[Adapter], work: Path
     ) -> list[_ToolBatch]:
         """A batch per per-file tool and group of commits with equal root configuration."""
-        groups: dict[str, list[ChunkCommit]] = {}
+        groups: dict[tuple[str, str], list[ChunkCommit]] = {}
         for commit in commits:
-            groups.setdefault(config_fingerprint(commit.tree), []).append(commit)
+            key = (commit.prefix, config_fingerprint(commit.tree, commit.above))
+            groups.setdefault(key, []).append(commit)
         batches: list[_ToolBatch] = []
         for index, members in enumerate(groups.values()):
-            config_dir = work / f"cfg{index}"
-            config_dir.mkdir()
-            root_files = _root_files(members[0].tree)
+            first = members[0]
+            root_files, above = _root_files(first.tree), first.above_files()
+            # the project at its place under the configuration above it, as in the checkout
+            config_dir = _project_tree(self.writer, work / f"cfg{index}", first.prefix, above)
             self.writer.write(config_dir, root_files)
             for adapter in adapters:
                 if not adapter.per_file:
@@ -305,9 +325,8 @@ class _Planner:
                     setup = adapter.prepare(config_dir, self.options)
                 except ToolFailed:
                     continue
-                batches.append(
-                    _ToolBatch(adapter, setup, members, work / f"{adapter.name}{index}", root_files)
-                )
+                batches.append(_ToolBatch(adapter, setup, members, work / f"{adapter.name}{index}",
+                                          root_files, first.prefix, above))
         return batches
 
     def _claim(self, batch: _ToolBatch, key: str) -> bool:
@@ -362,7 +381,7 @@ class _Planner:
         jobs: list[_Job] = []
         for number, commit in enumerate(batch.commits):
             layout, executable, symlinks = layout_of(commit.tree)
-            cache.use_tree(layout, executable, symlinks)
+            cache.use_tree(layout, executable, symlinks, commit.outer())
             wanted = _wanted(commit, adapter, setup, self.options)
             known = cache.peek(adapter.name, setup.version, setup.config_hash, wanted.values())
             todo: dict[str, str] = {}
@@ -372,7 +391,7 @@ class _Planner:
                     todo[path] = sha
             if not todo:
                 continue
-            shard = batch.root / f"c{number}"
+            shard = _project_tree(self.writer, batch.root / f"c{number}", batch.prefix, batch.above)
             # the commit's whole module layout (empty stand-ins) and its ruff configuration
             # files: isort's first-party test looks up the full path of every imported module
             self.writer.write(
@@ -382,7 +401,8 @@ class _Planner:
 
             def store(results: dict[str, PerFileResult], tree: ChunkCommit = commit,
                       todo: dict[str, str] = todo) -> None:
-                cache.use_tree(*layout_of(tree.tree))  # keys depend on the commit's layout
+                # keys depend on the commit's layout
+                cache.use_tree(*layout_of(tree.tree), tree.outer())
                 found = {todo[p]: r for p, r in results.items() if p in todo}
                 cache.put_many(adapter.name, setup.version, setup.config_hash, found)
 

@@ -22,6 +22,13 @@ exist). So the cache stays exact; it serves a file again as long as no Python mo
 added, removed or renamed and no ruff configuration changed, which is most consecutive
 commits.
 
+A project in a sub-folder of its repository (a monorepo's) also reads the ruff configuration
+files of the folders above it, up to the repository root (:class:`OuterConfig`): their
+contents and the project folder's place under them are part of the layout too (a root
+``per-file-ignores`` names paths from the root; a root ``requires-python`` changes ruff's
+target version without changing ``[tool.ruff]``, hence without changing ``config_hash``).
+A project at the repository root has none, and its keys are what they always were.
+
 Left out of the layout, because no import can reach them and discovery never analyses files
 under them: hidden folders, ``__pycache__``, ``*.egg-info`` and virtual environments (folders
 holding a ``pyvenv.cfg``).
@@ -37,6 +44,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from collectors.cache import PerFileResult, blob_sha
+from collectors.projectconfig import RUFF_CONFIG_NAMES, OuterConfig
 from storage.blob_cache import BlobCache, CacheStats
 
 __all__ = [
@@ -50,9 +58,6 @@ __all__ = [
 ]
 
 CONTEXT_TOOLS: frozenset[str] = frozenset({"ruff"})
-
-#: Files ruff reads its configuration from, at any depth (the closest one to a file applies).
-RUFF_CONFIG_NAMES: frozenset[str] = frozenset({"pyproject.toml", "ruff.toml", ".ruff.toml"})
 
 _MODULE_SUFFIXES = (".py", ".pyi")
 
@@ -92,6 +97,20 @@ def _relevant_link(path: str) -> bool:
     return "." not in name or _is_module(name) or name in RUFF_CONFIG_NAMES
 
 
+def _outer_entries(outer: OuterConfig | None) -> list[str] | None:
+    """The layout signature's lines for the ruff configuration above the project folder.
+
+    None when one of those files is a symlink (its target is not known here); none at all
+    without such files, so a project at the repository root keeps the keys it always had.
+    """
+    if outer is None:
+        return []
+    if outer.linked:
+        return None
+    files = sorted((p, sha) for p, sha in outer.files.items() if PurePosixPath(p).name in RUFF_CONFIG_NAMES)
+    return [f"p {outer.prefix}", *(f"o {p} {sha}" for p, sha in files)] if files else []
+
+
 def _ancestors(paths: Iterable[str]) -> set[str]:
     return {str(parent) for p in paths for parent in PurePosixPath(p).parents if str(parent) != "."}
 
@@ -100,21 +119,27 @@ def layout_signature(
     blob_paths: Mapping[str, str],
     symlinks: Iterable[str] = (),
     folders: Iterable[str] | None = None,
+    outer: OuterConfig | None = None,
 ) -> str | None:
     """A hash of everything outside a file that ruff may look at in this layout.
 
     ``blob_paths`` maps every file of the checkout (all of them, not only discovered ones) to
     its blob sha; what counts is every reachable folder, every module path and the content of
-    every ruff configuration file. ``folders`` are the checkout's folders (default: the
-    ancestors of the files, as in a git checkout). None when the layout holds a reachable
-    symlink that may be a module, a folder or a configuration file (whether its target exists
-    is not known here): context tools are then not cached at all.
+    every ruff configuration file, also above the project folder (``outer``). ``folders`` are
+    the checkout's folders (default: the ancestors of the files, as in a git checkout). None
+    when the layout holds a reachable symlink that may be a module, a folder or a
+    configuration file (whether its target exists is not known here): context tools are then
+    not cached at all.
     """
     reach = _Reach(blob_paths)
     if any(reach.path(link) and _relevant_link(link) for link in symlinks):
         return None
+    above = _outer_entries(outer)
+    if above is None:
+        return None
     listed = _ancestors(blob_paths) if folders is None else set(folders)
     entries = [f"d {folder}" for folder in listed if reach.folder(folder)]
+    entries += above
     for path, sha in blob_paths.items():
         if not reach.path(path):
             continue
@@ -235,14 +260,16 @@ class StoredFileCache:
         blob_paths: Mapping[str, str],
         executable: Iterable[str] = (),
         symlinks: Iterable[str] = (),
+        outer: OuterConfig | None = None,
     ) -> None:
         """Set the layout of the commit being analysed.
 
-        ``blob_paths``: every file of the commit, ``{path: blob_sha}``; ``executable``: paths
-        with the executable bit; ``symlinks``: symlink paths. Until it is called (e.g. a plain
-        ``collect``), context tools are not cached at all, which is always exact.
+        ``blob_paths``: every file of the commit's project folder, ``{path: blob_sha}``;
+        ``executable``: paths with the executable bit; ``symlinks``: symlink paths; ``outer``:
+        the ruff configuration files above the project folder. Until it is called (e.g. a
+        plain ``collect``), context tools are not cached at all, which is always exact.
         """
-        signature = layout_signature(blob_paths, symlinks)
+        signature = layout_signature(blob_paths, symlinks, outer=outer)
         modules = [p for p in blob_paths if _is_module(p)]
         self._set(blob_paths, _contexts(modules, executable, signature) if signature else {})
 
@@ -251,7 +278,8 @@ class StoredFileCache:
 
         ``files`` are the discovered Python files (relative POSIX paths): the ones whose
         results may be asked for; their blob shas are computed from their bytes, as git would.
-        The layout itself comes from walking ``root`` (all of it: excluded folders count too).
+        The layout itself comes from walking ``root`` (all of it: excluded folders count too),
+        with the ruff configuration files above it up to its repository root.
         """
         found, folders, symlinks = _walk(root)
         layout = dict(found)
@@ -265,7 +293,8 @@ class StoredFileCache:
                     executable.append(path)
             except OSError:
                 continue
-        signature = layout_signature(layout, symlinks, folders)
+        outer = OuterConfig.on_disk(root, RUFF_CONFIG_NAMES)
+        signature = layout_signature(layout, symlinks, folders, outer)
         contexts = _contexts(list(wanted), executable, signature) if signature else {}
         self._set(wanted, contexts)
 

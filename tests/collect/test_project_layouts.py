@@ -137,7 +137,7 @@ def test_a_monorepo_project_uses_the_repository_configuration(tmp_path: Path, op
 
 
 def test_outside_a_repository_only_the_project_folder_counts(tmp_path: Path, options_for: Options) -> None:
-    # a backfill checkout is such a folder: a temporary copy of the project folder alone
+    # e.g. an unpacked archive: only the project folder's own configuration counts
     folder = tmp_path / "checkout"
     (folder / "pkg").mkdir(parents=True)
     (folder / "ruff.toml").write_text('[lint]\nselect = ["ALL"]\n', encoding="utf-8")
