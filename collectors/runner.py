@@ -35,6 +35,7 @@ __all__ = [
     "check_exit",
     "kill_all_processes",
     "one_line",
+    "processes_stopped",
     "resolve_executable",
     "run_process",
     "tool_version",
@@ -129,6 +130,11 @@ def kill_all_processes() -> None:
     raises :class:`ToolFailed`, and so does every later call until :func:`allow_processes`.
     """
     _RUNNING.kill_all()
+
+
+def processes_stopped() -> bool:
+    """True after :func:`kill_all_processes` until :func:`allow_processes`: results are cut short."""
+    return _RUNNING.stopped
 
 
 def allow_processes() -> None:

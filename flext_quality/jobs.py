@@ -30,11 +30,12 @@ from alerts.report_render import report_messages
 from collectors.base import CollectOptions
 from collectors.discovery import discover_files, resolve_project
 from collectors.pipeline import collect
+from collectors.runner import processes_stopped
 from collectors.stored_cache import StoredFileCache
 from flext_quality.settings import Settings
 from storage.alert_store import enqueue_messages, project_names
 from storage.blob_cache import BlobCache
-from storage.errors import ProjectError
+from storage.errors import ProjectError, StoppedError
 from storage.maintenance import apply_retention
 from storage.models import RunResult
 from storage.store import MetricStore
@@ -215,6 +216,11 @@ def collect_and_evaluate(
     """Collect ``path``, store the run, evaluate the gates and deliver the alerts."""
     run_collect = collector or default_collector(settings, store)
     result = run_collect(path, project, trigger)
+    if processes_stopped():
+        # A shutdown killed the analyzers: their results are cut short, not the project's.
+        raise StoppedError(
+            f"stopped while analysing {project!r}: the analyzers were killed, nothing stored"
+        )
     run_id = store.append_run(result)
     evaluation, outcomes = evaluate_and_deliver(settings, store, run_id, now=now, sender=sender)
     return CheckOutcome(run_id, evaluation, outcomes)

@@ -6,8 +6,8 @@ per-project file lock (``<db>.collect-<project>.lock``), so two runs of one proj
 overlap, even across processes (``flext-quality collect`` from cron, a second scheduler):
 a busy project's job is recorded as ``skipped``. A failed job is tried again every
 ``retry_minutes`` until it succeeds, as long as that comes before its next regular run (a busy
-database at 02:30 must not cost a day's data). SIGTERM and SIGINT let the current job finish,
-then stop the loop.
+database at 02:30 must not cost a day's data). SIGTERM and SIGINT end the current job at once
+(its analyzers are killed; a collect cut short stores nothing), then stop the loop.
 
 Time is injectable: ``clock`` drives ``schedule`` itself (through :func:`schedule_clock`),
 so tests simulate a week without sleeping. ``--once`` (:meth:`QualityScheduler.run_once`)
@@ -36,10 +36,11 @@ import schedule
 
 from alerts.masking import install_log_masking, mask_text
 from alerts.notify import Sender, apprise_send
+from collectors.runner import allow_processes, kill_all_processes
 from flext_quality import jobs
 from flext_quality.settings import Settings
 from storage.alert_store import record_job_run
-from storage.errors import FlextQualityError
+from storage.errors import FlextQualityError, StoppedError
 from storage.store import MetricStore
 
 __all__ = [
@@ -249,7 +250,8 @@ class QualityScheduler:
         status, error = "succeeded", None
         try:
             spec.run()
-        except BusyError as busy:
+        except (BusyError, StoppedError) as busy:
+            # busy: another run of the project holds it; stopped: a shutdown cut this one short
             status, error = "skipped", str(busy)
             log.info("job %s skipped: %s", spec.name, busy)
         except FlextQualityError as exc:
@@ -280,7 +282,31 @@ class QualityScheduler:
         with schedule_clock(self.clock):
             return self.scheduler.get_next_run()
 
-    def run_once(self) -> dict[str, str]:
+    @contextlib.contextmanager
+    def _stopping_on_signals(self, enabled: bool) -> Iterator[None]:
+        """SIGTERM and SIGINT end the running job at once and skip the ones after it.
+
+        The running job's analyzers run in process groups of their own, which the signal does
+        not reach: they are killed, so a collect cut short stores nothing (``skipped``)
+        instead of the scheduler waiting for them or leaving them running.
+        """
+        previous: dict[signal.Signals, Any] = {}
+
+        def stop(*_: object) -> None:
+            self.stop_event.set()
+            kill_all_processes()
+
+        if enabled:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, stop)
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            allow_processes()
+
+    def run_once(self, *, handle_signals: bool = False) -> dict[str, str]:
         """Run every job that is due by its last recorded run (``--once``); return statuses."""
         last: dict[str, tuple[datetime, bool]] = {
             str(name): (started, status == "failed") for name, started, status in self.store.fetch(
@@ -293,25 +319,18 @@ class QualityScheduler:
             started, failed = last.get(spec.name, (None, False))
             if spec.due(now, started, last_failed=failed, retry_minutes=self.retry_minutes):
                 due.append(spec)
-        return {s.name: self.run_job(s) for s in due}
+        with self._stopping_on_signals(handle_signals):
+            return {s.name: self.run_job(s) for s in due}
 
     def run_forever(self, *, max_sleep_s: float = 30.0, handle_signals: bool = True) -> None:
-        """Loop until SIGTERM/SIGINT (or :attr:`stop_event`), finishing the current job first."""
-        previous: dict[signal.Signals, Any] = {}
-        if handle_signals:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                # The handler only sets a flag: the running job finishes, later ones are skipped.
-                previous[sig] = signal.signal(sig, lambda *_: self.stop_event.set())
+        """Loop until SIGTERM/SIGINT (or :attr:`stop_event`), which end the running job at once."""
         log.info("scheduler started with %d job(s)", len(self.jobs))
-        try:
+        with self._stopping_on_signals(handle_signals):
             while not self.stop_event.is_set():
                 self.run_pending()
                 nxt = self.next_run()
                 wait = max_sleep_s if nxt is None else (nxt - self.clock()).total_seconds()
                 self.stop_event.wait(min(max(wait, 0.05), max_sleep_s))
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
         log.info("scheduler stopped")
 
 

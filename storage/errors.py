@@ -10,7 +10,8 @@ an exit code. Per-tool and delivery failures are *results* (recorded, shown), no
     │   ├── DatabaseBusyError  another process held the database for too long
     │   └── SandboxError       a query was refused or stopped by the SQL sandbox
     ├── ProjectError           a project path is missing, not allowed, or not analysable
-    └── NotifyError            a notification route is misconfigured (never a delivery failure)
+    ├── NotifyError            a notification route is misconfigured (never a delivery failure)
+    └── StoppedError           a shutdown killed the analyzers mid-run: nothing was stored
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "ProjectError",
     "SandboxError",
     "SchemaVersionError",
+    "StoppedError",
     "StoreError",
 ]
 
@@ -57,3 +59,7 @@ class ProjectError(FlextQualityError):
 
 class NotifyError(FlextQualityError):
     """A notification route is misconfigured (delivery failures are results, not errors)."""
+
+
+class StoppedError(FlextQualityError):
+    """A shutdown (SIGTERM to the scheduler) killed the analyzers mid-run: nothing was stored."""

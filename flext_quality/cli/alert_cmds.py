@@ -368,7 +368,7 @@ def scheduler_cmd(app: AppContext, once: bool) -> None:
     store.ensure_schema()
     sched = scheduler_from_settings(settings, store)
     if once:
-        statuses = sched.run_once()
+        statuses = sched.run_once(handle_signals=True)
         for name, state in statuses.items():
             click.echo(f"{state:<9} {name}")
         if not statuses:

@@ -206,3 +206,25 @@ def test_interrupt_of_a_single_commit_says_commit(tmp_path: Path) -> None:
         "interrupted: 1 of 1 commit stored; run the same command again to resume "
         "(stored commits are skipped)"
     )
+
+
+def test_a_stopped_scheduler_kills_the_running_collect_and_stores_nothing(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "slow.py").write_text("x = 1\n")
+    db = tmp_path / "q.duckdb"
+    with _hanging_tool(tmp_path) as (config, hang, _done):
+        config.write_text(
+            config.read_text() + 'tools = ["bandit"]\n\n'
+            f'[[projects]]\nname = "app"\npath = {str(project)!r}\nevery_minutes = 60\n'
+        )
+        proc = _start(["scheduler", "--once", "--db", str(db), "--config", str(config)], tmp_path)
+        err = _stop(proc, signal.SIGTERM, hang)  # the collect job is the first due
+    assert proc.returncode == 0, err
+    store = MetricStore(db)
+    assert store.fetch("SELECT count(*) FROM runs") == [(0,)]  # nothing cut short was stored
+    # a shutdown is not the project's failure; the jobs due after it (report, maintenance,
+    # flush) did not start, so they stay due for the next run
+    assert store.fetch("SELECT job, status FROM job_runs") == [("collect:app", "skipped")]
+    [(error,)] = store.fetch("SELECT error FROM job_runs WHERE job = 'collect:app'")
+    assert "the analyzers were killed, nothing stored" in error
