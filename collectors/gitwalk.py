@@ -206,7 +206,7 @@ def list_commits(
     sub-project's history.
     """
     # --end-of-options: a ref is never read as an option, whatever its spelling
-    args = ["log", "--first-parent", "--format=%H%x1f%ct%x1f%an%x1f%s%x1e", "--end-of-options", ref]
+    args = ["log", "--first-parent", "--format=%H%x1f%ct%x1f%an <%ae>%x1f%s%x1e", "--end-of-options", ref]
     if since is not None:
         args.insert(2, f"--since={since.strftime('%Y-%m-%dT%H:%M:%S')}+00:00")
     if max_commits is not None and every is None:

@@ -70,9 +70,12 @@ def test_runs_carry_commit_metadata(planted: tuple[GitRepo, list[str]], tmp_path
     )
     assert [r[0] for r in rows] == shas[-2:]
     assert {r[1] for r in rows} == {"backfill"} and {r[2] for r in rows} == {"main"}
-    assert rows[0][3] == "Dev Eloper" and rows[1][4] == "fix syntax, more code"
+    assert rows[0][3] == "Dev Eloper <dev@example.com>" and rows[1][4] == "fix syntax, more code"
     points = store.fetch("SELECT DISTINCT ts FROM measures ORDER BY ts")
     assert [p[0] for p in points] == [r[5] for r in rows]  # measures sit at commit time
+    # one person is one author, whether the commit was backfilled or collected
+    collected = collect(repo.root, project="planted", tools=["complexity"], options=_options(tmp_path))
+    assert collected.run.author == rows[-1][3] and collected.run.commit_sha == rows[-1][0]
 
 
 def test_tool_failure_gives_partial_run_and_goes_on(

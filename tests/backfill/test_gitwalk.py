@@ -41,7 +41,7 @@ def test_lists_first_parent_history_oldest_first(repo: GitRepo) -> None:
     assert [c.subject for c in commits[:2]] == ["day 0 am", "day 0 pm"]
     assert all(a.committed_at <= b.committed_at for a, b in itertools.pairwise(commits))
     assert commits[-1].sha == repo.git("rev-parse", "HEAD").strip()
-    assert commits[0].author == "Dev Eloper"
+    assert commits[0].author == "Dev Eloper <dev@example.com>"  # as collect records it
 
 
 def test_newest_n_and_since(repo: GitRepo) -> None:
