@@ -52,6 +52,24 @@ def setting_keys() -> list[str]:
     return keys
 
 
+# Keys without a default are written commented out with an example value, so that removing the
+# "# " gives a valid setting (an empty string would be refused for most of them).
+_EXAMPLES: dict[tuple[str, str], str] = {
+    ("", "secrets_dir"): '"/run/secrets"',
+    ("", "retention_days"): "365",
+    ("collect", "coverage_file"): '"coverage.xml"',
+    ("collect", "cache_dir"): '"/var/cache/flext-quality"',
+    ("notify", "reminder_hours"): "24",
+    ("dashboard", "base_url"): '"https://quality.example.com"',
+}
+
+
+def _unset(section: str, key: str) -> str:
+    """The commented value of a key that has no default: an example to uncomment."""
+    example = _EXAMPLES.get((section, key))
+    return f"{example}  # example; not set by default" if example else '""'
+
+
 def _render() -> str:
     lines = [
         "# flext-quality settings. Every key is optional; the values shown are the defaults.",
@@ -70,7 +88,7 @@ def _render() -> str:
                 # Defaults that depend on the machine (number of cores) stay commented out,
                 # so a copied file does not pin this machine's value elsewhere.
                 prefix = "# " if value is None or (name, sub) in _MACHINE_DEFAULTS else ""
-                shown = '""' if value is None else _toml(value)
+                shown = _unset(name, sub) if value is None else _toml(value)
                 sections.append(f"# {help_text}")
                 sections.append(f"{prefix}{sub} = {shown}")
             sections.append("")
@@ -81,7 +99,7 @@ def _render() -> str:
                 default = ["."]
             lines.append(f"# {field.description or ''}")
             prefix = "# " if default is None else ""
-            shown = '""' if default is None else _toml(default)
+            shown = _unset("", name) if default is None else _toml(default)
             lines.append(f"{prefix}{name} = {shown}")
     lines.append("")
     lines.extend(sections)
