@@ -223,7 +223,7 @@ class Settings(BaseSettings):
         default=None, description="Folder of secret files (default /run/secrets when it exists)."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        default="WARNING", description="Log level."
+        default="WARNING", description="Log level: DEBUG, INFO, WARNING or ERROR (any letter case)."
     )
     retention_days: int | None = Field(
         default=None,
@@ -251,6 +251,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part for part in value.split(":") if part]
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        # `debug` as logging itself spells it in many configurations
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("allowed_roots", mode="after")
     @classmethod
