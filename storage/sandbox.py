@@ -4,7 +4,7 @@ Three independent walls, so that a gap in one is caught by the next:
 
 1. **One read statement.** The text is split with DuckDB's own parser; exactly one statement
    of an allowed kind (``SELECT`` in any of its forms - ``WITH``, ``FROM``-first, ``VALUES``,
-   ``DESCRIBE``, ``SHOW``, ``SUMMARIZE`` - or ``EXPLAIN``) may run. ``COPY``, ``ATTACH``,
+   ``DESCRIBE``, ``SHOW``, ``SUMMARIZE``, ``PIVOT`` - or ``EXPLAIN``) may run. ``COPY``, ``ATTACH``,
    ``SET``, ``PRAGMA``, ``INSTALL``, ``CREATE``, ``INSERT`` and the rest are refused before
    anything executes, with the statement kind in the message.
 2. **A locked, file-less instance.** Each query gets its own in-memory DuckDB instance that
@@ -89,12 +89,24 @@ def check_statement(sql: str) -> str:
         kind = "INSTALL"  # DuckDB files INSTALL (and FORCE INSTALL) under LOAD
     elif kind == "SET" and words and words[0] in ("USE", "RESET"):
         kind = words[0]  # and USE and RESET under SET
+    if kind == "MULTI" and _pivots(statements[0].query):
+        # A PIVOT without an IN list: DuckDB first reads the distinct values (a second,
+        # internal statement), then the SELECT; both only read.
+        kind = "SELECT"
     if kind not in ALLOWED_STATEMENTS:
         raise SandboxError(
             f"refused: {kind} statements are not allowed; the sandbox is read-only and runs "
-            "only SELECT (also WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE) and EXPLAIN"
+            "only SELECT (also WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE, PIVOT) and EXPLAIN"
         )
     return _without_final_semicolons(sql)
+
+
+def _pivots(sql: str) -> bool:
+    """Whether ``sql`` uses PIVOT (a keyword token, not a name or a string)."""
+    return any(
+        kind == duckdb.token_type.keyword and sql[pos : pos + 5].upper() == "PIVOT"
+        for pos, kind in duckdb.tokenize(sql)
+    )
 
 
 def _without_final_semicolons(sql: str) -> str:

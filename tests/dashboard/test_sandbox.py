@@ -181,6 +181,9 @@ def test_memory_limit_stops_a_greedy_query(hostile_db: Path) -> None:
         "SELECT 1; -- a comment after the statement",
         "SELECT ';' AS s /* ; */ ; /* and another */",
         "-- a comment first\nSELECT 1",
+        "PIVOT measures ON metric USING first(value) GROUP BY project",
+        "SELECT * FROM (PIVOT measures ON metric USING max(value)) LIMIT 3",
+        "UNPIVOT (SELECT 1 AS a, 2 AS b) ON a, b INTO NAME k VALUE v",
     ],
 )
 def test_read_statements_still_work(hostile_db: Path, sql: str) -> None:
