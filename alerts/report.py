@@ -4,9 +4,11 @@
 :mod:`alerts.report_render` turns reports into Markdown (Slack), HTML (email), text or JSON.
 The period ends at ``now`` and starts ``1``, ``7`` or ``30`` days before; changes compare the
 newest value with the value at the start (the last point before the period, else the first
-point inside it). Whether a change is better or worse follows the catalogue's direction
-(:func:`storage.models.judge_change`): changes of ``neutral`` metrics (sizes) are shown as plain
-changes and are never regressions.
+point inside it); a metric not measured inside the period has changed by 0. Whether a change
+is better or worse follows the catalogue's direction (:func:`storage.models.judge_change`):
+changes of ``neutral`` metrics (sizes) are shown as plain changes and are never regressions, and
+a change that rounds to zero at the :data:`SHOWN_DIGITS` a report shows is no change at all
+(neither better nor worse, never a regression).
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from storage.store import MetricStore
 __all__ = [
     "KEY_METRICS",
     "PERIODS",
+    "SHOWN_DIGITS",
     "MetricLine",
     "Period",
     "ProjectReport",
     "Regression",
     "build_report",
+    "rounds_to_zero",
     "sparkline",
 ]
 
@@ -44,8 +48,19 @@ KEY_METRICS: tuple[str, ...] = (
     "quality.score", "ruff.issues", "mypy.errors", "bandit.issues.high", "bandit.issues",
     "coverage.line_percent", "complexity.cyclomatic.mean", "maintainability.mean", "size.loc",
 )
+#: Digits after the point that reports show for values and changes.
+SHOWN_DIGITS = 2
 _BARS = "▁▂▃▄▅▆▇█"
 _MAX_SPARK = 24
+
+
+def rounds_to_zero(change: float) -> bool:
+    """True when ``change`` shows as zero at :data:`SHOWN_DIGITS` digits.
+
+    Such a change is not judged: "4.01 (+0 (worse))" would call a change nobody can see a
+    regression.
+    """
+    return round(change, SHOWN_DIGITS) == 0
 
 
 def sparkline(values: list[float]) -> str:
@@ -63,7 +78,12 @@ def sparkline(values: list[float]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class MetricLine:
-    """One metric over the period."""
+    """One metric over the period.
+
+    ``measured_at`` is the point time of the newest value (``end``); when it is not inside the
+    period, the metric was not measured in it and ``change`` is 0. ``change`` is None when
+    there is no earlier value (a new metric or project).
+    """
 
     metric: str
     unit: str
@@ -72,12 +92,16 @@ class MetricLine:
     end: float
     change: float | None
     spark: str
+    measured_at: datetime | None = None
 
     @property
     def better(self) -> bool | None:
-        """True if the change went the good way, False if the bad way, None if unchanged
-        or if the metric has no good way (``neutral``)."""
-        return None if self.change is None else judge_change(self.direction, self.change)
+        """True if the change went the good way, False if the bad way; None if there is no
+        change to judge (none, or one that rounds to zero at :data:`SHOWN_DIGITS`) or the
+        metric has no good way (``neutral``)."""
+        if self.change is None or rounds_to_zero(self.change):
+            return None
+        return judge_change(self.direction, self.change)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +166,8 @@ class ProjectReport:
             "latest_commit": self.latest_commit,
             "metrics": [
                 {"metric": m.metric, "unit": m.unit, "direction": m.direction, "start": m.start,
-                 "end": m.end, "change": m.change, "better": m.better, "sparkline": m.spark}
+                 "end": m.end, "change": m.change, "better": m.better, "sparkline": m.spark,
+                 "measured_at": m.measured_at.isoformat() if m.measured_at else None}
                 for m in self.metrics
             ],
             "gates": [{"gate": g, "state": s, "since": t.isoformat() if t else None}
@@ -178,7 +203,7 @@ def _regressions(
         for before, after in itertools.pairwise(rows):
             delta = after["value"] - before["value"]
             run = info.get(after["run_id"])
-            if judge_change(direction, delta) is not False or run is None:
+            if rounds_to_zero(delta) or judge_change(direction, delta) is not False or run is None:
                 continue
             # Rank by relative size, so a 5-point score drop outranks 5 more lint issues of 400.
             weight = abs(delta) / max(abs(before["value"]), 1.0)
@@ -227,12 +252,19 @@ def build_report(
     if not directions:
         available = set()
     for metric in _pick_metrics(available):
-        values = points.filter(pl.col("metric") == metric)["value"].to_list()
+        frame = points.filter(pl.col("metric") == metric)
+        values = frame["value"].to_list()
+        measured_at = frame["ts"][-1]
         direction, unit = directions.get(metric, ("aim_low", ""))
-        first = values[0] if len(values) > 1 else None
+        if measured_at <= start:
+            # Not measured in the period: its value at the start is its newest one, so the
+            # change is 0 (not "new", which would hide that nothing was measured).
+            first: float | None = values[-1]
+        else:
+            first = values[0] if len(values) > 1 else None
         report.metrics.append(MetricLine(
             metric, unit, direction, first, values[-1],
-            None if first is None else values[-1] - first, sparkline(values),
+            None if first is None else values[-1] - first, sparkline(values), measured_at,
         ))
     report.gates = [(s.gate, s.state, s.since)
                     for s in sorted(load_alert_states(store, project).values(),

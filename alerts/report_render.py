@@ -16,7 +16,7 @@ from datetime import datetime
 
 from alerts.config import RouteSpec
 from alerts.messages import dashboard_link, route_messages
-from alerts.report import MetricLine, ProjectReport
+from alerts.report import SHOWN_DIGITS, MetricLine, ProjectReport, rounds_to_zero
 from storage.alert_store import OutboxMessage
 
 __all__ = ["render_report", "report_messages", "report_title"]
@@ -38,15 +38,19 @@ def report_title(reports: list[ProjectReport]) -> str:
 def _num(value: float | None) -> str:
     if value is None:
         return "n/a"
-    return f"{value:,.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
+    return f"{value:,.{SHOWN_DIGITS}f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
 
 
-def _change(line: MetricLine) -> str:
+def _change(line: MetricLine, since: datetime) -> str:
+    """The change over the period that starts at ``since``, with its verdict."""
     if line.change is None:
         return "new"
-    if line.change == 0:
+    if line.measured_at is not None and line.measured_at <= since:
+        # Nothing measured in the period: the value shown is the last one known.
+        return f"unchanged, last measured {_when(line.measured_at)}"
+    if rounds_to_zero(line.change):  # "+0 (worse)" would judge a change nobody can see
         return "±0"
-    text = f"{line.change:+,.2f}".rstrip("0").rstrip(".")
+    text = f"{line.change:+,.{SHOWN_DIGITS}f}".rstrip("0").rstrip(".")
     if line.better is None:  # a neutral metric (size): a plain change, neither good nor bad
         return text
     return text + (" (better)" if line.better else " (worse)")
@@ -72,7 +76,7 @@ def _header(r: ProjectReport) -> str:
     head = f"period {_when(r.start)} to {_when(r.end)} · {_runs_text(r)}"
     score = r.score
     if score is not None:
-        head = f"score {_num(score.end)} ({_change(score)}) {score.spark} · " + head
+        head = f"score {_num(score.end)} ({_change(score, r.start)}) {score.spark} · " + head
     return head
 
 
@@ -88,7 +92,7 @@ def _sections(
     files = ", ".join(f"{path(k)} ({n})" for k, n in r.top_new_files) or "none"
     fixed = ", ".join(f"{k} ({n})" for k, n in r.top_fixed_rules) or "none"
     return [
-        ("Metrics", [f"{m.metric}: {_num(m.end)} {m.unit} ({_change(m)}) {m.spark}"
+        ("Metrics", [f"{m.metric}: {_num(m.end)} {m.unit} ({_change(m, r.start)}) {m.spark}"
                      for m in r.metrics], "no measures yet"),
         ("Gates", [f"{_STATE_MARK.get(s, s)} {g}: {s}" + (f" since {_when(t)}" if t else "")
                    for g, s, t in r.gates], "no gates evaluated"),

@@ -12,6 +12,7 @@ from typing import cast
 
 import click
 import polars as pl
+from click.core import ParameterSource
 
 from alerts.config import GateSpec
 from alerts.evaluate import Evaluation
@@ -271,7 +272,8 @@ def _warn_about_gates(
 @click.option("--period", type=click.Choice(["day", "week", "month"]), default="week", show_default=True)
 @click.option("--send", is_flag=True, help="Queue and deliver to the 'reports' routes.")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "html", "json", "text"]),
-              default="markdown", show_default=True)
+              default="markdown", show_default=True,
+              help="How to print the report (not with --send: each route has its own).")
 @common_options
 @pass_app
 def report_cmd(
@@ -280,6 +282,11 @@ def report_cmd(
     """Report score, key metrics, gates, findings and regressions over a period."""
     if projects and all_projects:
         raise click.UsageError("--project and --all exclude each other")
+    if send and click.get_current_context().get_parameter_source("fmt") != ParameterSource.DEFAULT:
+        # Ignoring it would print nothing in that format and send each route's own instead.
+        raise click.UsageError(
+            "--send and --format exclude each other: --send delivers the report in each "
+            "route's own format (its `format` setting), --format only prints it")
     settings = _ready(app)
     store = app.existing_store()  # a report of a database that is not there is a typo
     chosen = list(projects) or None

@@ -181,20 +181,22 @@ def _resolve_run(store: MetricStore, run_id: str | None, project: str | None) ->
 @common_options
 @click.option("--run", "run_id", default=None, help="Run id or unique prefix (default: the latest run).")
 @click.option("--project", default=None, help="Latest run of this project.")
-@click.option("--new", "which", flag_value="new", help="Only findings new against the previous run.")
-@click.option("--fixed", "which", flag_value="fixed", help="Only findings fixed since the previous run.")
-@click.option("--all", "which", flag_value="all", help="Every finding of the run.")
+@click.option("--new", "only_new", is_flag=True, help="Only findings new against the previous run.")
+@click.option("--fixed", "only_fixed", is_flag=True, help="Only findings fixed since the previous run.")
+@click.option("--all", "all_", is_flag=True, help="Every finding of the run.")
 @click.option("--tool", default=None, help="Only this tool's findings.")
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
 )
 @pass_app
 def findings_cmd(
-    app: AppContext, run_id: str | None, project: str | None, which: str | None, tool: str | None, fmt: str
+    app: AppContext, run_id: str | None, project: str | None, only_new: bool, only_fixed: bool, all_: bool,
+    tool: str | None, fmt: str,
 ) -> None:
     """Show a run's findings: new and fixed against the previous run (default), or all."""
     from flext_quality.cli.store_cmds import print_frame  # one table printer for every command
 
+    which = _which_findings(new=only_new, fixed=only_fixed, all_=all_)
     store = app.existing_store()
     store.ensure_schema()
     run = _resolve_run(store, run_id, project)
@@ -219,6 +221,19 @@ def findings_cmd(
     if fmt == "table":  # the full columns are in --format json/csv
         combined = combined.select("change", "tool", "rule", "severity", "path", "line", "message")
     print_frame(combined, fmt, title=f"findings of run {run[:12]}")
+
+
+def _which_findings(*, new: bool, fixed: bool, all_: bool) -> str | None:
+    """``new``, ``fixed``, ``all`` or None (both sides) from the flags, which exclude each other.
+
+    Click would keep the last of two such flags and drop the other without a word.
+    """
+    chosen = [flag for flag, on in (("--new", new), ("--fixed", fixed), ("--all", all_)) if on]
+    if len(chosen) > 1:
+        named = ", ".join(chosen[:-1]) + " and " + chosen[-1]
+        raise click.UsageError(
+            f"{named} exclude each other: choose one (neither shows the new and the fixed findings)")
+    return chosen[0][2:] if chosen else None
 
 
 def _no_findings_line(store: MetricStore, run: str, which: str | None, tool: str | None) -> str:

@@ -133,13 +133,13 @@ def rollup_cmd(app: AppContext, rebuild: bool) -> None:
 @pass_app
 def retention_cmd(app: AppContext, days: int | None) -> None:
     """Drop raw measures older than retention_days (only once they are in the rollups)."""
+    # First, with or without a limit: "keeping everything" of a mistyped --db would hide it.
+    store = app.existing_store()
     keep = days if days is not None else app.settings.retention_days
     if keep is None:
         click.echo("retention_days is not set: keeping everything")
         return
-    dropped = apply_retention(
-        app.existing_store(), max_age_days=keep, now=datetime.now(UTC).replace(tzinfo=None)
-    )
+    dropped = apply_retention(store, max_age_days=keep, now=datetime.now(UTC).replace(tzinfo=None))
     click.echo(f"dropped {dropped} raw measures older than {keep} days")
 
 

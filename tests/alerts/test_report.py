@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
-from alert_helpers import T0, RunMaker
+import pytest
+from alert_helpers import T0, HttpReceiver, RunMaker, invoke_cli
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -88,7 +90,88 @@ def test_report_of_an_idle_project(store: MetricStore, make_run: RunMaker) -> No
     make_run({"quality.score": 90}, at=T0 - timedelta(days=40))
     report = build_report(store, "demo", period="day", now=T0)
     assert report.runs == 0
-    assert report.metrics[0].end == 90 and report.metrics[0].change is None
+    # Not "new": the score is the last one known, and it did not change in the period.
+    line = report.metrics[0]
+    assert (line.start, line.end, line.change, line.better) == (90, 90, 0, None)
+    assert line.measured_at == T0 - timedelta(days=40)
     assert report.new_findings == 0 and report.regressions == []
     assert report.first_run_at is None and report.last_run_at is None
-    assert "· no runs\n" in render_report([report], "text")
+    text = render_report([report], "text")
+    assert "\nscore 90 (unchanged, last measured 2026-01-21 08:00) ▄ · period " in text
+    assert "· no runs\n" in text and "(new)" not in text
+    assert "quality.score: 90 points (unchanged, last measured 2026-01-21 08:00)" in text
+    for fmt in ("markdown", "html"):
+        shown = render_report([report], fmt)
+        assert "score 90 (unchanged, last measured 2026-01-21 08:00)" in shown, fmt
+        assert "(new)" not in shown, fmt
+    (metric,) = json.loads(render_report([report], "json"))[0]["metrics"]
+    assert (metric["start"], metric["end"], metric["change"], metric["better"]) == (90, 90, 0, None)
+    assert metric["measured_at"] == "2026-01-21T08:00:00"
+
+
+def test_first_measures_of_a_project_are_new(store: MetricStore, make_run: RunMaker) -> None:
+    make_run({"quality.score": 90}, at=T0 - timedelta(hours=2))
+    report = build_report(store, "demo", period="day", now=T0)
+    line = report.metrics[0]
+    assert (line.start, line.change, line.better) == (None, None, None)
+    assert "score 90 (new) ▄ · period" in render_report([report], "text")
+
+
+def test_a_metric_not_measured_in_the_period_is_unchanged(
+    store: MetricStore, make_run: RunMaker
+) -> None:
+    make_run({"quality.score": 90, "coverage.line_percent": 71.5}, at=T0 - timedelta(days=2))
+    make_run({"quality.score": 88}, at=T0 - timedelta(hours=2))  # coverage skipped
+    report = build_report(store, "demo", period="day", now=T0)
+    lines = {m.metric: m for m in report.metrics}
+    assert (lines["quality.score"].change, lines["quality.score"].better) == (-2, False)
+    assert (lines["coverage.line_percent"].change, lines["coverage.line_percent"].better) == (0, None)
+    assert ("coverage.line_percent: 71.5 percent (unchanged, last measured 2026-02-28 08:00)"
+            in render_report([report], "text"))
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "shown", "better"),
+    [
+        (80.001, 80.004, "±0", None),  # +0.003: shows as 80 -> 80, so it is no change
+        (80.004, 80.001, "±0", None),
+        (80.0, 80.0, "±0", None),
+        (80.0, 80.01, "+0.01 (better)", True),  # the smallest change the report can show
+        (80.0, 79.99, "-0.01 (worse)", False),
+    ],
+)
+def test_a_change_too_small_to_show_is_not_judged(
+    store: MetricStore, make_run: RunMaker, before: float, after: float, shown: str,
+    better: bool | None,
+) -> None:
+    make_run({"quality.score": before}, at=T0 - timedelta(days=2))
+    make_run({"quality.score": after}, at=T0 - timedelta(hours=2))
+    report = build_report(store, "demo", period="day", now=T0)
+    score = report.score
+    assert score is not None and score.better is better
+    for fmt in ("markdown", "text", "html"):
+        assert f"({shown})" in render_report([report], fmt), fmt
+        assert "+0 (" not in render_report([report], fmt), fmt
+    (metric,) = json.loads(render_report([report], "json"))[0]["metrics"]
+    assert metric["better"] is better
+    # a step nobody can see is not a regression either
+    assert [r.metric for r in report.regressions] == (["quality.score"] if better is False else [])
+
+
+def test_report_send_refuses_a_format(
+    tmp_path: Path, store: MetricStore, make_run: RunMaker, http_receiver: HttpReceiver
+) -> None:
+    config = tmp_path / "flext-quality.toml"
+    config.write_text(f'[[routes]]\npurpose = "reports"\n'
+                      f'urls = ["json://127.0.0.1:{http_receiver.port}/reports"]\n', encoding="utf-8")
+    make_run({"quality.score": 80})
+    common = ["--db", str(store.path), "--config", str(config)]
+    for fmt in ("json", "markdown"):  # even the default: --send ignores it either way
+        result = invoke_cli("report", "--send", "--format", fmt, *common)
+        assert result.exit_code == 2, result.output
+        assert "--send and --format exclude each other" in result.stderr
+    assert http_receiver.requests == []
+    assert store.fetch("SELECT count(*) FROM outbox")[0][0] == 0
+    sent = invoke_cli("report", "--send", *common)  # each route's own format
+    assert sent.exit_code == 0, sent.output
+    assert len(http_receiver.requests) == 1

@@ -57,6 +57,48 @@ def test_reading_commands_refuse_a_missing_database_and_create_nothing(
     assert not (tmp_path / "runs.csv").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "retention_days"),
+    [((), None), ((), "30"), (("--days", "5"), None)],
+    ids=["no-limit", "setting", "days"],
+)
+def test_retention_refuses_a_missing_database_with_or_without_a_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], retention_days: str | None
+) -> None:
+    # Without a limit it used to say "keeping everything" about a database that is not there.
+    monkeypatch.chdir(tmp_path)
+    typo = tmp_path / "nope.duckdb"
+    result = CliRunner().invoke(main, ["--db", str(typo), "retention", *args],
+                                env={"FLEXT_QUALITY_RETENTION_DAYS": retention_days})
+    assert result.exit_code == 1, result.output
+    assert one_line(result) == (
+        f"error: no database at {typo}: check --db / FLEXT_QUALITY_DB, or create it with "
+        "`flext-quality collect`, `backfill` or `migrate`")
+    assert result.stdout == ""
+    assert not typo.exists() and not Path(f"{typo}.lock").exists()
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [("--new", "--fixed"), ("--all", "--new"), ("--fixed", "--all"), ("--new", "--fixed", "--all")],
+)
+def test_findings_refuses_flags_that_exclude_each_other(
+    demo_db: MetricStore, flags: tuple[str, ...]
+) -> None:
+    result = run("--db", str(demo_db.path), "findings", *flags)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("Error: ") and "exclude each other" in error
+    assert all(flag in error for flag in flags), error
+
+
+@pytest.mark.parametrize("flags", [(), ("--new",), ("--fixed",), ("--all",), ("--new", "--new")])
+def test_findings_takes_one_side_or_both(demo_db: MetricStore, flags: tuple[str, ...]) -> None:
+    result = run("--db", str(demo_db.path), "findings", *flags)
+    assert result.exit_code == 0, result.output
+
+
 @pytest.mark.parametrize("days", ["-3", "0", "36526", "1000000", "100000000000"])
 def test_retention_refuses_a_day_count_out_of_range(demo_db: MetricStore, days: str) -> None:
     total = demo_db.fetch("SELECT count(*) FROM measures")[0][0]
