@@ -10,6 +10,7 @@ import duckdb
 import pytest
 from alert_helpers import RunMaker, invoke_cli
 
+from collectors.registry import CATALOGUE as REGISTRY
 from storage.store import MetricStore
 
 OLD_GATES = """
@@ -127,3 +128,27 @@ max_increase = 3
     assert ghost.exit_code == 0, ghost.output
     assert "warning: no run of project 'ghost' is stored (stored: demo)" in ghost.stderr
     assert sum("ruff.isues" in line for line in ghost.stderr.splitlines()) == 1  # one warning, not two
+
+
+def test_gates_warns_about_a_real_metric_no_run_has_reported(
+    tmp_path: Path, store: MetricStore, make_run: RunMaker
+) -> None:
+    config = _write(tmp_path, "c.toml", """
+[[gates]]
+metric = "coverage.branch_percent"
+min = 60
+[[gates]]
+metric = "bandit.issues.high"
+max = 0
+""")
+    # every stored run records the whole catalogue, coverage metrics included, even without
+    # coverage data: the warning must look at stored values, not at the catalogue
+    make_run({"bandit.issues.high": 0}, project="demo")
+    store.write_catalogue(REGISTRY)  # as a real collect writes it
+    listed = store.fetch("SELECT count(*) FROM metrics WHERE name = 'coverage.branch_percent'")
+    assert listed == [(1,)]
+    done = invoke_cli("gates", "--config", config, "--db", str(store.path))
+    assert done.exit_code == 0, done.output
+    warned = [line for line in done.stderr.splitlines() if "metric 'coverage" in line]
+    assert warned == ["warning: metric 'coverage.branch_percent' has no stored value yet; its gates "
+                      "have no data until a run reports it"], done.stderr
