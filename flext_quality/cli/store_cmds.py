@@ -147,7 +147,7 @@ def retention_cmd(app: AppContext, days: int | None) -> None:
 @common_options
 @click.argument("view", type=click.Choice(EXPORTABLE_VIEWS))
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default=None,
-              help="Default: from the output file's extension (.parquet, .csv).")
+              help="Default: from the output file's extension (.parquet or .pq, .csv).")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True)
 @pass_app
 def export_cmd(app: AppContext, view: str, fmt: str | None, output: Path) -> None:
