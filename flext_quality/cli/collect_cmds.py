@@ -91,7 +91,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
         console.print(
             f"gate [{colour}]{gate['state']:7}[/] {gate['gate']}  {gate['detail']}", highlight=False
         )
-    against = "against the previous run" if summary["previous_run_id"] else "first run of this project"
+    if summary["previous_run_id"]:
+        against = "against the previous run"
+    elif summary.get("replaced_run_id"):
+        # collecting the same commit again replaced its run: there is nothing else to compare
+        against = "this run replaced the earlier run of this commit; no other run to compare"
+    else:
+        against = "first run of this project"
     console.print(f"new findings: {len(summary['new'])}, fixed: {len(summary['fixed'])} ({against})")
     for label, rows in (("new", summary["new"]), ("fixed", summary["fixed"])):
         for row in rows[:_SHOWN_FINDINGS]:
@@ -140,6 +146,7 @@ def collect_cmd(
     # Ctrl-C and SIGTERM kill the running analyzers instead of waiting for them
     with analyzers_stop_on_signals(sigterm_interrupts=False):
         result = collect_cached(settings, store, path, project=project, tools=chosen, trigger=trigger)
+        replaced = _replaces(store, result)
         store.append_run(result)
     # Gates are evaluated after every stored run; alerts go out right away (what fails to
     # deliver stays in the outbox for the scheduler or `notify --flush`).
@@ -147,6 +154,7 @@ def collect_cmd(
     new, fixed = new_and_fixed(store, result.run.run_id)
     previous = previous_run(store, result.run.run_id)
     summary = _summary(result, new, fixed, str(previous["run_id"]) if previous else None)
+    summary["replaced_run_id"] = replaced
     summary["gates"] = [
         {"gate": r.gate, "metric": r.metric, "state": r.state, "value": r.value,
          "threshold": r.threshold, "detail": r.detail}
@@ -158,6 +166,18 @@ def collect_cmd(
         _print_summary(summary)
     if result.run.status == "failed":
         raise ProjectError("every analyzer failed: no measures were stored (see the tool errors above)")
+
+
+def _replaces(store: MetricStore, result: RunResult) -> str | None:
+    """The stored run that storing ``result`` replaces (same project, commit and dirtiness)."""
+    run = result.run
+    if run.commit_sha is None or not store.path.exists():
+        return None
+    rows = store.fetch(
+        "SELECT run_id FROM runs WHERE project = ? AND commit_sha = ? AND dirty = ? AND run_id <> ?",
+        [run.project, run.commit_sha, run.dirty, run.run_id],
+    )
+    return str(rows[0][0]) if rows else None
 
 
 def _resolve_run(store: MetricStore, run_id: str | None, project: str | None) -> str:

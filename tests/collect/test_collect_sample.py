@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from collect_support import ALL_TOOLS, rerun
+from collect_support import ALL_TOOLS, git, rerun
 
 from collectors.base import CollectOptions
 from collectors.cache import MemoryFileCache
@@ -269,3 +269,27 @@ def test_a_folder_without_python_files_is_not_scored(
     assert done.exit_code == 1
     assert done.stderr.strip() == f"error: no Python files under {empty}: nothing to analyse"
     assert not db.exists()
+
+
+def test_collecting_a_commit_again_says_it_replaced_its_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "mod.py").write_text("import os\n", encoding="utf-8")
+    git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "first")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FLEXT_QUALITY_ALLOWED_ROOTS", str(tmp_path))
+    argv = ["collect", str(project), "--db", str(tmp_path / "c.duckdb"), "--tools", "ruff"]
+    first = CliRunner().invoke(main, argv)
+    assert first.exit_code == 0, first.output
+    assert "(first run of this project)" in first.output
+    again = CliRunner().invoke(main, [*argv, "--format", "json"])
+    summary = json.loads(again.stdout)
+    assert summary["previous_run_id"] is None and summary["replaced_run_id"] is not None
+    text = CliRunner().invoke(main, argv)
+    shown = " ".join(text.output.split())  # the table folds long lines to the terminal
+    assert "(this run replaced the earlier run of this commit; no other run to compare)" in shown
+    assert MetricStore(tmp_path / "c.duckdb").fetch("SELECT count(*) FROM runs") == [(1,)]
