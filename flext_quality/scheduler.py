@@ -35,7 +35,7 @@ from typing import Any
 import schedule
 
 from alerts.masking import install_log_masking, mask_text
-from alerts.notify import Sender, apprise_send
+from alerts.notify import DeliveryOutcome, Sender, apprise_send
 from collectors.runner import allow_processes, kill_all_processes
 from flext_quality import jobs
 from flext_quality.settings import Settings
@@ -249,7 +249,7 @@ class QualityScheduler:
         started = self.clock()
         status, error = "succeeded", None
         try:
-            spec.run()
+            error = _undelivered(spec.run(), self.secrets)
         except (BusyError, StoppedError) as busy:
             # busy: another run of the project holds it; stopped: a shutdown cut this one short
             status, error = "skipped", str(busy)
@@ -264,6 +264,9 @@ class QualityScheduler:
         finished = self.clock()
         if status == "succeeded":
             log.info("job %s succeeded in %.1fs", spec.name, (finished - started).total_seconds())
+            if error is not None:
+                # The job ran; some messages did not go out (they stay in the outbox).
+                log.warning("job %s: %s", spec.name, error)
         try:
             record_job_run(self.store, spec.name, started_at=started,
                            finished_at=finished, status=status, error=error)
@@ -332,6 +335,27 @@ class QualityScheduler:
                 wait = max_sleep_s if nxt is None else (nxt - self.clock()).total_seconds()
                 self.stop_event.wait(min(max(wait, 0.05), max_sleep_s))
         log.info("scheduler stopped")
+
+
+def _undelivered(result: object, secrets: set[str]) -> str | None:
+    """A note on the messages a job's deliveries left undelivered (None when all went out).
+
+    Collect, report and flush jobs return their deliveries; a dead endpoint does not fail the
+    job (the message waits in the outbox for a retry), but ``job_runs`` should say so.
+    """
+    outcomes = result.deliveries if isinstance(result, jobs.CheckOutcome) else result
+    if not isinstance(outcomes, list):
+        return None
+    sent = [o for o in outcomes if isinstance(o, DeliveryOutcome)]
+    missed = [o for o in sent if not o.ok]
+    if not missed:
+        return None
+    first = missed[0]
+    return mask_text(
+        f"{len(missed)} of {len(sent)} deliveries not delivered (first: route {first.route}, "
+        f"{first.endpoint}, {first.status}: {first.error or 'no reason given'})",
+        secrets,
+    )
 
 
 def scheduler_from_settings(

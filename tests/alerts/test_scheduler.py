@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -258,3 +259,29 @@ def test_the_retry_delay_is_a_setting() -> None:
     assert Settings().scheduler.retry_minutes == 10
     with pytest.raises(ValueError, match="retry_minutes"):
         Settings(scheduler={"retry_minutes": -1})
+
+
+def test_a_job_whose_messages_did_not_go_out_says_so(
+    store: MetricStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as probe:  # a local port nobody listens on: the endpoint is down
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    clock = FakeClock(T0)
+    settings = Settings(
+        db=store.path,
+        routes=[{"purpose": "reports", "name": "team", "urls": [f"json://127.0.0.1:{dead}/r"]}],
+        notify={"max_attempts": 3},
+    )
+    store.append_run(RunResult(RunRecord("r1", "app", T0, T0, "succeeded"),
+                               measures={"quality.score": 80}, catalogue=CATALOGUE))
+    [report] = [s for s in build_jobs(settings, store) if s.name == "report"]
+    sched = QualityScheduler(store, [report], clock=clock)
+    with caplog.at_level(logging.WARNING, logger="flext_quality.scheduler"):
+        assert sched.run_job(report) == "succeeded"  # it ran; the message waits for a retry
+    [(status, error)] = store.fetch("SELECT status, error FROM job_runs")
+    assert status == "succeeded"
+    assert error.startswith("1 of 1 deliveries not delivered (first: route team, json://127.0.0.1:")
+    mine = [r for r in caplog.records if r.name == "flext_quality.scheduler"]
+    assert [r.getMessage() for r in mine] == [f"job report: {error}"]
+    assert store.fetch("SELECT status FROM outbox") == [("pending",)]
