@@ -282,6 +282,7 @@ def test_a_job_whose_messages_did_not_go_out_says_so(
     [(status, error)] = store.fetch("SELECT status, error FROM job_runs")
     assert status == "succeeded"
     assert error.startswith("1 of 1 deliveries not delivered (first: route team, json://127.0.0.1:")
-    mine = [r for r in caplog.records if r.name == "flext_quality.scheduler"]
-    assert [r.getMessage() for r in mine] == [f"job report: {error}"]
+    # (log records pass the process-wide secret masking, which other tests may have fed)
+    [note] = [r.getMessage() for r in caplog.records if r.name == "flext_quality.scheduler"]
+    assert note.startswith("job report: 1 of 1 deliveries not delivered (first: route team, json://")
     assert store.fetch("SELECT status FROM outbox") == [("pending",)]
