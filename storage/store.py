@@ -22,7 +22,7 @@ from storage import rollups
 from storage.connection import read_connection, write_connection
 from storage.errors import SchemaVersionError, StoreError
 from storage.migrations import SCHEMA_VERSION, migrate, pending
-from storage.models import FindingRecord, MetricSpec, RunResult
+from storage.models import FindingRecord, MetricSpec, RunRecord, RunResult
 
 __all__ = ["MetricStore"]
 
@@ -207,8 +207,7 @@ class MetricStore:
         DuckDB answers from zone maps instead of scanning every run id.
         """
         rows = con.execute(
-            "SELECT run_id, project, point_ts FROM run_record "
-            "WHERE run_id = ? OR (project = ? AND commit_sha = ? AND dirty = ?)",
+            f"SELECT run_id, project, point_ts FROM run_record WHERE run_id = ? OR ({_SAME_COMMIT})",
             [run_id, project, commit_sha, dirty],
         ).fetchall()
         con.execute(
@@ -233,6 +232,17 @@ class MetricStore:
                 f"DELETE FROM {table} WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [old_ids]
             )
         return True
+
+    def replaced_run(self, run: RunRecord) -> str | None:
+        """The stored run that appending ``run`` would replace (same project, commit and
+        dirtiness, another run id), if any."""
+        if not self.path.exists():
+            return None
+        rows = self.fetch(
+            f"SELECT run_id FROM run_record WHERE ({_SAME_COMMIT}) AND run_id <> ?",
+            [run.project, run.commit_sha, run.dirty, run.run_id],
+        )
+        return str(rows[0][0]) if rows else None
 
     def _upsert_catalogue(
         self, con: duckdb.DuckDBPyConnection, catalogue: Sequence[MetricSpec]
@@ -328,6 +338,11 @@ class MetricStore:
         """Run a trusted read-only query and return plain tuples."""
         with self.reader() as con:
             return con.execute(sql, list(params) if params else []).fetchall()
+
+
+# One commit's run: a re-collect replaces it. A dirty working tree is not its commit, so only
+# runs of the same dirtiness replace each other. (commit_sha = NULL never matches.)
+_SAME_COMMIT = "project = ? AND commit_sha = ? AND dirty = ?"
 
 
 class _DuplicateRunsError(Exception):

@@ -146,7 +146,7 @@ def collect_cmd(
     # Ctrl-C and SIGTERM kill the running analyzers instead of waiting for them
     with analyzers_stop_on_signals(sigterm_interrupts=False):
         result = collect_cached(settings, store, path, project=project, tools=chosen, trigger=trigger)
-        replaced = _replaces(store, result)
+        replaced = store.replaced_run(result.run)
         store.append_run(result)
     # Gates are evaluated after every stored run; alerts go out right away (what fails to
     # deliver stays in the outbox for the scheduler or `notify --flush`).
@@ -166,18 +166,6 @@ def collect_cmd(
         _print_summary(summary)
     if result.run.status == "failed":
         raise ProjectError("every analyzer failed: no measures were stored (see the tool errors above)")
-
-
-def _replaces(store: MetricStore, result: RunResult) -> str | None:
-    """The stored run that storing ``result`` replaces (same project, commit and dirtiness)."""
-    run = result.run
-    if run.commit_sha is None or not store.path.exists():
-        return None
-    rows = store.fetch(
-        "SELECT run_id FROM runs WHERE project = ? AND commit_sha = ? AND dirty = ? AND run_id <> ?",
-        [run.project, run.commit_sha, run.dirty, run.run_id],
-    )
-    return str(rows[0][0]) if rows else None
 
 
 def _resolve_run(store: MetricStore, run_id: str | None, project: str | None) -> str:
