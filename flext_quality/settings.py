@@ -57,8 +57,9 @@ _DEFAULT_SECRETS_DIR = Path("/run/secrets")
 _ENV_PREFIX = "FLEXT_QUALITY_"
 # A century: a longer age puts the cutoff before year 1, which no timestamp can hold.
 MAX_RETENTION_DAYS = 36_525
-# Variables with our prefix that are not settings: the settings file the dashboard process is
-# handed by `flext-quality dashboard`, and the test suite's switch for the real-browser test.
+# Variables with our prefix that are not settings: the settings file to read (for every command,
+# and the one `flext-quality dashboard` hands to its Streamlit process), and the test suite's
+# switch for the real-browser test.
 _NOT_SETTINGS = frozenset({"FLEXT_QUALITY_CONFIG", "FLEXT_QUALITY_REQUIRE_BROWSER"})
 
 
@@ -405,12 +406,15 @@ def _check_environment(environ: dict[str, str]) -> None:
 def load_settings(config: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
     """Load settings from every source; raise :class:`ConfigError` with one readable line.
 
-    ``config`` is an explicit TOML file (must exist); otherwise ``flext-quality.toml`` in the
-    working directory is read when present. ``overrides`` are command-line flags (``None``
-    values are ignored).
+    ``config`` is an explicit TOML file (must exist); otherwise the file named by
+    ``FLEXT_QUALITY_CONFIG`` (must exist too), else ``flext-quality.toml`` in the working
+    directory when present. ``overrides`` are command-line flags (``None`` values are ignored).
     """
+    named_by = "--config"
+    if config is None and os.environ.get("FLEXT_QUALITY_CONFIG"):
+        config, named_by = Path(os.environ["FLEXT_QUALITY_CONFIG"]), "FLEXT_QUALITY_CONFIG"
     if config is not None and not config.is_file():
-        raise ConfigError(f"config file {config} does not exist")
+        raise ConfigError(f"config file {config} does not exist (named by {named_by})")
     _check_environment(dict(os.environ))
     toml_file = config or (Path(_DEFAULT_CONFIG_FILE) if Path(_DEFAULT_CONFIG_FILE).is_file() else None)
     secrets_env = os.environ.get("FLEXT_QUALITY_SECRETS_DIR")

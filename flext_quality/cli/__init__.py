@@ -23,7 +23,7 @@ __all__ = ["main"]
 @click.option("--db", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Database file (default data/quality.duckdb, or FLEXT_QUALITY_DB).")
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Settings file (default ./flext-quality.toml).")
+              help="Settings file (default FLEXT_QUALITY_CONFIG, else ./flext-quality.toml).")
 @click.version_option(__version__, prog_name="flext-quality")
 @click.pass_context
 def main(ctx: click.Context, db: Path | None, config: Path | None) -> None:

@@ -113,7 +113,8 @@ def common_options(func: F) -> F:
     )(func)
     return click.option(
         "--config", type=click.Path(path_type=Path, dir_okay=False), expose_value=False,
-        callback=_set_config, is_eager=True, help="Settings file (default ./flext-quality.toml).",
+        callback=_set_config, is_eager=True,
+        help="Settings file (default FLEXT_QUALITY_CONFIG, else ./flext-quality.toml).",
     )(func)
 
 

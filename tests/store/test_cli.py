@@ -80,6 +80,25 @@ def test_a_bad_setting_stops_with_one_line(
     assert not (tmp_path / "x.duckdb").exists()
 
 
+def test_every_command_reads_the_settings_file_named_by_the_environment(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "etc" / "quality.toml"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text(f'db = "{tmp_path / "from-env.duckdb"}"\n', encoding="utf-8")
+    (tmp_path / "flext-quality.toml").write_text('db = "from-cwd.duckdb"\n', encoding="utf-8")
+    done = cli("migrate", cwd=tmp_path, env={"FLEXT_QUALITY_CONFIG": str(elsewhere)})
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "from-env.duckdb").exists() and not (tmp_path / "from-cwd.duckdb").exists()
+    # --config still wins over the environment; a named file that is missing is one line.
+    done = cli("--config", "flext-quality.toml", "migrate", cwd=tmp_path,
+               env={"FLEXT_QUALITY_CONFIG": str(elsewhere)})
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "from-cwd.duckdb").exists()
+    done = cli("migrate", cwd=tmp_path, env={"FLEXT_QUALITY_CONFIG": str(tmp_path / "nope.toml")})
+    assert done.returncode == 1
+    line = _one_error_line(done.stderr)
+    assert "nope.toml does not exist" in line and "FLEXT_QUALITY_CONFIG" in line, line
+
+
 def test_sql_prints_a_table_csv_and_json(demo_db: MetricStore, tmp_path: Path) -> None:
     query = "SELECT project, count(*) AS n FROM measures GROUP BY project ORDER BY project"
     as_csv = cli("--db", str(demo_db.path), "sql", query, "--format", "csv", cwd=tmp_path)
