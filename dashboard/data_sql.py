@@ -11,16 +11,15 @@ crashing or writing Python byte reprs into a file.
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import duckdb
 import polars as pl
-from polars.datatypes import DataTypeClass
 
 from dashboard.data import cached, existing_views, read
 from storage.errors import SandboxError
 from storage.sandbox import PUBLIC_VIEW_NAMES, SandboxResult, run_sandboxed
+from storage.tabular import byte_columns, csv_text
 
 __all__ = [
     "EXAMPLE_QUERIES",
@@ -108,25 +107,6 @@ def run_query(
         ) from None
 
 
-def _holds_bytes(dtype: pl.DataType | DataTypeClass) -> bool:
-    """True for raw bytes (binary, Arrow extension types), also inside lists, structs and maps."""
-    # `==`, not isinstance: the inner type of a list can be the class itself (pl.Binary).
-    if dtype == pl.Binary or dtype.is_extension():
-        return True
-    if isinstance(dtype, pl.List | pl.Array):
-        return _holds_bytes(dtype.inner)
-    if isinstance(dtype, pl.Struct):
-        return any(_holds_bytes(field.dtype) for field in dtype.fields)
-    if isinstance(dtype, pl.Map):
-        return _holds_bytes(dtype.key) or _holds_bytes(dtype.value)
-    return False
-
-
-def byte_columns(frame: pl.DataFrame) -> list[str]:
-    """Columns whose values polars holds as raw bytes (see the module docstring)."""
-    return [name for name, dtype in frame.schema.items() if _holds_bytes(dtype)]
-
-
 def readable(frame: pl.DataFrame) -> pl.DataFrame:
     """The frame with its :func:`byte_columns` as text, for ``st.dataframe``.
 
@@ -156,12 +136,8 @@ def csv_bytes(frame: pl.DataFrame) -> bytes | None:
     ``None`` when a column holds raw bytes (:func:`byte_columns`: CSV has no bytes, and their
     Python reprs would be garbage), or when polars refuses some other type.
     """
-    if byte_columns(frame):
-        return None
-    try:
-        return _flat(frame).write_csv().encode("utf-8")
-    except pl.exceptions.PolarsError:
-        return None
+    text = csv_text(frame)
+    return None if text is None else text.encode("utf-8")
 
 
 def csv_hint(frame: pl.DataFrame) -> str:
@@ -184,12 +160,3 @@ def parquet_bytes(frame: pl.DataFrame) -> bytes | None:
     except pl.exceptions.PolarsError:
         return None
     return buffer.getvalue()
-
-
-def _flat(frame: pl.DataFrame) -> pl.DataFrame:
-    nested = [c for c, t in frame.schema.items() if t.is_nested()]
-    return frame.with_columns(pl.Series(c, _as_json(frame[c].to_list()), pl.String) for c in nested)
-
-
-def _as_json(values: list[object]) -> list[str | None]:
-    return [None if v is None else json.dumps(v, default=str) for v in values]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,48 +20,28 @@ from storage.demo import DEMO_METRICS, generate
 from storage.errors import ConfigError
 from storage.maintenance import EXPORTABLE_VIEWS, apply_retention, export_view
 from storage.sandbox import run_sandboxed
+from storage.tabular import byte_columns, csv_text, json_default, json_ready
 
 __all__ = ["print_frame", "register"]
 
 _EXPORT_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
 
-def _json_value(value: object) -> object:
-    # JSON has no NaN or infinity (json.dumps would write invalid JSON): they become null
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_value(v) for v in value]
-    return value
-
-
-def _json_default(value: object) -> str:
-    # blobs as hex; dates, decimals and anything else as their text
-    return value.hex() if isinstance(value, bytes) else str(value)
-
-
 def print_frame(frame: pl.DataFrame, fmt: str, *, title: str | None = None) -> None:
     """Print a frame as a rich table, CSV or JSON (one object per row, in a list)."""
     if fmt == "csv":
-        nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
-        if nested:
+        text = csv_text(frame)
+        if text is None:
+            which = ", ".join(byte_columns(frame))
+            reason = f"column {which} holds raw bytes" if which else "a column type has no CSV form"
             raise click.UsageError(
-                f"CSV cannot hold nested values (column {', '.join(nested)}): use --format json, "
-                "or turn them into text in the query (e.g. CAST(col AS VARCHAR))"
+                f"CSV cannot hold this result ({reason}): use --format json, or turn the column "
+                "into text in the query (e.g. CAST(col AS VARCHAR))"
             )
-        try:
-            text = frame.write_csv()
-        except pl.exceptions.ComputeError as error:  # e.g. a VARIANT column
-            raise click.UsageError(
-                f"CSV cannot hold this result ({str(error).splitlines()[0]}): use --format json, "
-                "or turn the column into text in the query (e.g. CAST(col AS VARCHAR))"
-            ) from None
         click.echo(text, nl=False)
     elif fmt == "json":
-        rows = [_json_value(row) for row in frame.to_dicts()]
-        click.echo(json.dumps(rows, default=_json_default, indent=2, allow_nan=False))
+        rows = [json_ready(row) for row in frame.to_dicts()]
+        click.echo(json.dumps(rows, default=json_default, indent=2, allow_nan=False))
     else:
         table = Table(title=title, show_lines=False)
         for column in frame.columns:

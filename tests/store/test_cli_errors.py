@@ -6,6 +6,7 @@ Run in-process through click's runner: the console script itself is covered by t
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime
 from pathlib import Path
@@ -130,8 +131,14 @@ def test_export_takes_the_format_from_the_file_name(demo_db: MetricStore, tmp_pa
 
 def test_sql_output_stays_valid_for_awkward_values(demo_db: MetricStore) -> None:
     db = str(demo_db.path)
-    nested = run("--db", db, "sql", "SELECT [1, 2] AS l, 3 AS n", "--format", "csv")
-    assert nested.exit_code == 2 and "column l" in nested.stderr and "Traceback" not in nested.output
+    # Nested values are JSON text in their cell (as the dashboard's CSV download writes them).
+    nested = run("--db", db, "sql", "SELECT [1.5, 'nan'::DOUBLE] AS l, {'a': 'x,y'} AS s, 3 AS n",
+                 "--format", "csv")
+    assert nested.exit_code == 0, nested.output
+    assert pl.read_csv(io.StringIO(nested.stdout)).rows() == [("[1.5, null]", '{"a": "x,y"}', 3)]
+    raw = run("--db", db, "sql", "SELECT 3 AS n, '\\x00'::BLOB AS b", "--format", "csv")
+    assert raw.exit_code == 2 and "column b holds raw bytes" in raw.stderr
+    assert "Traceback" not in raw.output
     odd = run("--db", db, "sql", "SELECT 'nan'::DOUBLE AS x, 'inf'::DOUBLE AS y, '\\x00\\xff'::BLOB AS b, "
               "[1.5, 'nan'::DOUBLE] AS l", "--format", "json")
     assert odd.exit_code == 0, odd.output
