@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import difflib
-import html
-import json
 from dataclasses import asdict
 from datetime import datetime
-from pathlib import Path
 from typing import cast
 
 import click
 import polars as pl
 from click.core import ParameterSource
 
-from alerts.config import GateSpec
-from alerts.evaluate import Evaluation
 from alerts.gates import direction_conflict
 from alerts.notify import DeliveryOutcome, send_test_notification, utc_now
 from alerts.report import Period
 from alerts.report_render import render_report
-from collectors.registry import CATALOGUE
 from flext_quality import jobs
-from flext_quality.cli.common import AppContext, analyzers_stop_on_signals, common_options, pass_app
+from flext_quality.cli.check_cmds import check_cmd
+from flext_quality.cli.common import AppContext, common_options, pass_app
+from flext_quality.cli.gate_metrics import known_metrics, unknown_metric
 from flext_quality.cli.store_cmds import print_frame
 from flext_quality.scheduler import scheduler_from_settings
 from flext_quality.settings import Settings
@@ -33,14 +28,9 @@ from storage.alert_store import (
     metric_directions,
     project_names,
 )
-from storage.errors import ConfigError, ProjectError
-from storage.queries import latest_run
 from storage.store import MetricStore
 
 __all__ = ["register"]
-
-# Built with zip: bandit reads a {"pass": ...} literal as a hard-coded password.
-_MARKS = dict(zip(("pass", "fail", "stale", "no_data"), ("PASS", "FAIL", "STALE", "NO DATA"), strict=True))
 
 
 def _ready(app: AppContext) -> Settings:
@@ -66,138 +56,6 @@ def _echo_outcomes(outcomes: list[DeliveryOutcome], fmt: str = "table") -> None:
         click.echo(f"{o.status:<9} {o.route} {o.endpoint}{tail}")
 
 
-def quoteattr(text: str) -> str:
-    """``text`` as a quoted XML attribute value."""
-    return f'"{html.escape(text, quote=True)}"'
-
-
-def _junit(evaluation: Evaluation, path: Path) -> None:
-    """Write the gate results as a JUnit XML test suite (one test case per gate)."""
-    results = evaluation.results
-    cases: list[str] = []
-    for r in results:
-        attrs = f"classname={quoteattr('gates.' + evaluation.project)} name={quoteattr(r.gate)}"
-        if r.state in ("fail", "stale"):
-            inner = (f"<failure message={quoteattr(r.state + ': ' + r.detail)} "
-                     f"type={quoteattr(r.state)}>{html.escape(r.detail)}</failure>")
-        elif r.state == "no_data":
-            inner = f"<skipped message={quoteattr(r.detail)} />"
-        else:
-            inner = ""
-        cases.append(f"  <testcase {attrs}>{inner}</testcase>")
-    skipped = sum(r.state == "no_data" for r in results)
-    suite = (
-        '<?xml version="1.0" encoding="utf-8"?>\n'
-        f"<testsuite name={quoteattr('flext-quality gates: ' + evaluation.project)} "
-        f'tests="{len(results)}" failures="{len(evaluation.red)}" skipped="{skipped}">\n'
-        + "".join(c + "\n" for c in cases) + "</testsuite>\n"
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(suite, encoding="utf-8")
-
-
-def _check_gate_metrics(settings: Settings, store: MetricStore, project: str) -> None:
-    """Refuse a gate whose metric no analyzer reports and the store has never seen.
-
-    Such a gate would be "no data" forever, and pass a CI build: a typo must stop it instead.
-    """
-    known = _known_metrics(store)
-    for gate in settings.gates:
-        if gate.applies_to(project) and gate.metric not in known:
-            raise ConfigError(_unknown_metric(gate, known))
-
-
-def _known_metrics(store: MetricStore) -> set[str]:
-    """Metrics some analyzer reports, or that the store has seen (imported data too)."""
-    known = {spec.name for spec in CATALOGUE}
-    if store.path.exists():
-        known |= set(metric_directions(store))
-        known |= {str(row[0]) for row in store.fetch("SELECT DISTINCT metric FROM series")}
-    return known
-
-
-def _unknown_metric(gate: GateSpec, known: set[str]) -> str:
-    close = difflib.get_close_matches(gate.metric, sorted(known), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return (
-        f"gate {gate.gate_id!r}: unknown metric {gate.metric!r}{hint}; the metrics "
-        "view lists them (flext-quality sql \"SELECT name FROM metrics\")"
-    )
-
-
-@click.command("check")
-@click.argument("path", required=False, type=click.Path(path_type=Path, file_okay=False))
-@click.option("--project", help="Project name (default: the folder name of PATH).")
-@click.option("--no-collect", is_flag=True, help="Evaluate the project's latest stored run instead.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--junit", type=click.Path(path_type=Path, dir_okay=False),
-              help="Also write the gate results as JUnit XML to this file.")
-@click.option("--fail-on-no-data", is_flag=True,
-              help="Also exit 1 when a gate's metric is missing (e.g. its analyzer failed).")
-@common_options
-@pass_app
-def check_cmd(
-    app: AppContext, path: Path | None, project: str | None, no_collect: bool, fmt: str,
-    junit: Path | None, fail_on_no_data: bool,
-) -> None:
-    """Collect (or read the latest run), evaluate the gates; exit 1 when any gate is red."""
-    settings = _ready(app)
-    store = app.store()
-    target = (path or Path()).resolve()
-    name = project or target.name
-    _check_gate_metrics(settings, store, name)
-    if no_collect:
-        run = latest_run(store, name) if store.path.exists() else None
-        if run is None:
-            raise ProjectError(f"no stored run of project {name!r}: run without --no-collect first")
-        evaluation, deliveries = jobs.evaluate_and_deliver(settings, store, str(run["run_id"]))
-        run_id = str(run["run_id"])
-    else:
-        # Ctrl-C and SIGTERM kill the running analyzers instead of waiting for them
-        with analyzers_stop_on_signals(sigterm_interrupts=False):
-            outcome = jobs.collect_and_evaluate(settings, store, target, name, trigger="ci")
-        evaluation, deliveries, run_id = outcome.evaluation, outcome.deliveries, outcome.run_id
-    red = evaluation.red
-    no_data = [r for r in evaluation.results if r.state == "no_data"]
-    missing = no_data if fail_on_no_data else []
-    consecutive = {g.gate_id: g.consecutive for g in settings.gates}
-    if junit is not None:
-        _junit(evaluation, junit)
-    if fmt == "json":
-        click.echo(json.dumps({
-            "project": name, "run_id": run_id, "passed": not (red or missing),
-            "gates": [
-                {"gate": r.gate, "metric": r.metric, "state": r.state,
-                 "this_run": r.raw_state, "value": r.value,
-                 "threshold": r.threshold, "reference_value": r.reference_value,
-                 "detail": r.detail}
-                for r in evaluation.results
-            ],
-            "notifications": [
-                {"route": d.route, "endpoint": d.endpoint, "status": d.status} for d in deliveries
-            ],
-        }, indent=2))
-    else:
-        if not evaluation.results:
-            click.echo(f"{name}: no gates apply (configure [[gates]] in flext-quality.toml)")
-        for r in evaluation.results:
-            if r.state == "pass" and r.raw_state == "fail":
-                # failing, but `consecutive` asks for more failing runs in a row before red
-                click.echo(f"{'WARN':<8} {r.gate}: {r.detail} (not red yet: red after "
-                           f"{consecutive.get(r.gate, 1)} failing runs in a row)")
-            else:
-                click.echo(f"{_MARKS[r.state]:<8} {r.gate}: {r.detail}")
-        if red:
-            verdict = f"{len(red)} red gate(s)"
-        elif missing:
-            verdict = f"failed: {len(missing)} gate(s) without data (--fail-on-no-data)"
-        else:
-            verdict = "all gates pass" + (f", {len(no_data)} without data" if no_data else "")
-        click.echo(f"{name} (run {run_id}): {verdict}")
-    if red or missing:
-        click.get_current_context().exit(1)
-
-
 @click.command("gates")
 @click.option("--project", help="Only this project's states.")
 @common_options
@@ -214,7 +72,7 @@ def gates_cmd(app: AppContext, project: str | None) -> None:
     known: dict[str, tuple[str, str]] | None = None
     stored: list[AlertStateRow] = []
     projects: list[str] = []
-    metrics = _known_metrics(store)
+    metrics = known_metrics(store)
     measured: set[str] = set()
     if store.path.exists():
         known = metric_directions(store)
@@ -236,7 +94,7 @@ def gates_cmd(app: AppContext, project: str | None) -> None:
                    f"consecutive {gate.consecutive}; tolerance {gate.tolerance:g}]")
     for gate in settings.gates:
         if gate.metric not in metrics:
-            click.echo(f"warning: {_unknown_metric(gate, metrics)}; `check` refuses it", err=True)
+            click.echo(f"warning: {unknown_metric(gate, metrics)}; `check` refuses it", err=True)
     if known is not None:
         _warn_about_gates(settings, known, metrics, measured)
     if project is not None and project not in projects:
