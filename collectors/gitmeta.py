@@ -6,9 +6,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from collectors.projectconfig import CONFIG_FILE_NAMES
 from collectors.runner import ToolFailed, resolve_executable, run_process
 
-__all__ = ["GitInfo", "git_info"]
+__all__ = ["ANALYZED_NAMES", "ANALYZED_SUFFIXES", "GitInfo", "changes_analyzed_files", "git_info"]
+
+#: What the analyzers read besides sources: their configuration, and what decides which files
+#: ruff looks at. A change to anything else (a README, a build artefact, our own database or
+#: JUnit file, a coverage report) leaves the analysis of the commit as it is.
+ANALYZED_NAMES: frozenset[str] = frozenset({*CONFIG_FILE_NAMES, ".bandit", ".coveragerc", ".gitignore"})
+ANALYZED_SUFFIXES: tuple[str, ...] = (".py", ".pyi")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +33,9 @@ class GitInfo:
 def git_info(root: Path, *, timeout_s: float = 30.0) -> GitInfo | None:
     """Metadata of the commit checked out at ``root``; ``None`` when it is not a git work tree.
 
-    ``dirty`` is true when tracked files are modified or untracked files exist (both change
-    what the analyzers see); ``branch`` is ``None`` on a detached HEAD.
+    ``dirty`` is true when a file the analyzers read (:func:`changes_analyzed_files`) is
+    modified, added, deleted or untracked under ``root``; ``branch`` is ``None`` on a
+    detached HEAD.
     """
     git = resolve_executable("git", {})
 
@@ -46,12 +54,35 @@ def git_info(root: Path, *, timeout_s: float = 30.0) -> GitInfo | None:
         return None  # a repository without commits
     sha, timestamp, author, subject = log.strip("\n").split("\x1f", 3)
     branch = (git_out("rev-parse", "--abbrev-ref", "HEAD") or "").strip()
-    status = git_out("status", "--porcelain", "--", ".")
+    status = git_out("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".")
     return GitInfo(
         commit_sha=sha,
         committed_at=datetime.fromtimestamp(int(timestamp), UTC).replace(tzinfo=None),
         author=author,
         branch=None if branch in ("", "HEAD") else branch,
         message=subject,
-        dirty=bool(status and status.strip()),
+        dirty=changes_analyzed_files(status or ""),
     )
+
+
+def changes_analyzed_files(status: str) -> bool:
+    """True when ``git status --porcelain=v1 -z`` output names a file the analyzers read.
+
+    Both sides of a rename count. Ignored files never appear in it.
+    """
+    fields = status.split("\0")
+    index = 0
+    while index < len(fields):
+        entry = fields[index]
+        index += 1
+        if len(entry) < 4:
+            continue
+        paths = [entry[3:]]
+        if entry[0] in "RC":  # a rename or copy: the original path follows
+            paths.append(fields[index] if index < len(fields) else "")
+            index += 1
+        for path in paths:
+            name = path.rsplit("/", 1)[-1]
+            if name in ANALYZED_NAMES or name.endswith(ANALYZED_SUFFIXES):
+                return True
+    return False

@@ -42,6 +42,27 @@ def test_git_metadata_and_dirty_flag(tmp_path: Path) -> None:
     assert git_info(tmp_path) is None  # not a repository
 
 
+def test_only_changes_the_analyzers_read_make_a_tree_dirty(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    # our own database, its lock, a JUnit report, a README edit and a coverage report: the
+    # analysis of the commit is the same, so the run is still the commit's
+    (repo / "data").mkdir()
+    for name in ("data/quality.duckdb", "data/quality.duckdb.lock", "gates.xml", "coverage.json"):
+        (repo / name).write_text("x")
+    (repo / "NOTES.md").write_text("notes\n")
+    assert git_info(repo).dirty is False  # type: ignore[union-attr]
+    cases: list[Callable[[], None]] = [
+        lambda: (repo / "new dir").mkdir() or (repo / "new dir" / "m.py").write_text("x = 1\n"),
+        lambda: (repo / "ruff.toml").write_text("line-length = 60\n"),
+        lambda: (repo / "samplepkg" / "core.py").unlink(),
+        lambda: git(repo, "mv", "samplepkg/core.py", "samplepkg/moved.txt") and None,
+    ]
+    for change in cases:
+        git(repo, "stash", "-q", "--include-untracked")  # back to the commit (our files too)
+        change()
+        assert git_info(repo).dirty is True, change  # type: ignore[union-attr]
+
+
 def test_runs_carry_commit_and_findings_diff_between_commits(
     tmp_path: Path, options_for: Callable[..., CollectOptions]
 ) -> None:
