@@ -153,7 +153,7 @@ class MetricStore:
 
     def _append(self, con: duckdb.DuckDBPyConnection, result: RunResult) -> None:
         run = result.run
-        replaced = self._delete_commit(con, run.project, run.commit_sha, run.run_id, run.dirty)
+        replaced = self._delete_commit(con, run)
         con.register("_run_df", _run_frame(result))
         con.execute(f"INSERT INTO run_record SELECT {', '.join(RUN_COLUMNS)} FROM _run_df")
         con.register("_tool_df", _tool_frame(result))
@@ -189,18 +189,12 @@ class MetricStore:
         for name in ("_run_df", "_tool_df", "_finding_df", "_points_df"):
             con.unregister(name)
 
-    def _delete_commit(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        project: str,
-        commit_sha: str | None,
-        run_id: str,
-        dirty: bool,
-    ) -> bool:
+    def _delete_commit(self, con: duckdb.DuckDBPyConnection, run: RunRecord) -> bool:
         """Delete an earlier run of the same project and commit (or the same run id).
 
         A run of a dirty working tree replaces only an earlier dirty run of that commit: the
-        commit's own (clean) run stays, and a clean run leaves the dirty ones alone.
+        commit's own (clean) run stays, and a clean run leaves the dirty ones alone. A failed
+        run replaces only failed runs (see ``_SAME_COMMIT``).
 
         The deleted points' keys are left in the temp table ``_replaced`` for the rollups.
         Points are found by project and time (a run's points carry its point time), which
@@ -208,7 +202,7 @@ class MetricStore:
         """
         rows = con.execute(
             f"SELECT run_id, project, point_ts FROM run_record WHERE run_id = ? OR ({_SAME_COMMIT})",
-            [run_id, project, commit_sha, dirty],
+            [run.run_id, *_same_commit_params(run)],
         ).fetchall()
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _replaced "
@@ -235,12 +229,12 @@ class MetricStore:
 
     def replaced_run(self, run: RunRecord) -> str | None:
         """The stored run that appending ``run`` would replace (same project, commit and
-        dirtiness, another run id), if any."""
+        dirtiness, another run id; for a failed run, a failed one), if any."""
         if not self.path.exists():
             return None
         rows = self.fetch(
             f"SELECT run_id FROM run_record WHERE ({_SAME_COMMIT}) AND run_id <> ?",
-            [run.project, run.commit_sha, run.dirty, run.run_id],
+            [*_same_commit_params(run), run.run_id],
         )
         return str(rows[0][0]) if rows else None
 
@@ -341,8 +335,10 @@ class MetricStore:
 
 
 # One commit's run: a re-collect replaces it. A dirty working tree is not its commit, so only
-# runs of the same dirtiness replace each other. (commit_sha = NULL never matches.)
-_SAME_COMMIT = "project = ? AND commit_sha = ? AND dirty = ?"
+# runs of the same dirtiness replace each other. (commit_sha = NULL never matches.) A run that
+# measured nothing (``failed``: every analyzer failed, say a crash during a CI retry) replaces
+# only failed runs: the commit's measured run stays, and the failed attempt is kept beside it.
+_SAME_COMMIT = "project = ? AND commit_sha = ? AND dirty = ? AND (? <> 'failed' OR status = 'failed')"
 
 
 class _DuplicateRunsError(Exception):
@@ -408,3 +404,5 @@ def _finding_frame(run_id: str, project: str, findings: Sequence[FindingRecord])
     )
 
 
+def _same_commit_params(run: RunRecord) -> list[object]:
+    return [run.project, run.commit_sha, run.dirty, run.status]

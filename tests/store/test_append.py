@@ -47,6 +47,32 @@ def test_a_new_run_of_the_same_commit_replaces_the_old_one(store: MetricStore) -
     assert daily == [("ruff.issues", 7.0, 7.0, 7.0, 1)]
 
 
+def _failed(run: RunResult, run_id: str) -> RunResult:
+    """The same commit again, where every analyzer failed: nothing measured."""
+    record = replace(run.run, run_id=run_id, status="failed")
+    return replace(run, run=record, measures={}, findings=[], catalogue=[])
+
+
+def test_a_failed_run_does_not_replace_the_commits_measured_run(store: MetricStore) -> None:
+    good = make_run("p", "c1", {"ruff.issues": 3}, run_id="good")
+    store.append_run(good)
+    before = rollup_rows(store)
+    assert store.replaced_run(_failed(good, "crash1").run) is None
+    store.append_run(_failed(good, "crash1"))
+    store.append_run(_failed(good, "crash2"))  # a failed retry replaces the failed attempt
+    assert store.fetch("SELECT run_id, status FROM runs ORDER BY run_id") == [
+        ("crash2", "failed"), ("good", "succeeded")]
+    assert store.fetch("SELECT metric, value, run_id FROM measures") == [("ruff.issues", 3.0, "good")]
+    assert store.fetch("SELECT count(*) FROM findings WHERE run_id = 'good'")[0][0] == 2
+    assert rollup_rows(store) == before
+    # a run that measures replaces both the measured run and the failed attempt
+    again = make_run("p", "c1", {"ruff.issues": 5}, run_id="again")
+    assert store.replaced_run(again.run) in ("good", "crash2")
+    store.append_run(again)
+    assert store.fetch("SELECT run_id FROM runs") == [("again",)]
+    assert store.fetch("SELECT last_value, n FROM measures_daily") == [(5.0, 1)]
+
+
 def test_other_commits_and_projects_are_untouched_by_a_replacement(store: MetricStore) -> None:
     store.append_run(make_run("p", "c1", {"m": 1}, T0))
     store.append_run(make_run("p", "c2", {"m": 5}, T0 + timedelta(hours=2)))
