@@ -28,3 +28,23 @@ def test_a_closed_pipe_ends_the_command_quietly_as_sigpipe(tmp_path: Path) -> No
         os.close(write_end)
     assert done.returncode == 128 + signal.SIGPIPE  # as a Unix tool ended by SIGPIPE
     assert done.stderr == b""  # no traceback, no "Exception ignored" line
+
+
+def test_a_reader_leaving_after_the_first_line_is_noticed(tmp_path: Path) -> None:
+    """`| head -1`: the first pieces went out, the rest would be lost silently (exit 0)."""
+    store = MetricStore(tmp_path / "q.duckdb")
+    data = generate(projects=4, metrics=8, days=200, seed=1)  # a few hundred kilobytes of CSV
+    store.ingest_points(data.points, data.runs)
+    command = [sys.executable, "-m", "flext_quality", "--db", str(store.path)]
+    for args in (["sql", "SELECT * FROM measures", "--format", "csv"],
+                 ["sql", "SELECT * FROM measures", "--format", "json"],
+                 ["sql", "SELECT * FROM measures"],
+                 ["export", "measures", "-o", "/dev/stdout", "--format", "csv"]):
+        writer = subprocess.Popen([*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  cwd=tmp_path)
+        assert writer.stdout is not None and writer.stderr is not None
+        first = writer.stdout.readline()
+        writer.stdout.close()  # the reader goes away after one line
+        errors = writer.stderr.read()
+        assert writer.wait(timeout=120) == 128 + signal.SIGPIPE, (args, errors)
+        assert first.strip() and errors == b"", (args, errors)

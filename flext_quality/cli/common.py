@@ -7,6 +7,7 @@ Library code raises typed errors; here they become one clear line on stderr and 
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
@@ -31,6 +32,7 @@ __all__ = [
     "FlextGroup",
     "analyzers_stop_on_signals",
     "common_options",
+    "emit",
     "parse_tools",
     "pass_app",
     "plural",
@@ -88,11 +90,35 @@ class FlextGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
-        except BrokenPipeError:
+        except OSError as error:
+            if not _broken_pipe(error):
+                raise
             # The reader of our output went away (`| head`): what was to be stored is stored;
             # stop quietly with the exit status of a process ended by SIGPIPE, as Unix tools do.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(128 + signal.SIGPIPE)
+
+
+def _broken_pipe(error: OSError) -> bool:
+    # BrokenPipeError from Python's own writes; polars (Rust) raises a plain OSError whose
+    # errno is not set, only its text: "Broken pipe (os error 32)".
+    return error.errno == errno.EPIPE or (error.errno is None and f"(os error {errno.EPIPE})" in str(error))
+
+
+_CHUNK = 1 << 16
+
+
+def emit(text: str) -> None:
+    """Write ``text`` to stdout in pieces, so that a reader going away is noticed.
+
+    One large write to a pipe whose reader has gone (``| head -1``) can end without an error
+    in CPython: the rest of the output is lost silently and the command exits 0. Writing in
+    pieces of a pipe's size raises ``BrokenPipeError`` instead (exit 141 above).
+    """
+    out = sys.stdout
+    for start in range(0, len(text), _CHUNK):
+        out.write(text[start : start + _CHUNK])
+    out.flush()
 
 
 def _set_db(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from datetime import UTC, datetime, timedelta
@@ -13,11 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 from collectors.registry import CATALOGUE
-from flext_quality.cli.common import AppContext, common_options, pass_app
+from flext_quality.cli.common import AppContext, common_options, emit, pass_app
 from flext_quality.config_template import CONFIG_TEMPLATE
 from flext_quality.settings import MAX_RETENTION_DAYS
 from storage.demo import DEMO_METRICS, generate
-from storage.errors import ConfigError
+from storage.errors import ConfigError, SandboxError
 from storage.maintenance import EXPORTABLE_VIEWS, apply_retention, export_view
 from storage.sandbox import run_sandboxed
 from storage.tabular import byte_columns, csv_text, json_default, json_ready
@@ -34,22 +35,27 @@ def print_frame(frame: pl.DataFrame, fmt: str, *, title: str | None = None) -> N
         if text is None:
             which = ", ".join(byte_columns(frame))
             reason = f"column {which} holds raw bytes" if which else "a column type has no CSV form"
-            raise click.UsageError(
+            raise SandboxError(
                 f"CSV cannot hold this result ({reason}): use --format json, or turn the column "
                 "into text in the query (e.g. CAST(col AS VARCHAR))"
             )
-        click.echo(text, nl=False)
+        emit(text)
     elif fmt == "json":
         rows = [json_ready(row) for row in frame.to_dicts()]
-        click.echo(json.dumps(rows, default=json_default, indent=2, allow_nan=False))
+        emit(json.dumps(rows, default=json_default, indent=2, allow_nan=False) + "\n")
     else:
         table = Table(title=title, show_lines=False)
         for column in frame.columns:
             table.add_column(column, overflow="fold")
         for row in frame.iter_rows():
             table.add_row(*("" if v is None else str(v) for v in row))
-        # A terminal folds wide tables to its width; a pipe or file gets them unfolded.
-        Console(soft_wrap=False, width=None if sys.stdout.isatty() else 100_000).print(table)
+        if sys.stdout.isatty():  # a terminal folds wide tables to its width
+            Console(soft_wrap=False).print(table)
+            return
+        # A pipe or file gets them unfolded, written in pieces (see emit).
+        buffer = io.StringIO()
+        Console(file=buffer, soft_wrap=False, width=100_000).print(table)
+        emit(buffer.getvalue())
 
 
 @click.command("init")
