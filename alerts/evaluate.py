@@ -32,9 +32,10 @@ from storage.alert_store import (
     save_evaluation,
 )
 from storage.errors import StoreError
+from storage.queries import previous_run
 from storage.store import MetricStore
 
-__all__ = ["AlertPolicy", "Evaluation", "advance", "evaluate_run"]
+__all__ = ["AlertPolicy", "Evaluation", "advance", "build_event", "evaluate_run"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,8 @@ def advance(
     if state != base.state:
         # Since the commit that changed it (a backfill evaluates long after the commits).
         moved = replace(moved, state=state, since=point_ts, since_run_id=run_id)
+    elif repeat and base.since_run_id is not None and base.since_run_id == base.last_run_id:
+        moved = replace(moved, since_run_id=run_id)  # the run it dates from was replaced by this one
     if not announce:
         return moved, shown, None
     told = base.announced_state if prev is not None else "no_data"
@@ -163,8 +166,8 @@ def evaluate_run(
             )
             new_states.append(state)
             if kind is not None:
-                events.append(_event(kind, gate, outcome, ctx.previous.get(gate.metric), state,
-                                     store, summary, now))
+                events.append(build_event(kind, gate, outcome, ctx.previous.get(gate.metric), state,
+                                           store, summary, now))
         results.append(GateResultRow(
             run_id, project, gate.gate_id, gate.metric, shown, outcome.state, outcome.value,
             outcome.threshold, outcome.reference_value, outcome.reference_run_id,
@@ -181,7 +184,7 @@ def evaluate_run(
     return Evaluation(run_id, project, results, events, ids)
 
 
-def _event(
+def build_event(
     kind: str,
     gate: GateSpec,
     outcome: GateOutcome,
@@ -191,10 +194,18 @@ def _event(
     summary: dict[str, object],
     now: datetime,
 ) -> AlertEvent:
-    # The commit that turned it red is the first run of the failing streak (consecutive > 1).
+    """The event of ``kind`` for one gate, naming the commit that turned it red.
+
+    That commit is the first run of the failing streak (with ``consecutive`` > 1, after a
+    backfill, and for reminders it is not the newest run), and the previous value is the one
+    just before it.
+    """
     culprit = summary
-    if kind == "alert" and state.streak_run_id and state.streak_run_id != summary["run_id"]:
-        culprit = run_summary(store, state.streak_run_id) or summary
+    if kind in ("alert", "reminder") and state.streak_run_id and state.streak_run_id != summary["run_id"]:
+        found = run_summary(store, state.streak_run_id)
+        if found is not None:
+            culprit = found
+            previous = _value_before(store, state.streak_run_id, gate.metric)
     reminder_no = 0
     if kind == "reminder" and state.since is not None:
         reminder_no = int((now - state.since).total_seconds() // 60)
@@ -216,6 +227,17 @@ def _event(
         author=_opt(culprit.get("author")),
         violation=f"{state.since_run_id}:{reminder_no}",
     )
+
+
+def _value_before(store: MetricStore, run_id: str, metric: str) -> tuple[float, str] | None:
+    """The value of ``metric`` in the run just before ``run_id`` (None: no such run or value)."""
+    before = previous_run(store, run_id)
+    if before is None:
+        return None
+    rows = store.fetch(
+        "SELECT value FROM measure_point WHERE run_id = ? AND metric = ?", [before["run_id"], metric]
+    )
+    return (float(rows[0][0]), str(before["run_id"])) if rows else None
 
 
 def _counted_already(last_run_id: str | None, run_id: str, store: MetricStore) -> bool:

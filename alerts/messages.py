@@ -126,9 +126,11 @@ def _line(e: AlertEvent) -> tuple[str, str]:
 def render_alert(events: list[AlertEvent], fmt: str, *, link: str | None) -> tuple[str, str]:
     """Title and body of one grouped message, in ``markdown``, ``html`` or ``text``."""
     project = events[0].project
-    red = sum(e.kind in ("alert", "stale", "reminder") for e in events)
+    red = sum(e.kind in ("alert", "reminder") for e in events)
+    stale = sum(e.kind == "stale" for e in events)
     green = sum(e.kind == "recovery" for e in events)
-    counts = [f"{red} gate(s) RED" if red else "", f"{green} gate(s) green again" if green else ""]
+    counts = [f"{red} gate(s) RED" if red else "", f"{stale} gate(s) STALE" if stale else "",
+              f"{green} gate(s) green again" if green else ""]
     title = f"flext-quality: {project}: {', '.join(c for c in counts if c)}"
     lines = [_line(e) for e in events]
     if fmt == "html":

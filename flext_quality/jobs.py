@@ -25,6 +25,7 @@ from alerts.notify import (
     utc_now,
     validate_routes,
 )
+from alerts.reminders import queue_reminders
 from alerts.report import Period, ProjectReport, build_report
 from alerts.report_render import report_messages
 from collectors.base import CollectOptions
@@ -166,8 +167,15 @@ def flush_outbox(
     now: datetime | None = None,
     sender: Sender = apprise_send,
 ) -> list[DeliveryOutcome]:
-    """Deliver due outbox messages (or just ``message_ids``)."""
+    """Deliver due outbox messages (or just ``message_ids``).
+
+    A general flush (no ``message_ids``) first queues the reminders that are due, so that a
+    gate that stays red is reminded of even when no run comes to evaluate it.
+    """
     stamp = now or utc_now()
+    if message_ids is None:
+        queue_reminders(store, gates=list(settings.gates), routes=list(settings.routes),
+                        policy=alert_policy(settings), now=stamp)
     notifier = Notifier(store, list(settings.routes), delivery_policy(settings),
                         clock=lambda: stamp, sender=sender)
     return notifier.flush(message_ids)
