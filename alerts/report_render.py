@@ -190,8 +190,9 @@ def report_messages(
 ) -> list[OutboxMessage]:
     """One message per project report and ``reports`` route endpoint, ready for the outbox.
 
-    The dedup key names project, period and end time, so a report job that runs twice for
-    the same slot (a restart, ``--once`` from cron) queues it once.
+    The dedup key names project, period and the day the period ends, so a report job that
+    runs twice for the same slot (a restart, a retry, ``--once`` from cron, a ``report --send``
+    by hand the same day) queues it once.
     """
     messages: list[OutboxMessage] = []
     for r in reports:
@@ -200,6 +201,6 @@ def report_messages(
 
         messages.extend(route_messages(
             routes, purpose="reports", project=r.project, render=render,
-            dedup=f"report|{r.project}|{r.period}|{r.end:%Y-%m-%dT%H:%M}", now=r.end,
+            dedup=f"report|{r.project}|{r.period}|{r.end:%Y-%m-%d}", now=r.end,
         ))
     return messages

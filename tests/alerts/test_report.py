@@ -15,6 +15,8 @@ from alerts.config import GateSpec
 from alerts.evaluate import AlertPolicy, evaluate_run
 from alerts.report import build_report, sparkline
 from alerts.report_render import render_report, report_title
+from flext_quality import jobs
+from flext_quality.settings import Settings
 from storage import FindingRecord
 from storage.store import MetricStore
 
@@ -175,3 +177,18 @@ def test_report_send_refuses_a_format(
     sent = invoke_cli("report", "--send", *common)  # each route's own format
     assert sent.exit_code == 0, sent.output
     assert len(http_receiver.requests) == 1
+
+
+def test_a_report_slot_is_sent_once_a_day(
+    tmp_path: Path, store: MetricStore, make_run: RunMaker, http_receiver: HttpReceiver
+) -> None:
+    settings = Settings(db=store.path, routes=[
+        {"purpose": "reports", "urls": [f"json://127.0.0.1:{http_receiver.port}/reports"]}])
+    make_run({"quality.score": 80})
+    monday = T0 + timedelta(days=7, hours=1)
+    for later in (timedelta(0), timedelta(minutes=1), timedelta(hours=9)):  # a retry, by hand
+        jobs.send_reports(settings, store, None, period="week", now=monday + later)
+    assert len(http_receiver.requests) == 1
+    jobs.send_reports(settings, store, None, period="day", now=monday)  # another period: its own
+    jobs.send_reports(settings, store, None, period="week", now=monday + timedelta(days=7))
+    assert len(http_receiver.requests) == 3
