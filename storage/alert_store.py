@@ -472,11 +472,14 @@ def load_breakers(store: MetricStore) -> dict[str, BreakerRow]:
 
 
 # The outbox as people see it (`notify --list`, the dashboard): a next attempt exists only while
-# a message is pending, and a delivered message's last error is history (its attempts column
-# still says it needed retries).
+# a message is pending, and is not before its endpoint's open circuit lets it through; a
+# delivered message's last error is history (its attempts column still says it needed retries).
 OUTBOX_DISPLAY = (
-    "SELECT * REPLACE (CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at, "
-    "CASE WHEN status <> 'delivered' THEN last_error END AS last_error) FROM outbox"
+    "SELECT o.* REPLACE (CASE WHEN o.status = 'pending' THEN greatest(o.next_attempt_at, "
+    "coalesce(b.open_until, o.next_attempt_at)) END AS next_attempt_at, "
+    "CASE WHEN o.status <> 'delivered' THEN o.last_error END AS last_error) "
+    "FROM outbox o JOIN outbox_record r USING (message_id) "
+    "LEFT JOIN channel_breaker b ON b.channel = r.route || '#' || r.url_index"
 )
 
 

@@ -22,6 +22,7 @@ from flext_quality.cli.store_cmds import print_frame
 from flext_quality.scheduler import scheduler_from_settings
 from flext_quality.settings import Settings
 from storage.alert_store import (
+    OUTBOX_DISPLAY,
     AlertStateRow,
     list_outbox,
     load_alert_states,
@@ -207,10 +208,11 @@ def notify_cmd(
             click.echo(f"error: no '{test_purpose}' route configured: nothing to test", err=True)
         test_failed = not outcomes or not all(o.ok for o in outcomes)
     if flush:
-        outcomes = jobs.flush_outbox(settings, store)
+        now = utc_now()
+        outcomes = jobs.flush_outbox(settings, store, now=now)
         if fmt == "table":
             click.echo(f"{sum(o.ok for o in outcomes)} delivered, "
-                       f"{sum(not o.ok for o in outcomes)} not delivered{_waiting(store)}")
+                       f"{sum(not o.ok for o in outcomes)} not delivered{_waiting(store, now)}")
         _echo_outcomes(outcomes, fmt)
     if list_:
         store.ensure_schema()
@@ -251,14 +253,18 @@ def scheduler_cmd(app: AppContext, once: bool) -> None:
     sched.run_forever()
 
 
-def _waiting(store: MetricStore) -> str:
-    """``; 2 pending, next attempt 2026-11-26 05:40 UTC`` when messages wait for a retry."""
+def _waiting(store: MetricStore, now: datetime) -> str:
+    """``; 2 pending, next attempt 2026-11-26 05:40 UTC`` when messages wait for a retry.
+
+    The time also waits for an open circuit; one already passed means the next flush.
+    """
     (count, due), = store.fetch(
-        "SELECT count(*), min(next_attempt_at) FROM outbox WHERE status = 'pending'"
+        f"SELECT count(*), min(next_attempt_at) FROM ({OUTBOX_DISPLAY}) WHERE status = 'pending'"
     )
     if not count:
         return ""
-    return f"; {count} pending, next attempt {_when(due)} UTC"
+    when = "at the next flush" if due is None or due <= now else f"{_when(due)} UTC"
+    return f"; {count} pending, next attempt {when}"
 
 
 def _when(moment: datetime | None) -> str:

@@ -182,6 +182,25 @@ def test_apprise_send_leaves_unrelated_apprise_warnings_alone(caplog: pytest.Log
     assert [r.getMessage() for r in caplog.records] == ["not about a send"]
 
 
+def test_a_message_behind_an_open_circuit_waits_for_the_circuit(tmp_path: Path) -> None:
+    common = _config(tmp_path, DEAD)
+    config = Path(common[-1])
+    config.write_text(config.read_text() + "[notify]\nbreaker_threshold = 1\nbreaker_cooldown_s = 3600\n",
+                      encoding="utf-8")
+    store = MetricStore(tmp_path / "q.duckdb")
+    store.ensure_schema()
+    for key in ("m1", "m2"):
+        enqueue_messages(store, route_messages([RouteSpec(purpose="alerts", urls=[DEAD])], purpose="alerts",
+                                               project="demo", render=lambda fmt: ("title", "body"),
+                                               dedup=key, now=utc_now()))
+    flushed = _notify(common, "--flush")  # m1 fails and opens the circuit; m2 is skipped
+    ((opened,),) = store.fetch("SELECT open_until FROM channel_breaker")
+    assert flushed.stdout.splitlines()[0].endswith(
+        f"; 2 pending, next attempt {opened:%Y-%m-%d %H:%M} UTC"), flushed.output
+    listed = json.loads(_notify(common, "--list", "--format", "json").stdout)
+    assert {row["next_attempt_at"][:16] for row in listed} == {f"{opened:%Y-%m-%d %H:%M}"}
+
+
 def test_flush_says_what_waits_for_a_retry_and_when(tmp_path: Path) -> None:
     common = _config(tmp_path, DEAD)
     store = MetricStore(tmp_path / "q.duckdb")
