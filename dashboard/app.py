@@ -45,6 +45,7 @@ def _context() -> DashboardContext:
         sql_timeout_s=settings.sql.timeout_s,
         sql_row_limit=settings.sql.row_limit,
         sql_memory_limit=settings.sql.memory_limit,
+        sql_max_result_mb=settings.sql.max_result_mb,
         gates=gates,
         routes=tuple(settings.routes),
     )

@@ -41,6 +41,7 @@ class DashboardContext:
     sql_timeout_s: float = 10.0
     sql_row_limit: int = 10_000
     sql_memory_limit: str = "1GB"
+    sql_max_result_mb: float = 100.0
     gates: tuple[GateLine, ...] = ()
     routes: tuple[Any, ...] = field(default=(), compare=False)
 

@@ -83,22 +83,27 @@ def schema(db: str, version: str, *, ttl_s: int) -> dict[str, pl.DataFrame]:
 
 
 def _run_query(
-    db: str, version: str, sql: str, timeout_s: float, row_limit: int, memory_limit: str
+    db: str, version: str, sql: str, timeout_s: float, row_limit: int, memory_limit: str,
+    max_result_mb: float,
 ) -> SandboxResult:
     del version
-    return run_sandboxed(Path(db), sql, timeout_s=timeout_s, row_limit=row_limit, memory_limit=memory_limit)
+    return run_sandboxed(
+        Path(db), sql, timeout_s=timeout_s, row_limit=row_limit, memory_limit=memory_limit,
+        max_result_mb=max_result_mb,
+    )
 
 
 def run_query(
-    db: str, version: str, sql: str, *, timeout_s: float, row_limit: int, memory_limit: str, ttl_s: int
+    db: str, version: str, sql: str, *, timeout_s: float, row_limit: int, memory_limit: str, ttl_s: int,
+    max_result_mb: float = 100.0,
 ) -> SandboxResult:
     """Run a user query in the SQL sandbox (cached, so reruns of the page do not run it again).
 
-    Raises :class:`storage.errors.SandboxError` with a readable reason when it is refused, and
-    also when polars cannot take the result (an ``INTERVAL`` or ``UNION`` column).
+    Raises :class:`storage.errors.SandboxError` with a readable reason when it is refused (also
+    when its result is larger than ``max_result_mb``), and when polars cannot take the result.
     """
     try:
-        return cached(_run_query, ttl_s)(db, version, sql, timeout_s, row_limit, memory_limit)
+        return cached(_run_query, ttl_s)(db, version, sql, timeout_s, row_limit, memory_limit, max_result_mb)
     except pl.exceptions.PolarsError as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise SandboxError(

@@ -153,6 +153,15 @@ class SqlSettings(_Section):
         pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
         description="DuckDB memory limit of the sandbox.",
     )
+    # At most 2048: DuckDB's Arrow output fails past 2 GiB of strings in one batch, and the
+    # sandbox reports that failure as "larger than max_result_mb", true only below 2 GiB.
+    max_result_mb: int = Field(
+        default=100,
+        ge=1,
+        le=2048,
+        description="Most megabytes a query's result may hold (1 to 2048); a larger one stops "
+        "with a message.",
+    )
 
 
 class DashboardSettings(_Section):

@@ -12,8 +12,15 @@ Three independent walls, so that a gap in one is caught by the next:
    network, no extensions, no spill folder) and locks its configuration, so that table functions such as
    ``read_csv`` or ``glob`` inside a ``SELECT`` fail and no statement can undo a setting.
 3. **Bounds.** A time limit (``interrupt`` from a timer; the connection stays usable), a row
-   cap (the result is cut at ``row_limit`` rows and flagged ``truncated``), a memory limit and
-   two threads. Nothing a query creates outlives its instance.
+   cap (the result is cut at ``row_limit`` rows and flagged ``truncated``), a size cap (the
+   result is read in small Arrow record batches and stopped once they hold more than
+   ``max_result_mb``), a memory limit and two threads. The time limit runs until the last batch
+   is read: DuckDB computes a streamed result while it is read. Nothing a query creates
+   outlives its instance.
+
+The size cap bounds what the result holds in this process. DuckDB's own working set is bounded
+by ``memory_limit`` only partly: the values of one vector (2,048 rows) in flight, such as long
+strings made by ``repeat``, are not counted there.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from storage.connection import retry_while_locked
 from storage.errors import SandboxError
@@ -51,6 +59,11 @@ PUBLIC_VIEW_NAMES: tuple[str, ...] = (
 # Statement kinds (duckdb.StatementType names) that only read. DESCRIBE, SHOW, SUMMARIZE,
 # VALUES and FROM-first queries all parse as SELECT.
 ALLOWED_STATEMENTS: frozenset[str] = frozenset({"SELECT", "EXPLAIN"})
+
+# Rows per Arrow record batch. Small, so that the size cap stops a result of long values soon
+# after the cap (a batch is the most it overshoots) yet 10,000 ordinary rows take ~40 batches.
+_BATCH_ROWS = 256
+_MB = 1_000_000  # as DuckDB's memory_limit counts 'MB'
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,13 +170,32 @@ def _open_retrying(db_path: Path, memory_limit: str, busy_timeout_s: float) -> d
         raise SandboxError(f"cannot open {db_path} read-only: {_first_line(error)}") from error
 
 
-def _friendly(error: duckdb.Error) -> str:
+def _timed_out(timeout_s: float) -> str:
+    return f"query stopped: it ran longer than the time limit of {timeout_s:g}s"
+
+
+def _too_large(max_result_mb: float) -> str:
+    return (
+        f"query stopped: the result is larger than {max_result_mb:g} MB (sql.max_result_mb): "
+        "select fewer rows or columns, or aggregate in the query"
+    )
+
+
+def _friendly(error: BaseException, max_result_mb: float) -> str:
     text = _first_line(error)
     lowered = text.lower()
     if "interrupt" in lowered:
         return "query stopped: it ran longer than the time limit"
+    if "arrow appender" in lowered and "string size" in lowered:
+        # One batch's strings passed Arrow's 2 GiB: far past any allowed size cap.
+        return _too_large(max_result_mb)
     if "read-only" in lowered or "read only" in lowered:
-        return f"refused: the database is read-only here ({text})"
+        # A write the statement check cannot see, such as WITH x AS (DELETE ... RETURNING *),
+        # reaches the read-only attachment, whose message names the outer SELECT.
+        return (
+            "refused: the sandbox only reads; this query would change the database "
+            "(INSERT, UPDATE or DELETE, also inside WITH), and writes are refused"
+        )
     if "extension" in lowered and ("not in the catalog" in lowered or "install" in lowered):
         return f"refused: the SQL sandbox loads no extensions ({text})"
     if "external access" in lowered or "lock_configuration" in lowered or "configuration" in lowered:
@@ -191,6 +223,33 @@ def _as_text_where_opaque(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyR
     return relation.project(", ".join(columns))
 
 
+def _fetch(
+    relation: duckdb.DuckDBPyRelation, *, max_result_mb: float, timeout_s: float, expired: threading.Event
+) -> pl.DataFrame:
+    """The relation's rows, read batch by batch; :class:`SandboxError` once they pass ``max_result_mb``.
+
+    The query runs while the batches are read, so the timer's interrupt can stop it here; between
+    batches ``expired`` is checked, in case the timer fired while no DuckDB code was running.
+    """
+    max_bytes = int(max_result_mb * _MB)
+    batches: list[pa.RecordBatch] = []
+    size = 0
+    with relation.to_arrow_reader(batch_size=_BATCH_ROWS) as reader:
+        schema = reader.schema
+        for batch in reader:
+            if expired.is_set():
+                raise SandboxError(_timed_out(timeout_s))
+            size += batch.nbytes
+            if size > max_bytes:
+                raise SandboxError(_too_large(max_result_mb))
+            batches.append(batch)
+    # One contiguous copy first: a frame made of many small batches takes ~1.7 times its size
+    # more to pickle, which the dashboard's cache does with every result.
+    table = pa.Table.from_batches(batches, schema=schema).combine_chunks()
+    del batches
+    return pl.DataFrame(table)
+
+
 def run_sandboxed(
     db_path: Path,
     sql: str,
@@ -198,12 +257,15 @@ def run_sandboxed(
     timeout_s: float = 10.0,
     row_limit: int = 10_000,
     memory_limit: str = "1GB",
+    max_result_mb: float = 100.0,
     busy_timeout_s: float = 10.0,
 ) -> SandboxResult:
     """Run one user query in the sandbox; raise :class:`SandboxError` with a readable reason.
 
-    While a writer holds the file the sandbox retries for up to ``busy_timeout_s``, then raises
-    :class:`DatabaseBusyError`.
+    The result holds at most ``row_limit`` rows (``truncated`` says when more were cut) and
+    at most ``max_result_mb`` megabytes (a larger one is an error, not a cut: which part to keep
+    is the query's choice). While a writer holds the file the sandbox retries for up to
+    ``busy_timeout_s``, then raises :class:`DatabaseBusyError`.
     """
     sql = check_statement(sql)
     if not db_path.exists():
@@ -224,13 +286,14 @@ def run_sandboxed(
             return SandboxResult(pl.DataFrame(), truncated=False, row_limit=row_limit)
         relation = _as_text_where_opaque(relation)
         # One row past the cap tells "exactly the cap" from "cut short" without counting all.
-        frame = relation.limit(row_limit + 1).pl()
-    except duckdb.Error as error:
+        frame = _fetch(
+            relation.limit(row_limit + 1), max_result_mb=max_result_mb, timeout_s=timeout_s, expired=expired
+        )
+    # A streamed batch's error (the interrupt too) comes through Arrow's C stream as an OSError.
+    except (duckdb.Error, pa.ArrowException, OSError) as error:
         if expired.is_set():
-            raise SandboxError(
-                f"query stopped: it ran longer than the time limit of {timeout_s:g}s"
-            ) from None
-        raise SandboxError(_friendly(error)) from None
+            raise SandboxError(_timed_out(timeout_s)) from None
+        raise SandboxError(_friendly(error, max_result_mb)) from None
     finally:
         timer.cancel()
         con.close()

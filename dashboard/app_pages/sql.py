@@ -24,7 +24,8 @@ st.title("SQL")
 version = version_or_stop(ctx)
 st.caption(
     f"Read-only: one SELECT at a time, no files or network, at most {ctx.sql_row_limit:,} rows, "
-    f"{ctx.sql_timeout_s:g}s and {ctx.sql_memory_limit} of memory per query. "
+    f"{ctx.sql_timeout_s:g}s, {ctx.sql_memory_limit} of memory and {ctx.sql_max_result_mb:g} MB of "
+    "result per query. "
     "The query is kept in the page address, so you can share the link. "
     "The views and their columns are in the sidebar."
 )
@@ -60,6 +61,7 @@ try:
         timeout_s=ctx.sql_timeout_s,
         row_limit=ctx.sql_row_limit,
         memory_limit=ctx.sql_memory_limit,
+        max_result_mb=ctx.sql_max_result_mb,
         ttl_s=ttl,
     )
 except DatabaseBusyError as error:

@@ -94,7 +94,7 @@ def sql_cmd(app: AppContext, query: str, fmt: str) -> None:
     app.existing_store().ensure_schema()
     result = run_sandboxed(
         s.db, query, timeout_s=s.sql.timeout_s, row_limit=s.sql.row_limit,
-        memory_limit=s.sql.memory_limit,
+        memory_limit=s.sql.memory_limit, max_result_mb=s.sql.max_result_mb,
     )
     print_frame(result.frame, fmt)
     if result.truncated:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboard.data_sql import run_query
 from storage.errors import SandboxError
 from storage.sandbox import PUBLIC_VIEW_NAMES, check_statement, run_sandboxed
 from storage.schema_alerts import ALERT_VIEWS
@@ -74,6 +75,14 @@ STATEMENTS = [
     "SELECT 1; SELECT 2",
 ]
 
+# Writes inside a WITH: the statement parses as a SELECT, so the read-only attachment refuses
+# them when they run.
+WRITING_CTES = [
+    "WITH x AS (DELETE FROM run_record RETURNING *) SELECT * FROM x",
+    "WITH x AS (INSERT INTO run_record SELECT * FROM run_record RETURNING *) SELECT count(*) FROM x",
+    "WITH x AS (UPDATE run_record SET project = 'x' RETURNING *) SELECT count(*) FROM x",
+]
+
 
 def _writes() -> list[str]:
     out = []
@@ -105,7 +114,7 @@ def hostile_db(tmp_path_factory: pytest.TempPathFactory, seeded_master: Path) ->
 
 def _cases(db: Path) -> list[str]:
     f, d = db.parent / "secret.csv", db.parent
-    return [s.format(f=f, d=d) for s in (*READERS, *STATEMENTS)] + _writes()
+    return [s.format(f=f, d=d) for s in (*READERS, *STATEMENTS)] + _writes() + WRITING_CTES
 
 
 def test_every_hostile_statement_is_refused_and_the_file_is_unchanged(hostile_db: Path) -> None:
@@ -137,6 +146,11 @@ def test_every_hostile_statement_is_refused_and_the_file_is_unchanged(hostile_db
     assert "2 statements" in messages["SELECT 1; SELECT 2"]
     copy_to = f"COPY (SELECT * FROM runs) TO '{hostile_db.parent}/leak.csv'"
     assert "COPY statements are not allowed" in messages[copy_to]
+    for sql in WRITING_CTES:  # said plainly, not as DuckDB's "Cannot execute statement of type SELECT"
+        assert messages[sql] == (
+            "refused: the sandbox only reads; this query would change the database "
+            "(INSERT, UPDATE or DELETE, also inside WITH), and writes are refused"
+        ), messages[sql]
     assert _digest(hostile_db) == before
     assert sorted(p.name for p in hostile_db.parent.iterdir()) == files_before
 
@@ -238,3 +252,13 @@ def test_too_deep_a_query_says_so_without_suggesting_a_refused_setting() -> None
     with pytest.raises(SandboxError, match="too deeply nested") as caught:
         check_statement(deep)
     assert "SET" not in str(caught.value)
+
+
+def test_the_sql_pages_query_is_bounded_in_size_by_default(hostile_db: Path) -> None:
+    # 101 values of 1 MB: inside the row cap, just over the default size bound of 100 MB.
+    with pytest.raises(SandboxError, match=r"larger than 100 MB \(sql\.max_result_mb\)"):
+        run_query(str(hostile_db), "v1", "SELECT repeat('x', 1000000) AS s FROM range(101)",
+                  timeout_s=10, row_limit=10_000, memory_limit="1GB", ttl_s=1)
+    small = run_query(str(hostile_db), "v1", "SELECT 1 AS a", timeout_s=10, row_limit=10_000,
+                      memory_limit="1GB", ttl_s=1, max_result_mb=1)
+    assert small.frame["a"].to_list() == [1]
