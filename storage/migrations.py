@@ -24,6 +24,7 @@ from storage.schema_core import (
     RUN_INDEX_STATEMENTS,
     STATE_STATEMENTS,
 )
+from storage.schema_retention import DERIVE_DROPPED, DROPPED_STATEMENTS
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "applied_versions", "migrate", "pending"]
 
@@ -53,6 +54,15 @@ def _layout(con: duckdb.DuckDBPyConnection) -> None:
     _create_views(con, PUBLIC_VIEWS)
 
 
+def _dropped_record(con: duckdb.DuckDBPyConnection) -> None:
+    _run_all(DROPPED_STATEMENTS)(con)
+    cutoff = con.execute("SELECT value FROM store_state WHERE key = 'retention_cutoff'").fetchall()
+    if cutoff:
+        # Retention ran before this migration: derive what it dropped from the rollups.
+        for statement in DERIVE_DROPPED.values():
+            con.execute(statement, [datetime.fromisoformat(str(cutoff[0][0]))])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "0001_core", _core),
     (2, "0002_alerts", _run_all(ALERT_STATEMENTS)),
@@ -62,6 +72,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (6, "0006_drop_run_commit_index", _run_all(RUN_INDEX_STATEMENTS)),
     (7, "0007_outbox_notify_type", _run_all(NOTIFY_TYPE_STATEMENTS)),
     (8, "0008_alert_announced_state", _run_all(ANNOUNCED_STATE_STATEMENTS)),
+    (9, "0009_retention_dropped_record", _dropped_record),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -16,8 +16,16 @@ How they stay exact and cheap:
   the same keys and inserts the keys that are new;
 * bulk loads aggregate in memory on sorted arrays (one pass, no hash table) and insert rows
   already in clustered order;
-* replacing a commit's points (or dropping points) recomputes the touched buckets from the
-  raw measures, since a minimum cannot be "un-merged".
+* replacing a commit's points recomputes the touched buckets, since a minimum cannot be
+  "un-merged": from the raw measures merged with the record of the points retention dropped
+  from those buckets (``dropped_*``, see :mod:`storage.schema_retention`), so a bucket keeps
+  the contributions of points that are no longer stored. A rebuild does the same for every
+  bucket.
+
+What cannot be exact: re-collecting a commit whose own raw points retention dropped. Its old
+values are gone, so they cannot be taken out of the dropped record; they stay counted beside
+the new run's (retention keeps each project's newest run, the one a scheduled collect of an
+unchanged project replaces, so this takes re-collecting an old commit on purpose).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import numpy as np
 import polars as pl
 
 from storage.schema_core import ROLLUP_TABLES
+from storage.schema_retention import DROPPED_TABLES
 
 __all__ = [
     "GRAINS",
@@ -42,6 +51,7 @@ __all__ = [
     "merge_run",
     "rebuild",
     "recompute_keys",
+    "record_dropped",
     "retention_cutoff",
 ]
 
@@ -138,7 +148,13 @@ def merge_aggregates(
     inserted. ``ordered`` says ``source`` is sorted by (series_id, bucket), so a plain insert
     keeps the table clustered.
     """
-    table = ROLLUP_TABLES[grain]
+    _merge_into(con, ROLLUP_TABLES[grain], grain, source, ordered=ordered)
+
+
+def _merge_into(
+    con: duckdb.DuckDBPyConnection, table: str, grain: str, source: str, *, ordered: bool = False
+) -> None:
+    """:func:`merge_aggregates` into ``table`` (a rollup table or a dropped record of ``grain``)."""
     bounds = _bounds(con, source)
     if bounds is None:
         return
@@ -160,15 +176,30 @@ def merge_points(con: duckdb.DuckDBPyConnection, source: str) -> None:
     :func:`bulk_aggregates` and :func:`merge_aggregates`).
     """
     ensure_series(con, source)
+    _merge_point_aggregates(con, source, ROLLUP_TABLES)
+
+
+def record_dropped(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    """Merge the points of relation ``source`` (ts, project, metric, value) into the record
+    of what retention dropped (``dropped_day``, ``dropped_week``, ``dropped_month``).
+
+    Call it in the transaction that deletes those points, for points whose series exist.
+    """
+    _merge_point_aggregates(con, source, DROPPED_TABLES)
+
+
+def _merge_point_aggregates(
+    con: duckdb.DuckDBPyConnection, source: str, tables: dict[str, str]
+) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_day AS {_day_aggregate(source)}")
-    for grain in GRAINS:
+    for grain, table in tables.items():
         if grain == "day":
-            merge_aggregates(con, grain, "_agg_day")
+            _merge_into(con, table, grain, "_agg_day")
         else:
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE _agg_up AS {_regroup('_agg_day', grain)}"
             )
-            merge_aggregates(con, grain, "_agg_up")
+            _merge_into(con, table, grain, "_agg_up")
     con.execute("DROP TABLE IF EXISTS _agg_day")
     con.execute("DROP TABLE IF EXISTS _agg_up")
 
@@ -371,10 +402,11 @@ def bulk_aggregates(points: pl.DataFrame, known: pl.DataFrame) -> BulkAggregates
 
 
 def recompute_keys(con: duckdb.DuckDBPyConnection, keys: str) -> None:
-    """Recompute, from raw measures, the buckets touched by relation ``keys`` (ts, project, metric).
+    """Recompute the buckets touched by relation ``keys`` (ts, project, metric).
 
-    Used after points were deleted (a commit's data replaced, or retention), where merging is
-    not possible. Buckets left without any raw point are removed.
+    Used after points were deleted (a commit's data replaced), where merging is not possible.
+    A bucket is recomputed from its raw measures merged with the record of the points
+    retention dropped from it; a bucket left with neither is removed.
     """
     ensure_series(con, keys)  # a replacing run may bring metrics never seen before
     projects = [str(r[0]) for r in con.execute(f"SELECT DISTINCT project FROM {keys}").fetchall()]
@@ -389,56 +421,61 @@ def recompute_keys(con: duckdb.DuckDBPyConnection, keys: str) -> None:
         bounds = _bounds(con, "_keys")
         if bounds is None:
             continue
-        con.execute(
-            f"""
-            DELETE FROM {table} r
-            WHERE {_PRUNE.format(grain=grain)}
-              AND (r.series_id, r.bucket) IN (SELECT (series_id, bucket) FROM _keys)
-            """,
-            bounds,
-        )
+        prune = _PRUNE.format(grain=grain)
+        touched = "(r.series_id, r.bucket) IN (SELECT (series_id, bucket) FROM _keys)"
+        con.execute(f"DELETE FROM {table} r WHERE {prune} AND {touched}", bounds)
         interval = {"day": "1 day", "week": "7 days", "month": "1 month"}[grain]
         con.execute(
             f"""
             INSERT INTO {table}
-            SELECT s.series_id, date_trunc('{grain}', m.ts) AS bucket, {_POINT_AGG}
-            FROM measure_point m JOIN series s USING (project, metric)
-            WHERE m.project IN (SELECT unnest(?::VARCHAR[]))
-              AND m.ts >= ? AND m.ts < ?::TIMESTAMP + INTERVAL '{interval}'
-              AND (s.series_id, date_trunc('{grain}', m.ts)) IN
-                  (SELECT (series_id, bucket) FROM _keys)
+            SELECT series_id, bucket, {_ROLLUP_AGG} FROM (
+                SELECT s.series_id, date_trunc('{grain}', m.ts) AS bucket, {_POINT_AGG}
+                FROM measure_point m JOIN series s USING (project, metric)
+                WHERE m.project IN (SELECT unnest(?::VARCHAR[]))
+                  AND m.ts >= ? AND m.ts < ?::TIMESTAMP + INTERVAL '{interval}'
+                  AND (s.series_id, date_trunc('{grain}', m.ts)) IN
+                      (SELECT (series_id, bucket) FROM _keys)
+                GROUP BY ALL
+                UNION ALL
+                SELECT {ROLLUP_COLUMNS} FROM {DROPPED_TABLES[grain]} r
+                WHERE {prune} AND {touched}
+            )
             GROUP BY ALL
             ORDER BY 1, 2
             """,
-            [projects, bounds[2], bounds[3]],
+            [projects, bounds[2], bounds[3], *bounds],
         )
     con.execute("DROP TABLE IF EXISTS _keys")
 
 
 def retention_cutoff(con: duckdb.DuckDBPyConnection) -> datetime | None:
-    """The time before which retention may have dropped raw points (None: nothing dropped)."""
+    """The time before which retention may have dropped raw points (None: nothing dropped).
+
+    Information only: what was dropped is in the ``dropped_*`` record, which every
+    recomputation of a bucket uses.
+    """
     rows = con.execute("SELECT value FROM store_state WHERE key = 'retention_cutoff'").fetchall()
     return datetime.fromisoformat(str(rows[0][0])) if rows else None
 
 
 def rebuild(con: duckdb.DuckDBPyConnection) -> None:
-    """Rebuild the rollups from the raw measures, clustered by series and bucket.
-
-    Buckets that start before the retention cutoff are kept as they are: some of their raw
-    points were dropped, so the stored rollup is the only exact record of them.
-    """
-    cutoff = retention_cutoff(con) or datetime.min
+    """Rebuild the rollups, clustered by series and bucket: from the raw measures, merged
+    with the record of the points retention dropped (so buckets that lost raw points keep
+    their contributions)."""
     ensure_series(con, "measure_point")
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _agg_day AS "
-        f"{_day_aggregate('(SELECT * FROM measure_point WHERE ts >= ?)')}",
-        [cutoff],
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _agg_day AS {_day_aggregate('measure_point')}")
     for grain, table in ROLLUP_TABLES.items():
-        con.execute(f"DELETE FROM {table} WHERE bucket >= ?", [cutoff])
+        con.execute(f"DELETE FROM {table}")
         con.execute(
-            f"INSERT INTO {table} SELECT * FROM ({_regroup('_agg_day', grain)}) "
-            "WHERE bucket >= ? ORDER BY series_id, bucket",
-            [cutoff],
+            f"""
+            INSERT INTO {table}
+            SELECT series_id, bucket, {_ROLLUP_AGG} FROM (
+                {_regroup('_agg_day', grain)}
+                UNION ALL
+                SELECT {ROLLUP_COLUMNS} FROM {DROPPED_TABLES[grain]}
+            )
+            GROUP BY ALL
+            ORDER BY series_id, bucket
+            """
         )
     con.execute("DROP TABLE IF EXISTS _agg_day")

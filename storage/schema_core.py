@@ -197,8 +197,8 @@ PUBLIC_VIEWS: dict[str, str] = {
 }
 
 # Migration 0005: small facts about the store itself. ``retention_cutoff`` is the latest time
-# before which raw points may have been dropped; a rollup rebuild keeps the buckets that start
-# before it (their raw points are gone, the rollups are all that is left).
+# before which raw points may have been dropped (information; since 0009 what retention drops
+# is recorded per bucket in ``dropped_*``, see storage.schema_retention).
 STATE_STATEMENTS: list[str] = [
     "CREATE TABLE IF NOT EXISTS store_state (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
 ]

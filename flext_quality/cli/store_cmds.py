@@ -103,7 +103,8 @@ def sql_cmd(app: AppContext, query: str, fmt: str) -> None:
 
 @click.command("rollup")
 @common_options
-@click.option("--rebuild", is_flag=True, required=True, help="Recompute every rollup from raw measures.")
+@click.option("--rebuild", is_flag=True, required=True,
+              help="Recompute every rollup from raw measures (and what retention dropped).")
 @pass_app
 def rollup_cmd(app: AppContext, rebuild: bool) -> None:
     """Rebuild the daily, weekly and monthly rollups from the raw measures."""

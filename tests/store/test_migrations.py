@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from store_helpers import T0, cli, make_run
+from store_helpers import T0, cli, database_before, make_run
 
 from storage.alert_store import OutboxMessage, claim_due, enqueue_messages
 from storage.errors import SchemaVersionError
@@ -84,19 +84,6 @@ def test_the_first_write_upgrades_an_older_file_too(tmp_path: Path) -> None:
     assert [n for _, n in _ledger(path)] == ALL_NAMES
 
 
-def _database_before(path: Path, name: str) -> duckdb.DuckDBPyConnection:
-    """A file with every migration before ``name`` applied by hand, as that release left it;
-    returns an open connection to add data."""
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
-                "name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
-    for version, earlier, apply in MIGRATIONS[:ALL_NAMES.index(name)]:
-        apply(con)
-        con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                    [version, earlier, datetime(2026, 1, 1)])
-    return con
-
-
 def _columns(path: Path, table: str) -> dict[str, str]:
     con = duckdb.connect(str(path), read_only=True)
     try:
@@ -109,7 +96,7 @@ def _columns(path: Path, table: str) -> dict[str, str]:
 
 def test_0008_counts_earlier_alert_states_as_announced(tmp_path: Path) -> None:
     path = tmp_path / "v7.duckdb"
-    con = _database_before(path, "0008_alert_announced_state")
+    con = database_before(path, "0008_alert_announced_state")
     try:
         con.execute("INSERT INTO alert_state_record (project, gate, state, since, since_run_id, "
                     "consecutive_failures, last_notified_at, updated_at) VALUES "
@@ -118,7 +105,7 @@ def test_0008_counts_earlier_alert_states_as_announced(tmp_path: Path) -> None:
     finally:
         con.close()
     store = MetricStore(path)
-    assert store.ensure_schema() == ["0008_alert_announced_state"]
+    assert store.ensure_schema() == ALL_NAMES[ALL_NAMES.index("0008_alert_announced_state"):]
     # A red gate alerted under the old rules is not announced again after the upgrade.
     assert store.fetch("SELECT gate, announced_state FROM alert_state_record ORDER BY gate") == [
         ("g-ok", "pass"), ("g-red", "fail")]
@@ -126,7 +113,7 @@ def test_0008_counts_earlier_alert_states_as_announced(tmp_path: Path) -> None:
 
 def test_0007_gives_the_outbox_a_notify_type_and_queued_messages_info(tmp_path: Path) -> None:
     path = tmp_path / "v6.duckdb"
-    con = _database_before(path, "0007_outbox_notify_type")
+    con = database_before(path, "0007_outbox_notify_type")
     try:
         con.execute("INSERT INTO outbox_record (message_id, dedup_key, route, url_index, endpoint, "
                     "purpose, project, title, body, body_format, status, attempts, created_at, "
