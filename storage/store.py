@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from storage import rollups
+from storage import rollup_bulk, rollups
 from storage.connection import read_connection, write_connection
 from storage.errors import SchemaVersionError, StoreError
 from storage.migrations import SCHEMA_VERSION, migrate, pending
@@ -278,7 +278,7 @@ class MetricStore:
             # release the GIL) while DuckDB writes the raw points, so the two overlap on a
             # multi-core machine. The writer lock keeps the series table as read meanwhile.
             pending = pool.submit(
-                rollups.bulk_aggregates, points.select("ts", "project", "metric", "value"), known
+                rollup_bulk.bulk_aggregates, points.select("ts", "project", "metric", "value"), known
             )
             if runs is not None and runs.height:
                 con.register("_runs_df", runs.select(RUN_COLUMNS))
