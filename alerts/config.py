@@ -6,18 +6,27 @@ settings at the entry points and passed down to :mod:`alerts` as plain values.
 
 from __future__ import annotations
 
+import re
 from fnmatch import fnmatchcase
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["ABSOLUTE_KEYS", "RELATIVE_KEYS", "GateSpec", "RouteSpec", "route_names"]
+__all__ = [
+    "ABSOLUTE_KEYS", "MAX_AGAINST_DAYS", "RELATIVE_KEYS", "GateSpec", "RouteSpec", "gate_ids",
+    "route_names",
+]
 
 ABSOLUTE_KEYS: tuple[str, ...] = ("min", "max")
 RELATIVE_KEYS: tuple[str, ...] = (
     "max_increase", "max_increase_percent", "max_decrease", "max_decrease_percent",
     "max_worsening", "max_worsening_percent",
 )
+# A century, as the settings' other day counts: a longer look-back has no timestamp to reach.
+MAX_AGAINST_DAYS = 36_525
+_DAYS_AGO = re.compile(r"[0-9]+d")
+# The amounts of relative rules are how much a value may move: a negative one could never pass.
+_Amount = Annotated[float, Field(ge=0)]
 
 
 class GateSpec(BaseModel):
@@ -32,23 +41,35 @@ class GateSpec(BaseModel):
     every threshold by that many units of the metric (noise band).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     metric: str = Field(min_length=1)
     min: float | None = None
     max: float | None = None
-    max_increase: float | None = None
-    max_increase_percent: float | None = None
-    max_decrease: float | None = None
-    max_decrease_percent: float | None = None
-    max_worsening: float | None = None
-    max_worsening_percent: float | None = None
+    max_increase: _Amount | None = None
+    max_increase_percent: _Amount | None = None
+    max_decrease: _Amount | None = None
+    max_decrease_percent: _Amount | None = None
+    max_worsening: _Amount | None = None
+    max_worsening_percent: _Amount | None = None
     against: Literal["previous", "baseline"] | str = "previous"
     baseline_run: str | None = None
     projects: list[str] = Field(default_factory=lambda: ["*"])
     consecutive: int = Field(default=1, ge=1)
     tolerance: float = Field(default=0.0, ge=0)
     name: str | None = None
+
+    @field_validator("against")
+    @classmethod
+    def _known_reference(cls, against: str) -> str:
+        if against in ("previous", "baseline") or (
+            _DAYS_AGO.fullmatch(against) and 1 <= int(against[:-1]) <= MAX_AGAINST_DAYS
+        ):
+            return against
+        raise ValueError(
+            "allowed are 'previous', 'baseline' or '<N>d' with N from 1 to "
+            f"{MAX_AGAINST_DAYS} (e.g. '7d')"
+        )
 
     @model_validator(mode="after")
     def _one_condition(self) -> GateSpec:
@@ -62,12 +83,10 @@ class GateSpec(BaseModel):
                 "a gate needs one of min, max, max_increase, max_increase_percent, "
                 "max_decrease, max_decrease_percent, max_worsening, max_worsening_percent"
             )
-        against = self.against
-        if against not in ("previous", "baseline") and not (
-            against.endswith("d") and against[:-1].isdigit()
-        ):
+        if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(
-                f"against={against!r}: allowed are 'previous', 'baseline' or '<N>d' (e.g. '7d')"
+                f"min={self.min:g} is above max={self.max:g}: no value could pass (min must be "
+                "at most max)"
             )
         return self
 
@@ -106,7 +125,7 @@ class GateSpec(BaseModel):
 class RouteSpec(BaseModel):
     """Where messages of one purpose go: a list of Apprise URLs, optionally for some projects."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     purpose: Literal["alerts", "reports"]
     urls: list[str] = Field(min_length=1)
@@ -132,3 +151,21 @@ def route_names(routes: list[RouteSpec]) -> list[str]:
     if len(set(names)) != len(names):
         raise ValueError(f"route names must be unique, got {names}")
     return names
+
+
+def gate_ids(gates: list[GateSpec]) -> list[str]:
+    """Each gate's :attr:`GateSpec.gate_id`; two gates with one id are refused.
+
+    The id keys a gate's alert state, so two gates sharing one would overwrite each other's
+    results and announce a new RED on every run. Gates that differ only in ``consecutive``,
+    ``tolerance`` or ``projects`` have the same rule, hence the same default id.
+    """
+    first: dict[str, int] = {}
+    for n, gate in enumerate(gates):
+        seen = first.setdefault(gate.gate_id, n)
+        if seen != n:
+            raise ValueError(
+                f"gates.{seen} and gates.{n} have the same id {gate.gate_id!r}: give each gate "
+                "a distinct `name`"
+            )
+    return list(first)

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -26,12 +29,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from alerts.config import GateSpec, RouteSpec
+from alerts.config import GateSpec, RouteSpec, gate_ids
 from storage.errors import ConfigError
 
 __all__ = [
     "DEFAULT_RUFF_SELECT",
+    "MAX_AGE_HOURS",
+    "MAX_AGE_SECONDS",
     "MAX_RETENTION_DAYS",
+    "MAX_TIMEOUT_S",
     "TOOL_NAMES",
     "CollectSettings",
     "DashboardSettings",
@@ -55,8 +61,17 @@ _DEFAULT_CONFIG_FILE = "flext-quality.toml"
 _TIME_OF_DAY = r"^([01]\d|2[0-3]):[0-5]\d$"
 _DEFAULT_SECRETS_DIR = Path("/run/secrets")
 _ENV_PREFIX = "FLEXT_QUALITY_"
-# A century: a longer age puts the cutoff before year 1, which no timestamp can hold.
+# A century: a longer age puts the cutoff before year 1, which no timestamp can hold. Every
+# age or interval that is added to or taken from a time is held to it (in its own unit), so
+# that no setting can make that arithmetic overflow.
 MAX_RETENTION_DAYS = 36_525
+MAX_AGE_HOURS = MAX_RETENTION_DAYS * 24
+MAX_AGE_SECONDS = MAX_AGE_HOURS * 3600
+_MAX_AGE_MINUTES = MAX_AGE_HOURS * 60
+# A day for timeouts and cache lifetimes. Waits are handed to the OS, and poll() takes at most
+# about 24.8 days (2**31 ms): a longer analyzer timeout would end in OverflowError.
+MAX_TIMEOUT_S = 86_400
+_MINUTES_A_DAY = 1440
 # Variables with our prefix that are not settings: the settings file to read (for every command,
 # and the one `flext-quality dashboard` hands to its Streamlit process), and the test suite's
 # switch for the real-browser test.
@@ -64,7 +79,8 @@ _NOT_SETTINGS = frozenset({"FLEXT_QUALITY_CONFIG", "FLEXT_QUALITY_REQUIRE_BROWSE
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No NaN or infinity anywhere: "inf" would pass `gt=0` and crash the time arithmetic later.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class CollectSettings(_Section):
@@ -80,7 +96,10 @@ class CollectSettings(_Section):
         le=64,
         description="Analyzers run at once (default: number of cores).",
     )
-    timeout_s: float = Field(default=600.0, gt=0, description="Timeout per analyzer run, seconds.")
+    timeout_s: float = Field(
+        default=600.0, gt=0, le=MAX_TIMEOUT_S,
+        description=f"Timeout per analyzer run, seconds (at most {MAX_TIMEOUT_S}, a day).",
+    )
     excludes: list[str] = Field(default_factory=list, description="Extra glob patterns of paths to skip.")
     ruff_select: list[str] = Field(
         default_factory=lambda: list(DEFAULT_RUFF_SELECT),
@@ -120,34 +139,76 @@ class CollectSettings(_Section):
 class NotifySettings(_Section):
     """Delivery of alerts and reports."""
 
-    max_attempts: int = Field(default=8, ge=1, description="Delivery attempts before giving up.")
-    backoff_base_s: float = Field(default=30.0, gt=0, description="First retry delay, doubled each time.")
-    backoff_max_s: float = Field(default=3600.0, gt=0, description="Longest retry delay.")
+    # At most 1000: the retry delay is base * 2**(attempts - 1), a float, and 2**1024 is too
+    # large for one (OverflowError); 1000 tries of even the default backoff take over 40 days.
+    max_attempts: int = Field(
+        default=8, ge=1, le=1000, description="Delivery attempts before giving up (1 to 1000)."
+    )
+    backoff_base_s: float = Field(
+        default=30.0, gt=0, le=MAX_AGE_SECONDS,
+        description=f"First retry delay, doubled each time, seconds (at most {MAX_AGE_SECONDS}, "
+        "100 years).",
+    )
+    backoff_max_s: float = Field(
+        default=3600.0, gt=0, le=MAX_AGE_SECONDS,
+        description=f"Longest retry delay, seconds (at most {MAX_AGE_SECONDS}, 100 years).",
+    )
     breaker_threshold: int = Field(
         default=3, ge=1, description="Failures in a row that open a route's circuit."
     )
     breaker_cooldown_s: float = Field(
-        default=300.0, gt=0, description="How long an open circuit skips its route."
+        default=300.0, gt=0, le=MAX_AGE_SECONDS,
+        description=f"How long an open circuit skips its route, seconds (at most {MAX_AGE_SECONDS}, "
+        "100 years).",
     )
     max_age_hours: float = Field(
-        default=48.0, gt=0, description="Age after which an undelivered message is failed."
+        default=48.0, gt=0, le=MAX_AGE_HOURS,
+        description="Age after which an undelivered message is failed, hours (at most "
+        f"{MAX_AGE_HOURS}, 100 years).",
     )
     reminder_hours: float | None = Field(
-        default=None, gt=0, description="Remind while a gate stays red (default: never)."
+        default=None, gt=0, le=MAX_AGE_HOURS,
+        description=f"Remind every N hours while a gate stays red (at most {MAX_AGE_HOURS}, "
+        "100 years; leave it unset for never, the default).",
     )
     stale_after_runs: int = Field(
         default=3, ge=1, description="Runs without a metric before its gate is stale."
     )
     stale_after_days: float = Field(
-        default=14.0, gt=0, description="Days without a metric before its gate is stale."
+        default=14.0, gt=0, le=MAX_RETENTION_DAYS,
+        description=f"Days without a metric before its gate is stale (at most {MAX_RETENTION_DAYS}, "
+        "100 years).",
     )
+
+    @field_validator("reminder_hours", mode="before")
+    @classmethod
+    def _never_is_unset(cls, value: Any) -> Any:
+        # "inf" (or a huge number) is how people write "never"; that is the default, unset.
+        try:
+            hours = float(value)
+        except (TypeError, ValueError):
+            return value  # not a number at all: pydantic's own message says so
+        if not math.isfinite(hours) or hours > MAX_AGE_HOURS:
+            raise ValueError(
+                f"expected a number of hours up to {MAX_AGE_HOURS} (100 years); to never remind, leave "
+                "notify.reminder_hours unset (the default)"
+            )
+        return value
 
 
 class SqlSettings(_Section):
     """The read-only SQL sandbox (dashboard page and `flext-quality sql`)."""
 
-    timeout_s: float = Field(default=10.0, gt=0, description="Time limit per query, seconds.")
-    row_limit: int = Field(default=10_000, ge=1, description="Most rows a query returns.")
+    timeout_s: float = Field(
+        default=10.0, gt=0, le=MAX_TIMEOUT_S,
+        description=f"Time limit per query, seconds (at most {MAX_TIMEOUT_S}, a day).",
+    )
+    # DuckDB's LIMIT takes a 64-bit integer, so a larger row_limit would fail every query; a
+    # billion rows is more than any sandbox result needs.
+    row_limit: int = Field(
+        default=10_000, ge=1, le=1_000_000_000,
+        description="Most rows a query returns (at most 1000000000).",
+    )
     memory_limit: str = Field(
         default="1GB",
         pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
@@ -169,9 +230,13 @@ class DashboardSettings(_Section):
 
     port: int = Field(default=8501, ge=1, le=65535, description="Port the dashboard serves on.")
     base_url: str | None = Field(
-        default=None, description="Public URL of the dashboard, for links in alerts."
+        default=None,
+        description="Public URL of the dashboard (http:// or https://), for links in alerts.",
     )
-    cache_ttl_s: int = Field(default=30, ge=1, description="Seconds a page's data may be reused.")
+    cache_ttl_s: int = Field(
+        default=30, ge=1, le=MAX_TIMEOUT_S,
+        description=f"Seconds a page's data may be reused (at most {MAX_TIMEOUT_S}, a day).",
+    )
     score_metric: str = Field(
         default="quality.score", min_length=1,
         description="Metric shown as each project's score on the Overview.",
@@ -180,13 +245,50 @@ class DashboardSettings(_Section):
         default=50, ge=5, le=1000, description="Projects per page on the Overview."
     )
 
+    @field_validator("base_url")
+    @classmethod
+    def _web_address(cls, url: str | None) -> str | None:
+        # It becomes the link in every alert and report: a typo would go out in each of them.
+        # Empty is unset (no links), as an environment variable set to "" is meant.
+        if not url:
+            return None
+        if not _is_web_address(url):
+            raise ValueError(
+                "expected an http:// or https:// URL with a host and no ?query or #fragment, "
+                "e.g. 'https://quality.example.com'"
+            )
+        return url
+
+
+def _is_web_address(url: str) -> bool:
+    """True for an http(s) URL with a host and a valid port, and no query, fragment or spaces.
+
+    Links are made by appending ``/gates?project=...``, which a query or fragment would break.
+    """
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port != 0  # reading .port raises ValueError for one past 65535
+    except ValueError:  # a port that is not a number, an unclosed [IPv6 address
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and port_ok
+        and not parts.query
+        and not parts.fragment
+        and not any(c.isspace() for c in url)
+    )
+
 
 class ProjectSettings(_Section):
     """A project the scheduler collects."""
 
     name: str = Field(min_length=1)
     path: Path
-    every_minutes: int | None = Field(default=None, ge=1, description="Collect every N minutes.")
+    every_minutes: int | None = Field(
+        default=None, ge=1, le=_MAX_AGE_MINUTES,
+        description=f"Collect every N minutes (at most {_MAX_AGE_MINUTES}, 100 years).",
+    )
     at: str | None = Field(default=None, pattern=_TIME_OF_DAY, description="Or collect daily at HH:MM.")
     tools: list[str] | None = None
 
@@ -206,9 +308,12 @@ class SchedulerSettings(_Section):
     maintenance_at: str = Field(
         default="03:00", pattern=_TIME_OF_DAY, description="Daily time of rollup and retention."
     )
-    flush_every_minutes: int = Field(default=5, ge=1, description="How often the outbox is retried.")
+    flush_every_minutes: int = Field(
+        default=5, ge=1, le=_MINUTES_A_DAY,
+        description=f"How often the outbox is retried, minutes (at most {_MINUTES_A_DAY}, a day).",
+    )
     retry_minutes: int = Field(
-        default=10, ge=0, le=1440,
+        default=10, ge=0, le=_MINUTES_A_DAY,
         description="A failed job is tried again this often until it succeeds, while that comes "
         "before its next regular run (0: wait for the next regular run).",
     )
@@ -222,6 +327,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         validate_default=True,
+        allow_inf_nan=False,
     )
 
     db: Path = Field(default=Path("data/quality.duckdb"), description="The DuckDB database file.")
@@ -242,7 +348,9 @@ class Settings(BaseSettings):
         description="Drop raw measures older than this after they are rolled up (default: keep all).",
     )
     write_timeout_s: float = Field(
-        default=120.0, gt=0, description="Longest wait for the database writer lock."
+        default=120.0, gt=0, le=MAX_TIMEOUT_S,
+        description=f"Longest wait for the database writer lock, seconds (at most {MAX_TIMEOUT_S}, "
+        "a day).",
     )
     collect: CollectSettings = Field(default_factory=CollectSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
@@ -267,6 +375,12 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: Any) -> Any:
         # `debug` as logging itself spells it in many configurations
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("gates", mode="after")
+    @classmethod
+    def _distinct_gate_ids(cls, gates: list[GateSpec]) -> list[GateSpec]:
+        gate_ids(gates)  # each id keys one alert state: a shared one would alert on every run
+        return gates
 
     @field_validator("allowed_roots", mode="after")
     @classmethod
@@ -297,31 +411,58 @@ _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _fill_secrets(text: str, secrets_dir: Path | None) -> str:
-    """``text`` with every ``${NAME}`` filled; each filled value is registered as a secret.
+    """``text`` with every ``${NAME}`` filled, encoded for its place in the URL.
 
     A filled value is secret wherever it lands in the URL (also in a webhook path or host that
     Apprise's privacy form shows), so it is registered for masking before anything can show,
-    store or log the filled URL.
+    store or log the filled URL. It is percent-encoded for where it sits (an ``@`` or ``/`` in
+    a password must not end it): see :mod:`alerts.placeholders`.
     """
+    if not _PLACEHOLDER.search(text):
+        return text
+    # Imported here: masking loads Apprise, which only URLs with placeholders need now.
+    from alerts.placeholders import fill_placeholders
 
-    def lookup(match: re.Match[str]) -> str:
-        # Imported here: masking loads Apprise, which only URLs with placeholders need now.
-        from alerts.masking import register_secret
-
-        name = match.group(1)
+    def lookup(name: str) -> str:
         if secrets_dir is not None and (secrets_dir / name).is_file():
-            value = (secrets_dir / name).read_text(encoding="utf-8").strip()
-        elif name in os.environ:
-            value = os.environ[name]
-        else:
-            raise ConfigError(
-                f"secret ${{{name}}} is not set: put it in a file {name} in the secrets "
-                "directory or in the environment"
-            )
-        register_secret(value)
-        return value
+            return (secrets_dir / name).read_text(encoding="utf-8").strip()
+        if name in os.environ:
+            return os.environ[name]
+        raise ConfigError(
+            f"secret ${{{name}}} is not set: put it in a file {name} in the secrets "
+            "directory or in the environment"
+        )
 
-    return _PLACEHOLDER.sub(lookup, text)
+    return fill_placeholders(text, lookup)
+
+
+def _field_info(loc: tuple[int | str, ...]) -> FieldInfo | None:
+    """The declaration of the setting at ``loc`` (list indexes skipped), or None."""
+    model: Any = Settings
+    info: FieldInfo | None = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            return None
+        info = fields[part]
+        args = get_args(info.annotation)
+        inner = (info.annotation, *args)
+        model = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    return info
+
+
+def _range(info: FieldInfo | None) -> str:
+    """The bounds declared on a number setting, e.g. ``greater than 0, at most 48``."""
+    words = {"gt": "greater than", "ge": "at least", "lt": "less than", "le": "at most"}
+    found = [
+        f"{words[name]} {getattr(item, name)}"
+        for item in (info.metadata if info else [])
+        for name in words
+        if getattr(item, name, None) is not None
+    ]
+    return f" ({', '.join(found)})" if found else ""
 
 
 def _describe(error: ValidationError) -> str:
@@ -329,13 +470,20 @@ def _describe(error: ValidationError) -> str:
     key = ".".join(str(part) for part in first["loc"]) or "settings"
     value = first.get("input")
     shown = "(missing)" if first["type"] == "missing" else repr(value)
-    if isinstance(value, dict):
-        shown = "{...}"
     message = first["msg"]
+    if first["type"] == "value_error":  # our own validators' text, without pydantic's prefix
+        message = str(first.get("ctx", {}).get("error", message))
     if first["type"] == "string_pattern_mismatch" and first.get("ctx", {}).get("pattern") == _TIME_OF_DAY:
         message = "expected a time of day HH:MM, 00:00 to 23:59"
+    if first["type"] == "finite_number":
+        message = f"expected a finite number{_range(_field_info(first['loc']))}"
     if first["type"] == "extra_forbidden":
         return f"invalid setting {key}: unknown key (check spelling; see README 'Settings')"
+    if isinstance(value, dict) or (
+        isinstance(value, list) and any(isinstance(v, dict | BaseModel) for v in value)
+    ):
+        # A whole table (a gate, the list of gates): the message names what is wrong in it.
+        return f"invalid setting {key}: {message}"
     return f"invalid setting {key}={shown}: {message}"
 
 

@@ -40,7 +40,7 @@ def is_lock_error(error: BaseException) -> bool:
 
 def _backoff(attempt: int) -> float:
     # Full jitter keeps several readers from retrying in lock-step.
-    return float(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random() / 2))  # noqa: S311
+    return float(min(0.5, 0.01 * 2 ** min(attempt, 6)) * (0.5 + random.random() / 2))  # noqa: S311
 
 
 @contextmanager

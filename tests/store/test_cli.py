@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -264,3 +265,76 @@ def test_a_bulk_ingest_of_stored_runs_is_one_clear_error(demo_db: MetricStore, t
     twice = pl.concat([data.runs.head(1), data.runs.head(1)]).with_columns(run_id=pl.lit("new-run"))
     with pytest.raises(StoreError, match="run id 'new-run' appears more than once"):
         demo_db.ingest_points(data.points.head(0), twice)
+
+
+@pytest.mark.parametrize(
+    ("env", "toml", "key", "value", "allowed"),
+    [
+        ({"FLEXT_QUALITY_NOTIFY__MAX_AGE_HOURS": "inf"}, None, "notify.max_age_hours", "'inf'",
+         "expected a finite number (greater than 0, at most 876600)"),
+        ({"FLEXT_QUALITY_NOTIFY__MAX_AGE_HOURS": "1e12"}, None, "notify.max_age_hours", "'1e12'",
+         "less than or equal to 876600"),
+        ({"FLEXT_QUALITY_NOTIFY__BREAKER_COOLDOWN_S": "1e12"}, None, "notify.breaker_cooldown_s",
+         "'1e12'", "less than or equal to 3155760000"),
+        ({"FLEXT_QUALITY_NOTIFY__REMINDER_HOURS": "inf"}, None, "notify.reminder_hours", "'inf'",
+         "to never remind, leave notify.reminder_hours unset"),
+        ({}, "[notify]\nstale_after_days = nan\n", "notify.stale_after_days", "nan",
+         "expected a finite number (greater than 0, at most 36525)"),
+        ({}, "[collect]\ntimeout_s = 1e9\n", "collect.timeout_s", "1000000000.0",
+         "less than or equal to 86400"),
+        ({"FLEXT_QUALITY_WRITE_TIMEOUT_S": "-inf"}, None, "write_timeout_s", "'-inf'", "finite number"),
+        ({"FLEXT_QUALITY_DASHBOARD__BASE_URL": "notaurl"}, None, "dashboard.base_url", "'notaurl'",
+         "expected an http:// or https:// URL with a host"),
+    ],
+)
+def test_an_infinite_huge_or_malformed_setting_stops_with_one_line(
+    tmp_path: Path, env: dict[str, str], toml: str | None, key: str, value: str, allowed: str
+) -> None:
+    test_a_bad_setting_stops_with_one_line(tmp_path, env, toml, key, value, allowed)
+
+
+def test_commands_that_crashed_on_a_huge_age_now_stop_at_start(tmp_path: Path) -> None:
+    db = str(tmp_path / "q.duckdb")
+    assert cli("--db", db, "migrate", cwd=tmp_path).returncode == 0
+    huge = {"FLEXT_QUALITY_NOTIFY__MAX_AGE_HOURS": "1e12"}
+    flushed = cli("--db", db, "notify", "--flush", cwd=tmp_path, env=huge)  # was OverflowError
+    assert flushed.returncode == 1
+    assert _one_error_line(flushed.stderr) == (
+        "error: invalid setting notify.max_age_hours='1e12': Input should be less than or equal "
+        "to 876600"
+    )
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "app.py").write_text("import os\n", encoding="utf-8")
+    checked = cli("--db", str(tmp_path / "new.duckdb"), "check", str(project), cwd=tmp_path,
+                  env={"FLEXT_QUALITY_NOTIFY__MAX_AGE_HOURS": "inf"})
+    assert checked.returncode == 1
+    assert "notify.max_age_hours='inf'" in _one_error_line(checked.stderr)
+    assert not (tmp_path / "new.duckdb").exists()  # stopped before collecting anything
+
+
+def test_the_largest_allowed_ages_run_without_overflow(tmp_path: Path) -> None:
+    """A red gate, a failed delivery, an opened circuit and a flush, every age at its bound."""
+    db = str(tmp_path / "q.duckdb")
+    assert cli("--db", db, "demo", "--projects", "1", "--days", "3", cwd=tmp_path).returncode == 0
+    (tmp_path / "flext-quality.toml").write_text(
+        '[[gates]]\nmetric = "ruff.issues"\nmax = 0\n'
+        '[[gates]]\nmetric = "ruff.issues"\nmax_increase = 0\nagainst = "36525d"\n'
+        '[[routes]]\npurpose = "alerts"\nurls = ["json://127.0.0.1:9/hook"]\n',  # refused at once
+        encoding="utf-8",
+    )
+    env = {f"FLEXT_QUALITY_NOTIFY__{name}": value for name, value in {
+        "MAX_AGE_HOURS": "876600", "REMINDER_HOURS": "876600", "STALE_AFTER_DAYS": "36525",
+        "BREAKER_COOLDOWN_S": "3155760000", "BACKOFF_BASE_S": "3155760000",
+        "BACKOFF_MAX_S": "3155760000", "MAX_ATTEMPTS": "1000", "BREAKER_THRESHOLD": "1",
+    }.items()}
+    checked = cli("--db", db, "check", "--no-collect", "--project", "project-0000", cwd=tmp_path, env=env)
+    assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked.stderr
+    assert "FAIL     ruff.issues max=0" in checked.stdout
+    flushed = cli("--db", db, "notify", "--flush", cwd=tmp_path, env=env)
+    assert flushed.returncode == 0, flushed.stderr
+    pending = re.search(r"1 pending, next attempt (\d{4})-", flushed.stdout)
+    this_year = datetime.now(UTC).year
+    assert pending and int(pending.group(1)) >= this_year + 50, flushed.stdout  # backoff, jittered
+    [(open_until,)] = MetricStore(Path(db)).fetch("SELECT open_until FROM channel_breaker")
+    assert open_until.year >= this_year + 99  # the circuit stays open for the century
