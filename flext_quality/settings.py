@@ -10,16 +10,14 @@ secrets directory or from the environment variable ``NAME``.
 from __future__ import annotations
 
 import difflib
-import json
 import math
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -30,6 +28,7 @@ from pydantic_settings import (
 )
 
 from alerts.config import GateSpec, RouteSpec, gate_ids
+from flext_quality.settings_errors import describe, undecodable
 from storage.errors import ConfigError
 
 __all__ = [
@@ -436,95 +435,6 @@ def _fill_secrets(text: str, secrets_dir: Path | None) -> str:
     return fill_placeholders(text, lookup)
 
 
-def _field_info(loc: tuple[int | str, ...]) -> FieldInfo | None:
-    """The declaration of the setting at ``loc`` (list indexes skipped), or None."""
-    model: Any = Settings
-    info: FieldInfo | None = None
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        fields = getattr(model, "model_fields", None)
-        if not fields or part not in fields:
-            return None
-        info = fields[part]
-        args = get_args(info.annotation)
-        inner = (info.annotation, *args)
-        model = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
-    return info
-
-
-def _range(info: FieldInfo | None) -> str:
-    """The bounds declared on a number setting, e.g. ``greater than 0, at most 48``."""
-    words = {"gt": "greater than", "ge": "at least", "lt": "less than", "le": "at most"}
-    found = [
-        f"{words[name]} {getattr(item, name)}"
-        for item in (info.metadata if info else [])
-        for name in words
-        if getattr(item, name, None) is not None
-    ]
-    return f" ({', '.join(found)})" if found else ""
-
-
-def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "settings"
-    value = first.get("input")
-    shown = "(missing)" if first["type"] == "missing" else repr(value)
-    message = first["msg"]
-    if first["type"] == "value_error":  # our own validators' text, without pydantic's prefix
-        message = str(first.get("ctx", {}).get("error", message))
-    if first["type"] == "string_pattern_mismatch" and first.get("ctx", {}).get("pattern") == _TIME_OF_DAY:
-        message = "expected a time of day HH:MM, 00:00 to 23:59"
-    if first["type"] == "finite_number":
-        message = f"expected a finite number{_range(_field_info(first['loc']))}"
-    if first["type"] == "extra_forbidden":
-        return f"invalid setting {key}: unknown key (check spelling; see README 'Settings')"
-    if isinstance(value, dict) or (
-        isinstance(value, list) and any(isinstance(v, dict | BaseModel) for v in value)
-    ):
-        # A whole table (a gate, the list of gates): the message names what is wrong in it.
-        return f"invalid setting {key}: {message}"
-    return f"invalid setting {key}={shown}: {message}"
-
-
-def _field_at(path: list[str]) -> Any:
-    """The annotation of the setting at ``path`` (lower-case keys), or None."""
-    model: Any = Settings
-    annotation: Any = None
-    for key in path:
-        fields = getattr(model, "model_fields", None)
-        if not fields or key not in fields:
-            return None
-        annotation = fields[key].annotation
-        model = next((a for a in (annotation, *get_args(annotation)) if isinstance(a, type)
-                      and issubclass(a, BaseModel)), None)
-    return annotation
-
-
-def _undecodable(error: SettingsError) -> str:
-    """One line naming the environment variable whose value is not the JSON it must be."""
-    prefix = Settings.model_config.get("env_prefix", "")
-    for name, value in sorted(os.environ.items()):
-        if not name.startswith(prefix) or name == "FLEXT_QUALITY_SECRETS_DIR":
-            continue
-        annotation = _field_at(name[len(prefix):].lower().split("__"))
-        origin = get_origin(annotation)
-        listed = list in (annotation, origin) or any(get_origin(a) is list for a in get_args(annotation))
-        kind = (
-            "a JSON list" if listed
-            else "a JSON object" if dict in (annotation, origin)
-            or (isinstance(annotation, type) and issubclass(annotation, BaseModel))
-            else None
-        )
-        if kind is None:
-            continue
-        try:
-            json.loads(value)
-        except ValueError:
-            return f"invalid setting {name}={value!r}: expected {kind}"
-    return f"invalid setting: {error}"
-
-
 def _environment_names() -> tuple[set[str], set[str]]:
     """Variable names that set a setting, and prefixes under which any name does (dicts)."""
     names: set[str] = set()
@@ -590,9 +500,9 @@ def load_settings(config: Path | None = None, overrides: dict[str, Any] | None =
     try:
         settings: Settings = loader(**init)
     except ValidationError as error:
-        raise ConfigError(_describe(error)) from None
+        raise ConfigError(describe(error, Settings, time_of_day=_TIME_OF_DAY)) from None
     except SettingsError as error:  # an environment variable or secret file that is not JSON
-        raise ConfigError(_undecodable(error)) from None
+        raise ConfigError(undecodable(error, Settings)) from None
     except (OSError, ValueError) as error:  # a TOML syntax error or unreadable file
         raise ConfigError(f"cannot read config {toml_file}: {error}") from None
     if secrets_dir is not None and settings.secrets_dir is None:
