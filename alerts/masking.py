@@ -31,6 +31,7 @@ __all__ = [
     "MASK",
     "SecretMaskingFilter",
     "install_log_masking",
+    "mask_as_written",
     "mask_text",
     "mask_url",
     "quiet_apprise",
@@ -106,6 +107,19 @@ def mask_url(url: str) -> str:
     private = _privacy_form(url)
     shown = _fallback_mask(url) if private is None else private
     return _hide_abbreviations(mask_text(shown, secret_parts(url)), url)
+
+
+def mask_as_written(url: str) -> str:
+    """The URL as the user wrote it, secret parts masked (for errors about the setting).
+
+    Apprise's privacy form rewrites a URL (adds its defaults as query arguments), which makes
+    an error hard to match with the setting; a URL Apprise cannot parse at all keeps only its
+    scheme and host, as in :func:`mask_url`.
+    """
+    register_url(url)
+    if _privacy_form(url) is None:
+        return mask_url(url)
+    return _hide_abbreviations(mask_text(url, secret_parts(url)), url)
 
 
 def _hide_abbreviations(shown: str, url: str) -> str:

@@ -38,7 +38,7 @@ import apprise
 from apprise.utils.parse import parse_urls
 
 from alerts.config import RouteSpec, route_names
-from alerts.masking import mask_text, mask_url, quiet_apprise, register_url, secret_parts
+from alerts.masking import mask_as_written, mask_text, quiet_apprise, register_url, secret_parts
 from alerts.messages import route_messages
 from storage.alert_store import (
     Attempt,
@@ -205,7 +205,7 @@ def validate_routes(routes: list[RouteSpec]) -> None:
             register_url(url)
             problem = _url_problem(url)
             if problem is not None:
-                raise NotifyError(f"invalid setting routes.{n}.urls.{i}={mask_url(url)!r}: {problem}")
+                raise NotifyError(f"invalid setting routes.{n}.urls.{i}={mask_as_written(url)!r}: {problem}")
 
 
 def _shown(message: OutboxMessage) -> str:

@@ -216,3 +216,12 @@ def test_flush_says_what_waits_for_a_retry_and_when(tmp_path: Path) -> None:
     again = _notify(common, "--flush")  # nothing is due yet: it says so, instead of "0, 0"
     assert again.stdout.splitlines() == [f"0 delivered, 0 not delivered{waiting}"]
     assert SECRET not in first.output + again.output
+
+
+def test_a_bad_route_url_is_shown_as_written(tmp_path: Path) -> None:
+    written = "json://127.0.0.1:9/first,json://127.0.0.1:9/second"
+    result = _notify(_config(tmp_path, written), "--test", "alerts")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: invalid setting routes.0.urls.0={written!r}: this is more than one URL to Apprise "
+        "(one URL per list item)")
