@@ -30,6 +30,7 @@ __all__ = [
     "RunContext",
     "claim_due",
     "enqueue_messages",
+    "find_messages",
     "list_outbox",
     "load_alert_states",
     "load_breakers",
@@ -498,6 +499,15 @@ def list_outbox(
         f"next_attempt_at, delivered_at, last_error FROM ({OUTBOX_DISPLAY}) {where} "
         f"ORDER BY created_at DESC, message_id LIMIT {int(limit)}",
         params,
+    )
+
+
+def find_messages(store: MetricStore, id_prefix: str) -> pl.DataFrame:
+    """Outbox messages whose id starts with ``id_prefix``, with their title and body."""
+    return store.query(
+        "SELECT message_id, route, endpoint, purpose, project, status, body_format, notify_type, "
+        "title, body FROM outbox_record WHERE starts_with(message_id, ?) ORDER BY message_id",
+        [id_prefix],
     )
 
 

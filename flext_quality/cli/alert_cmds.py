@@ -11,6 +11,7 @@ import polars as pl
 from click.core import ParameterSource
 
 from alerts.gates import direction_conflict
+from alerts.masking import mask_text
 from alerts.notify import DeliveryOutcome, send_test_notification, utc_now
 from alerts.report import Period
 from alerts.report_render import render_report
@@ -24,11 +25,13 @@ from flext_quality.settings import Settings
 from storage.alert_store import (
     OUTBOX_DISPLAY,
     AlertStateRow,
+    find_messages,
     list_outbox,
     load_alert_states,
     metric_directions,
     project_names,
 )
+from storage.errors import NotifyError
 from storage.store import MetricStore
 
 __all__ = ["register"]
@@ -174,6 +177,8 @@ def report_cmd(
               help="With --list: most rows shown.")
 @click.option("--test", "test_purpose", type=click.Choice(["alerts", "reports"]),
               help="Send a test message to every endpoint of this purpose.")
+@click.option("--show", "show_id", metavar="MESSAGE_ID",
+              help="Print one message as queued: endpoint, title and body (an id prefix will do).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True,
               help="table: lines for a person; json/csv: the rows of one action (--flush, "
@@ -182,16 +187,16 @@ def report_cmd(
 @pass_app
 def notify_cmd(
     app: AppContext, flush: bool, list_: bool, status: str | None, limit: int,
-    test_purpose: str | None, fmt: str,
+    test_purpose: str | None, show_id: str | None, fmt: str,
 ) -> None:
-    """Deliver (--flush), inspect (--list) or test (--test alerts) notifications.
+    """Deliver (--flush), inspect (--list, --show ID) or test (--test alerts) notifications.
 
     --test exits 1 when any endpoint did not get the test message (or there is none).
     """
     actions = [name for name, chosen in (("--flush", flush), ("--list", list_),
-                                         ("--test", test_purpose)) if chosen]
+                                         ("--test", test_purpose), ("--show", show_id)) if chosen]
     if not actions:
-        raise click.UsageError("choose --flush, --list or --test")
+        raise click.UsageError("choose --flush, --list, --show or --test")
     if fmt != "table" and len(actions) > 1:
         # One JSON document or CSV table per output: two actions' rows do not fit in one.
         raise click.UsageError(
@@ -225,8 +230,32 @@ def notify_cmd(
                 "last_error",
             )
         print_frame(frame, fmt, title="outbox")
+    if show_id is not None:
+        _show_message(store, show_id, fmt)
     if test_failed:
         click.get_current_context().exit(1)
+
+
+def _show_message(store: MetricStore, id_prefix: str, fmt: str) -> None:
+    """One outbox message as it goes out (secrets masked again, as everywhere they are shown)."""
+    store.ensure_schema()
+    found = find_messages(store, id_prefix.strip()) if id_prefix.strip() else None
+    if found is None or found.height == 0:
+        raise NotifyError(f"no outbox message with id {id_prefix!r} (`notify --list` shows them)")
+    if found.height > 1:
+        ids = ", ".join(found.get_column("message_id").head(5).to_list())
+        raise NotifyError(f"{found.height} messages start with {id_prefix!r} ({ids}): give more of the id")
+    masked = found.with_columns(pl.col(c).map_elements(lambda v: mask_text(v, ()), return_dtype=pl.String)
+                                for c in ("endpoint", "title", "body"))
+    if fmt != "table":
+        print_frame(masked, fmt)
+        return
+    row = masked.row(0, named=True)
+    click.echo(f"message {row['message_id']} ({row['purpose']}, {row['status']}, {row['notify_type']})")
+    click.echo(f"to:     route {row['route']}, {row['endpoint']} ({row['body_format']})")
+    click.echo(f"title:  {row['title']}")
+    click.echo("")
+    click.echo(row["body"])
 
 
 @click.command("scheduler")

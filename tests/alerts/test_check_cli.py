@@ -136,7 +136,7 @@ def test_check_without_runs_or_with_unknown_project_is_one_clear_line(tmp_path: 
     assert result.exit_code == 1
     assert result.output.strip().startswith("error: no stored run of project 'ghost'")
     usage = _invoke("notify", "--db", str(tmp_path / "x.duckdb"))
-    assert usage.exit_code == 2 and "choose --flush, --list or --test" in usage.output
+    assert usage.exit_code == 2 and "choose --flush, --list, --show or --test" in usage.output
 
 
 def test_check_says_when_a_gate_fails_but_is_not_red_yet_and_names_a_missing_baseline(

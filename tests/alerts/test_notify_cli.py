@@ -225,3 +225,24 @@ def test_a_bad_route_url_is_shown_as_written(tmp_path: Path) -> None:
     assert result.stderr.strip() == (
         f"error: invalid setting routes.0.urls.0={written!r}: this is more than one URL to Apprise "
         "(one URL per list item)")
+
+
+def test_show_prints_one_message_as_it_goes_out(tmp_path: Path) -> None:
+    common = _config(tmp_path, DEAD)
+    store = MetricStore(tmp_path / "q.duckdb")
+    store.ensure_schema()
+    enqueue_messages(store, route_messages([RouteSpec(purpose="alerts", urls=[DEAD])], purpose="alerts",
+                                           project="demo", render=lambda fmt: ("RED: demo", f"- **{fmt}** body"),
+                                           dedup="m1", now=utc_now()))
+    (message_id,) = store.fetch("SELECT message_id FROM outbox")[0]
+    shown = _notify(common, "--show", message_id[:8])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    assert lines[0] == f"message {message_id} (alerts, pending, info)"
+    assert lines[2:] == ["title:  RED: demo", "", "- **markdown** body"]
+    assert SECRET not in shown.output and DEAD_SHOWN.search(lines[1])
+    as_json = json.loads(_notify(common, "--show", message_id, "--format", "json").stdout)
+    assert [(r["title"], r["body"]) for r in as_json] == [("RED: demo", "- **markdown** body")]
+    missing = _notify(common, "--show", "nope")
+    assert missing.exit_code == 1
+    assert missing.stderr.strip() == "error: no outbox message with id 'nope' (`notify --list` shows them)"
