@@ -11,6 +11,7 @@ __all__ = [
     "LAYOUT_STATEMENTS",
     "PUBLIC_VIEWS",
     "PUBLIC_VIEWS_V1",
+    "ROLLUP_ROW_DDL",
     "ROLLUP_TABLES",
     "RUN_INDEX_STATEMENTS",
     "STATE_STATEMENTS",
@@ -120,8 +121,8 @@ CORE_STATEMENTS: list[str] = [
 # So a series (project, metric) gets an integer id, rollups are keyed and clustered by
 # (series_id, bucket) without an index, and the run index is dropped (a run's points are found
 # by project and time). The public views keep their columns.
-_ROLLUP_V4 = """
-CREATE TABLE {table}_v4 (
+#: The columns of a rollup row since 0004 (also of retention's record of dropped points, 0009).
+ROLLUP_ROW_DDL = """
     series_id INTEGER NOT NULL,
     bucket TIMESTAMP NOT NULL,
     min_value DOUBLE NOT NULL,
@@ -130,8 +131,8 @@ CREATE TABLE {table}_v4 (
     n BIGINT NOT NULL,
     last_ts TIMESTAMP NOT NULL,
     last_value DOUBLE NOT NULL
-)
 """
+_ROLLUP_V4 = "CREATE TABLE {table}_v4 (" + ROLLUP_ROW_DDL + ")"
 
 LAYOUT_STATEMENTS: list[str] = [
     """

@@ -10,7 +10,7 @@ bucket's remaining raw points with its dropped record. Internal tables, not a pu
 
 from __future__ import annotations
 
-from storage.schema_core import ROLLUP_TABLES
+from storage.schema_core import ROLLUP_ROW_DDL, ROLLUP_TABLES
 
 __all__ = ["DERIVE_DROPPED", "DROPPED_STATEMENTS", "DROPPED_TABLES"]
 
@@ -22,18 +22,7 @@ DROPPED_TABLES: dict[str, str] = {
 
 # Like the rollup tables since 0004: no key or index (written in (series_id, bucket) order by
 # retention, read a few buckets at a time through zone maps).
-_DROPPED_DDL = """
-CREATE TABLE IF NOT EXISTS {table} (
-    series_id INTEGER NOT NULL,
-    bucket TIMESTAMP NOT NULL,
-    min_value DOUBLE NOT NULL,
-    max_value DOUBLE NOT NULL,
-    sum_value DOUBLE NOT NULL,
-    n BIGINT NOT NULL,
-    last_ts TIMESTAMP NOT NULL,
-    last_value DOUBLE NOT NULL
-)
-"""
+_DROPPED_DDL = "CREATE TABLE IF NOT EXISTS {table} (" + ROLLUP_ROW_DDL + ")"
 
 # A database where retention ran before 0009 has no record of the dropped points: derive it
 # from the rollups, which still count them, minus the raw points that remain. Only buckets
