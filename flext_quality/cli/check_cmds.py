@@ -1,13 +1,15 @@
 """The ``check`` command: collect a project in CI, evaluate its gates, exit 1 when it must not pass.
 
-A build fails when a gate is red, when a gate stays red because this run could not measure it
-(its analyzer failed: the dashboard still shows it red), and when the run measured nothing at
-all (every analyzer failed). ``--fail-on-no-data`` also fails a build on a gate whose metric
-is missing from the run.
+A build fails when a gate is red, and when an analyzer failed: a crashed linter must not pass
+a build unnoticed, as it would not when run by hand. ``--allow-analyzer-failures`` lets such a
+build pass unless a gate stays red because this run could not measure it (the dashboard still
+shows it red) or the run measured nothing at all. ``--fail-on-no-data`` also fails a build on
+a gate whose metric is missing from the run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -43,28 +45,38 @@ class _Verdict:
     unmeasured: list[GateResultRow]  # metric missing from this run (not merely a reference)
     without_data: int  # gates not evaluated (no metric or no reference), not held red
     fail_on_no_data: bool
+    allow_analyzer_failures: bool
 
     @property
     def run_failed(self) -> bool:
         return self.run_status == "failed"
 
     @property
+    def analyzers_failed(self) -> bool:
+        return bool(self.failed_tools) and not self.allow_analyzer_failures
+
+    @property
     def passed(self) -> bool:
         missing = self.unmeasured if self.fail_on_no_data else []
-        return not (self.run_failed or self.red or self.held_red or missing)
+        return not (self.run_failed or self.analyzers_failed or self.red or self.held_red or missing)
 
     def summary(self) -> str:
         if self.run_failed:
             return f"failed: the run measured nothing ({len(self.failed_tools)} analyzer(s) failed)"
         if self.red or self.held_red:
             return f"{len(self.red) + len(self.held_red)} red gate(s)"
+        if self.analyzers_failed:
+            return (f"failed: {len(self.failed_tools)} analyzer(s) failed "
+                    "(--allow-analyzer-failures lets the gates decide)")
         if self.fail_on_no_data and self.unmeasured:
             return f"failed: {len(self.unmeasured)} gate(s) without data (--fail-on-no-data)"
         no_data = self.without_data
         return "all gates pass" + (f", {no_data} without data" if no_data else "")
 
 
-def _verdict(store: MetricStore, evaluation: Evaluation, fail_on_no_data: bool) -> _Verdict:
+def _verdict(
+    store: MetricStore, evaluation: Evaluation, *, fail_on_no_data: bool, allow_analyzer_failures: bool
+) -> _Verdict:
     run_id, project = evaluation.run_id, evaluation.project
     status = store.fetch("SELECT status FROM runs WHERE run_id = ?", [run_id])
     failed = store.fetch(
@@ -84,6 +96,7 @@ def _verdict(store: MetricStore, evaluation: Evaluation, fail_on_no_data: bool) 
         unmeasured=[r for r in no_data if r.value is None and r not in held],
         without_data=len(no_data) - len(held),
         fail_on_no_data=fail_on_no_data,
+        allow_analyzer_failures=allow_analyzer_failures,
     )
 
 
@@ -124,12 +137,25 @@ def _junit_xml(evaluation: Evaluation, verdict: _Verdict) -> str:
 def _writable(path: Path) -> None:
     """Refuse a JUnit path that cannot be written, before a minute of collecting."""
     parent = path.parent
+    blocking = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ConfigError(f"cannot write --junit {path}: {blocking} is a file, not a folder")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ConfigError(f"cannot write --junit {path}: {error.strerror or error}") from None
     if path.is_dir() or not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise ConfigError(f"cannot write --junit {path}: not a writable file")
+
+
+def _write_error_junit(path: Path, project: str, error: str) -> None:
+    case = (f"  <testcase classname={quoteattr('gates.' + project)} name=\"flext-quality check\">"
+            f"<error message={quoteattr(error)} type=\"error\" /></testcase>\n")
+    suite = ('<?xml version="1.0" encoding="utf-8"?>\n'
+             f"<testsuite name={quoteattr('flext-quality gates: ' + project)} "
+             f'tests="1" failures="0" errors="1" skipped="0">\n{case}</testsuite>\n')
+    with contextlib.suppress(OSError):  # the error line is what matters; the report is extra
+        path.write_text(suite, encoding="utf-8")
 
 
 def _write_junit(path: Path, text: str) -> None:
@@ -167,29 +193,41 @@ def _echo_text(name: str, run_id: str, evaluation: Evaluation, verdict: _Verdict
               help="Also write the gate results as JUnit XML to this file.")
 @click.option("--fail-on-no-data", is_flag=True,
               help="Also exit 1 when a gate's metric is missing from the run.")
+@click.option("--allow-analyzer-failures", is_flag=True,
+              help="Do not fail the build because an analyzer failed (gates still decide).")
 @common_options
 @pass_app
 def check_cmd(
     app: AppContext, path: Path | None, project: str | None, no_collect: bool, fmt: str,
-    junit: Path | None, fail_on_no_data: bool,
+    junit: Path | None, fail_on_no_data: bool, allow_analyzer_failures: bool,
 ) -> None:
     """Collect (or read the latest run), evaluate the gates; exit 1 when the build must not pass.
 
-    That is: a gate is red, a gate stays red because its analyzer failed in this run, or the
-    run measured nothing at all.
+    That is: a gate is red, or an analyzer failed (unless --allow-analyzer-failures: then a
+    gate that stays red because its analyzer failed, or a run that measured nothing).
     """
     target = (path or Path()).resolve()
     name = project or target.name
     try:
-        _check(app, target, name, no_collect, fmt, junit, fail_on_no_data)
+        _check(app, target, name, no_collect, fmt, junit,
+               _Flags(fail_on_no_data=fail_on_no_data, allow_analyzer_failures=allow_analyzer_failures))
     except FlextQualityError as error:
         if fmt == "json":  # CI reading the JSON gets the reason too (the line goes to stderr)
             click.echo(json.dumps({"project": name, "passed": False, "error": str(error)}, indent=2))
+        if junit is not None and not isinstance(error, ConfigError):
+            # A CI test report that says why, instead of an old one left from an earlier build.
+            _write_error_junit(junit, name, str(error))
         raise
 
 
+@dataclass(frozen=True, slots=True)
+class _Flags:
+    fail_on_no_data: bool
+    allow_analyzer_failures: bool
+
+
 def _check(app: AppContext, target: Path, name: str, no_collect: bool, fmt: str,
-           junit: Path | None, fail_on_no_data: bool) -> None:
+           junit: Path | None, flags: _Flags) -> None:
     settings = app.settings
     jobs.prepare_notifications(settings)
     store = app.store()
@@ -207,7 +245,8 @@ def _check(app: AppContext, target: Path, name: str, no_collect: bool, fmt: str,
         with analyzers_stop_on_signals(sigterm_interrupts=False):
             outcome = jobs.collect_and_evaluate(settings, store, target, name, trigger="ci")
         evaluation, deliveries, run_id = outcome.evaluation, outcome.deliveries, outcome.run_id
-    verdict = _verdict(store, evaluation, fail_on_no_data)
+    verdict = _verdict(store, evaluation, fail_on_no_data=flags.fail_on_no_data,
+                       allow_analyzer_failures=flags.allow_analyzer_failures)
     if junit is not None:
         _write_junit(junit, _junit_xml(evaluation, verdict))
     if fmt == "json":

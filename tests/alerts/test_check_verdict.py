@@ -82,14 +82,28 @@ def test_a_red_gate_whose_analyzer_fails_stays_red_and_fails_the_build(tmp_path:
     assert store.fetch("SELECT state FROM alert_states") == [("fail",)]
 
 
-def test_a_gate_new_to_its_analyzers_failure_is_no_data_and_passes_unless_asked(tmp_path: Path) -> None:
+def test_a_failed_analyzer_fails_the_build_unless_allowed(tmp_path: Path) -> None:
     project, common = _setup(tmp_path, NO_HIGH, crashing=("bandit",))
-    lenient = _check(str(project), *common)
-    assert lenient.exit_code == 0, lenient.output
-    assert "NO DATA  bandit.issues.high max=0" in lenient.output
-    assert lenient.output.rstrip().endswith("all gates pass, 1 without data")
-    strict = _check(str(project), "--fail-on-no-data", *common)
+    strict = _check(str(project), *common)
     assert strict.exit_code == 1, strict.output
+    assert "NO DATA  bandit.issues.high max=0" in strict.output
+    assert strict.output.rstrip().endswith(
+        "failed: 1 analyzer(s) failed (--allow-analyzer-failures lets the gates decide)")
+    lenient = _check(str(project), "--allow-analyzer-failures", *common)
+    assert lenient.exit_code == 0, lenient.output
+    assert lenient.output.rstrip().endswith("all gates pass, 1 without data")
+    assert _check(str(project), "--allow-analyzer-failures", "--fail-on-no-data", *common).exit_code == 1
+
+
+def test_a_run_with_only_the_bundled_tools_left_fails_even_when_allowed(tmp_path: Path) -> None:
+    """The default tools: every external analyzer crashed, the bundled ones still measured."""
+    project, common = _setup(tmp_path, NO_HIGH, crashing=("ruff", "bandit"))
+    config = Path(common[-1])
+    config.write_text(config.read_text().replace('tools = ["ruff", "bandit"]',
+                                                 'tools = ["ruff", "bandit", "suppressions"]'))
+    done = _check(str(project), *common)
+    assert done.exit_code == 1, done.output
+    assert "2 analyzer(s) failed" in done.output
 
 
 def test_a_first_build_with_a_relative_gate_passes_with_fail_on_no_data(tmp_path: Path) -> None:
@@ -98,6 +112,18 @@ def test_a_first_build_with_a_relative_gate_passes_with_fail_on_no_data(tmp_path
     first = _check(str(project), "--fail-on-no-data", *common)
     assert first.exit_code == 0, first.output  # no previous run yet: not a missing metric
     assert first.output.rstrip().endswith("all gates pass, 1 without data")
+
+
+def test_a_junit_report_says_why_when_check_stops_on_an_error(tmp_path: Path) -> None:
+    _, common = _setup(tmp_path, NO_HIGH)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    junit = tmp_path / "gates.xml"
+    junit.write_text("<testsuite name='an earlier build' />", encoding="utf-8")
+    done = _check(str(empty), "--junit", str(junit), *common)
+    assert done.exit_code == 1
+    error = ET.parse(junit).getroot().find("testcase/error")
+    assert error is not None and (error.get("message") or "") in done.stderr
 
 
 def test_an_unwritable_junit_path_is_one_line_before_any_collecting(tmp_path: Path) -> None:

@@ -231,9 +231,11 @@ def test_show_prints_one_message_as_it_goes_out(tmp_path: Path) -> None:
     common = _config(tmp_path, DEAD)
     store = MetricStore(tmp_path / "q.duckdb")
     store.ensure_schema()
+    def render(fmt: str) -> tuple[str, str]:
+        return "RED: demo", f"- **{fmt}** body"
+
     enqueue_messages(store, route_messages([RouteSpec(purpose="alerts", urls=[DEAD])], purpose="alerts",
-                                           project="demo", render=lambda fmt: ("RED: demo", f"- **{fmt}** body"),
-                                           dedup="m1", now=utc_now()))
+                                           project="demo", render=render, dedup="m1", now=utc_now()))
     (message_id,) = store.fetch("SELECT message_id FROM outbox")[0]
     shown = _notify(common, "--show", message_id[:8])
     assert shown.exit_code == 0, shown.output
