@@ -12,8 +12,10 @@ only the whole value is known to be secret). Each value is percent-encoded for i
 * in the path: what would end it (``? #``), ``%`` and spaces;
 * in the query: also ``& =`` and ``+``.
 
-A value that is already percent-encoded (every ``%`` starts a ``%XX`` escape) keeps its
-escapes, so a secret written encoded by hand, as the only way that worked before, still works.
+A value that is already percent-encoded (every ``%`` starts a ``%XX`` escape, and nothing else
+in it needs encoding there) keeps its escapes, so a secret written encoded by hand, as the only
+way that worked before, still works; ``k9%41Zx@y`` (a raw ``@`` beside the ``%41``) is taken as
+written and encoded whole.
 Every filled value is registered as a secret: as written, as encoded, and as decoded.
 """
 
@@ -58,14 +60,18 @@ def _position(url: str, index: int) -> str:
     return "query" if 0 <= query < index else "path"
 
 
-def _pre_encoded(value: str) -> bool:
-    return "%" in value and value.count("%") == len(_ESCAPE.findall(value))
+def _pre_encoded(value: str, safe: str) -> bool:
+    """True when ``value`` was written percent-encoded: every ``%`` starts a ``%XX`` escape and
+    nothing else in it would need encoding here (a raw ``@`` next to ``%41`` says it was not)."""
+    if "%" not in value or value.count("%") != len(_ESCAPE.findall(value)):
+        return False
+    return quote(value, safe=safe + "%") == value
 
 
 def encode_for_position(url: str, index: int, value: str) -> str:
     """``value`` percent-encoded for the part of ``url`` where position ``index`` lies."""
     safe = _SAFE[_position(url, index)]
-    if _pre_encoded(value):
+    if _pre_encoded(value, safe):
         safe += "%"
     return quote(value, safe=safe)
 

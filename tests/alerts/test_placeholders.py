@@ -29,6 +29,7 @@ PASSWORD = "Xy@Super/Secret#Tail%9?&"
         ("json://host:9/hook?token=${P}", "a&b=c+d", "a%26b%3Dc%2Bd"),
         ("mailto://user:${P}@host", "Summer%402026", "Summer%402026"),  # encoded by hand: kept
         ("mailto://user:${P}@host", "100%sure", "100%25sure"),  # a bare % is a character
+        ("mailto://user:${P}@host", "k9%41Zx@y", "k9%2541Zx%40y"),  # not encoded by hand: a raw @
     ],
 )
 def test_a_value_is_encoded_for_where_it_sits(url: str, value: str, expected: str) -> None:
