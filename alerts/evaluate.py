@@ -208,7 +208,7 @@ def build_event(
             previous = _value_before(store, state.streak_run_id, gate.metric)
     reminder_no = 0
     if kind == "reminder" and state.since is not None:
-        reminder_no = int((now - state.since).total_seconds() // 60)
+        reminder_no = int((now - state.since).total_seconds())  # one per second at most
     return AlertEvent(
         kind=kind,
         project=str(summary["project"]),

@@ -16,7 +16,13 @@ from alerts.config import GateSpec, RouteSpec
 from alerts.evaluate import AlertPolicy, build_event
 from alerts.gates import evaluate_gate, reference_requests
 from alerts.messages import AlertEvent, alert_messages
-from storage.alert_store import AlertStateRow, load_alert_states, load_run_context, save_evaluation
+from storage.alert_store import (
+    AlertStateRow,
+    enqueue_messages,
+    load_alert_states,
+    load_run_context,
+    save_evaluation,
+)
 from storage.store import MetricStore
 
 __all__ = ["due_reminders", "queue_reminders"]
@@ -80,6 +86,8 @@ def queue_reminders(
             states.append(replace(state, last_notified_at=now, updated_at=now))
         messages = alert_messages(events, project=project, routes=routes,
                                   dashboard_url=policy.dashboard_url, now=now)
-        if messages:
-            queued += save_evaluation(store, [], states, messages)
+        ids = enqueue_messages(store, messages)
+        if ids:  # reminded: only now does "last alert sent" move
+            save_evaluation(store, [], states, [])
+            queued += ids
     return queued

@@ -114,3 +114,16 @@ def test_a_stale_only_message_says_stale(store: MetricStore, make_run: RunMaker,
         jobs.evaluate_and_deliver(settings, store, run_id, now=at)
     titles = [r.json()["title"] for r in http_receiver.requests]
     assert titles == ["flext-quality: demo: 1 gate(s) STALE"], titles
+
+
+def test_reminders_closer_than_a_minute_are_not_lost(
+    store: MetricStore, make_run: RunMaker, http_receiver: HttpReceiver
+) -> None:
+    settings = _settings(store.path, http_receiver, reminder_hours=0.001)  # every 3.6 s
+    run_id = make_run({"ruff.issues": 5}, at=T0)
+    jobs.evaluate_and_deliver(settings, store, run_id, now=T0)
+    for seconds in (4, 8, 12):  # three reminders inside one minute
+        jobs.flush_outbox(settings, store, now=T0 + timedelta(seconds=seconds))
+    assert len(http_receiver.requests) == 4
+    (told,) = store.fetch("SELECT last_notified_at FROM alert_states")[0]
+    assert told == T0 + timedelta(seconds=12)
