@@ -48,3 +48,26 @@ def test_a_reader_leaving_after_the_first_line_is_noticed(tmp_path: Path) -> Non
         errors = writer.stderr.read()
         assert writer.wait(timeout=120) == 128 + signal.SIGPIPE, (args, errors)
         assert first.strip() and errors == b"", (args, errors)
+
+
+def test_output_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    """A full disk (`> /dev/full`) or a closed standard output: one error line, exit 1."""
+    store = MetricStore(tmp_path / "q.duckdb")
+    data = generate(projects=2, metrics=4, days=30, seed=1)
+    store.ingest_points(data.points, data.runs)
+    command = [sys.executable, "-m", "flext_quality", "--db", str(store.path)]
+    for args in (["sql", "SELECT * FROM measures", "--format", "csv"],
+                 ["export", "measures", "-o", "/dev/stdout", "--format", "csv"],
+                 ["report", "--all", "--format", "json"]):
+        with open("/dev/full", "w", encoding="utf-8") as full:
+            done = subprocess.run([*command, *args], stdout=full, stderr=subprocess.PIPE, cwd=tmp_path,
+                                  timeout=120, check=False)
+        lines = done.stderr.decode().strip().splitlines()
+        assert done.returncode == 1 and len(lines) == 1, (args, done.stderr)
+        assert lines[0].startswith("error: cannot write or read: No space left on device"), lines
+    closed = subprocess.run([*command, "sql", "SELECT 1", "--format", "json"], stdout=None,
+                            stderr=subprocess.PIPE, cwd=tmp_path, timeout=120, check=False,
+                            preexec_fn=lambda: os.close(1))
+    assert closed.returncode == 1
+    assert closed.stderr.decode().strip() == (
+        "error: standard output is closed: there is nowhere to print the result")

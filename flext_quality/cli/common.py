@@ -92,7 +92,11 @@ class FlextGroup(click.Group):
             ctx.exit(130)
         except OSError as error:
             if not _broken_pipe(error):
-                raise
+                # Output that cannot be written (a full disk, `> /dev/full`), or a file error a
+                # layer did not word: one line, not a traceback.
+                where = f" ({error.filename})" if error.filename else ""
+                click.echo(f"error: cannot write or read: {error.strerror or error}{where}", err=True)
+                ctx.exit(1)
             # The reader of our output went away (`| head`): what was to be stored is stored;
             # stop quietly with the exit status of a process ended by SIGPIPE, as Unix tools do.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -116,6 +120,8 @@ def emit(text: str) -> None:
     pieces of a pipe's size raises ``BrokenPipeError`` instead (exit 141 above).
     """
     out = sys.stdout
+    if out is None:  # started with standard output closed (`>&-`)
+        raise FlextQualityError("standard output is closed: there is nowhere to print the result")
     for start in range(0, len(text), _CHUNK):
         out.write(text[start : start + _CHUNK])
     out.flush()
