@@ -137,7 +137,12 @@ def retention_cmd(app: AppContext, days: int | None) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True)
 @pass_app
 def export_cmd(app: AppContext, view: str, fmt: str | None, output: Path) -> None:
-    """Export a public view to a Parquet or CSV file."""
+    """Export a public view to a Parquet or CSV file (``-o -``: standard output)."""
+    to_stdout = str(output) in ("-", "/dev/stdout")
+    if str(output) == "-":
+        if fmt is None:
+            raise click.UsageError("-o - writes to standard output: pass --format parquet|csv")
+        output = Path("/dev/stdout")
     by_suffix = _EXPORT_SUFFIXES.get(output.suffix.lower())
     if fmt is None and by_suffix is None:
         raise click.UsageError(
@@ -147,7 +152,8 @@ def export_cmd(app: AppContext, view: str, fmt: str | None, output: Path) -> Non
         raise click.UsageError(f"--format {fmt} does not match the file name {output.name}")
     chosen = fmt or by_suffix
     rows = export_view(app.existing_store(), view, "csv" if chosen == "csv" else "parquet", output)
-    click.echo(f"wrote {rows} rows to {output}")
+    # Never into the data itself when the data goes to standard output.
+    click.echo(f"wrote {rows} rows to {'standard output' if to_stdout else output}", err=to_stdout)
 
 
 @click.command("demo")

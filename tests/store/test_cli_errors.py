@@ -274,3 +274,14 @@ def test_sql_shows_intervals_and_unions_as_text(demo_db: MetricStore) -> None:
     result = run("--db", str(demo_db.path), "sql", query, "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == [{"i": "3 days", "l": "['01:00:00']", "u": "7"}]
+
+
+def test_export_to_standard_output(demo_db: MetricStore) -> None:
+    db = str(demo_db.path)
+    runs = demo_db.fetch("SELECT count(*) FROM runs")[0][0]
+    as_csv = run("--db", db, "export", "runs", "-o", "-", "--format", "csv")
+    assert as_csv.exit_code == 0, as_csv.output
+    assert pl.read_csv(io.StringIO(as_csv.stdout)).height == runs  # the data alone on stdout
+    assert as_csv.stderr.strip() == f"wrote {runs} rows to standard output"
+    unsure = run("--db", db, "export", "runs", "-o", "-")
+    assert unsure.exit_code == 2 and "pass --format parquet|csv" in unsure.stderr
