@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -276,11 +278,14 @@ def test_sql_shows_intervals_and_unions_as_text(demo_db: MetricStore) -> None:
     assert json.loads(result.stdout) == [{"i": "3 days", "l": "['01:00:00']", "u": "7"}]
 
 
-def test_export_to_standard_output(demo_db: MetricStore) -> None:
+def test_export_to_standard_output(demo_db: MetricStore, tmp_path: Path) -> None:
     db = str(demo_db.path)
     runs = demo_db.fetch("SELECT count(*) FROM runs")[0][0]
-    as_csv = run("--db", db, "export", "runs", "-o", "-", "--format", "csv")
-    assert as_csv.exit_code == 0, as_csv.output
+    # a real process: the data goes to file descriptor 1 itself
+    as_csv = subprocess.run([sys.executable, "-m", "flext_quality", "--db", db, "export", "runs",
+                             "-o", "-", "--format", "csv"], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=120, check=False)
+    assert as_csv.returncode == 0, as_csv.stderr
     assert pl.read_csv(io.StringIO(as_csv.stdout)).height == runs  # the data alone on stdout
     assert as_csv.stderr.strip() == f"wrote {runs} rows to standard output"
     unsure = run("--db", db, "export", "runs", "-o", "-")
