@@ -88,6 +88,12 @@ class GateSpec(BaseModel):
                 f"min={self.min:g} is above max={self.max:g}: no value could pass (min must be "
                 "at most max)"
             )
+        unused = [k for k in ("against", "baseline_run") if k in self.model_fields_set]
+        if unused and not self.is_relative:
+            raise ValueError(
+                f"{unused[0]} applies only to relative conditions (max_increase, max_decrease, "
+                "max_worsening and their _percent forms); this gate has only min/max"
+            )
         return self
 
     @property

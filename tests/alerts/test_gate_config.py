@@ -62,6 +62,11 @@ BAD: list[tuple[str, str, list[str]]] = [
      ["'<N>d' with N from 1 to 36525"]),
     (_gates('metric = "ruff.issues"\nmax_increase = 1\nagainst = "99999999999d"'),
      "gates.0.against='99999999999d'", ["'<N>d' with N from 1 to 36525"]),
+    # a reference on a gate that compares with none
+    (_gates('metric = "ruff.issues"\nmax = 1\nagainst = "7d"'), "gates.0:",
+     ["against applies only to relative conditions"]),
+    (_gates('metric = "ruff.issues"\nmax = 1\nbaseline_run = "r1"'), "gates.0:",
+     ["baseline_run applies only to relative conditions"]),
     # the same name twice
     (_gates('metric = "ruff.issues"\nmax = 5\nname = "lint"',
             'metric = "mypy.errors"\nmax = 0\nname = "lint"'),
