@@ -14,7 +14,7 @@ from pathlib import Path
 
 from storage.errors import ProjectError
 
-__all__ = ["SKIPPED_DIRS", "discover_files", "is_excluded", "resolve_project"]
+__all__ = ["SKIPPED_DIRS", "discover_files", "is_excluded", "resolve_project", "would_walk"]
 
 #: Folder names never descended into (besides hidden folders and virtual environments).
 SKIPPED_DIRS: frozenset[str] = frozenset(
@@ -59,6 +59,20 @@ def _skip_dir(parent: Path, name: str) -> bool:
     # its files, so backfill would not see them either
     folder = parent / name
     return (folder / "pyvenv.cfg").is_file() or (folder / ".git").exists()
+
+
+def would_walk(root: Path, relative: str, excludes: Sequence[str] = ()) -> bool:
+    """Whether discovery looks at the path ``relative`` (POSIX, under ``root``): none of its
+    folders is skipped or excluded, nor is the path itself. The path need not exist (a file
+    just deleted), so the file's own name is not checked against ``.py``."""
+    parts = relative.split("/")
+    here = root
+    for depth, name in enumerate(parts[:-1]):
+        if _skip_dir(here, name) or is_excluded("/".join(parts[: depth + 1]), excludes):
+            return False
+        here = here / name
+    return not parts[-1].startswith(".") or parts[-1] in (".bandit", ".coveragerc", ".gitignore",
+                                                         ".ruff.toml", ".mypy.ini")
 
 
 def discover_files(root: Path, excludes: Sequence[str] = ()) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,12 +31,15 @@ class GitInfo:
     dirty: bool
 
 
-def git_info(root: Path, *, timeout_s: float = 30.0) -> GitInfo | None:
+def git_info(
+    root: Path, *, timeout_s: float = 30.0, walked: Callable[[str], bool] | None = None
+) -> GitInfo | None:
     """Metadata of the commit checked out at ``root``; ``None`` when it is not a git work tree.
 
     ``dirty`` is true when a file the analyzers read (:func:`changes_analyzed_files`) is
-    modified, added, deleted or untracked under ``root``; ``branch`` is ``None`` on a
-    detached HEAD.
+    modified, added, deleted or untracked under ``root``, in a folder discovery looks at
+    (``walked``: a path relative to ``root``; default every folder); ``branch`` is ``None`` on
+    a detached HEAD.
     """
     git = resolve_executable("git", {})
 
@@ -55,20 +59,27 @@ def git_info(root: Path, *, timeout_s: float = 30.0) -> GitInfo | None:
     sha, timestamp, author, subject = log.strip("\n").split("\x1f", 3)
     branch = (git_out("rev-parse", "--abbrev-ref", "HEAD") or "").strip()
     status = git_out("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".")
+    # porcelain paths are relative to the repository root; discovery's to the project folder
+    prefix = (git_out("rev-parse", "--show-prefix") or "").strip()
     return GitInfo(
         commit_sha=sha,
         committed_at=datetime.fromtimestamp(int(timestamp), UTC).replace(tzinfo=None),
         author=author,
         branch=None if branch in ("", "HEAD") else branch,
         message=subject,
-        dirty=changes_analyzed_files(status or ""),
+        dirty=changes_analyzed_files(status or "", prefix=prefix, walked=walked),
     )
 
 
-def changes_analyzed_files(status: str) -> bool:
+def changes_analyzed_files(
+    status: str, *, prefix: str = "", walked: Callable[[str], bool] | None = None
+) -> bool:
     """True when ``git status --porcelain=v1 -z`` output names a file the analyzers read.
 
-    Both sides of a rename count. Ignored files never appear in it.
+    Both sides of a rename count. Ignored files never appear in it. ``prefix`` is the project
+    folder's path in the repository; ``walked`` says whether discovery looks at a path
+    relative to the project (a file in ``build/``, a virtual environment or an excluded
+    folder is never analysed, so it does not make the tree dirty).
     """
     fields = status.split("\0")
     index = 0
@@ -83,6 +94,9 @@ def changes_analyzed_files(status: str) -> bool:
             index += 1
         for path in paths:
             name = path.rsplit("/", 1)[-1]
-            if name in ANALYZED_NAMES or name.endswith(ANALYZED_SUFFIXES):
+            if not (name in ANALYZED_NAMES or name.endswith(ANALYZED_SUFFIXES)):
+                continue
+            relative = path[len(prefix):] if prefix and path.startswith(prefix) else path
+            if walked is None or walked(relative):
                 return True
     return False

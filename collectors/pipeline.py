@@ -20,7 +20,7 @@ from pathlib import Path
 from collectors.aggregate import findings_from_pairs, findings_from_per_file
 from collectors.base import Adapter, CollectOptions, ToolOutput, ToolSetup, stored_path
 from collectors.cache import FileCache, PerFileResult, blob_sha
-from collectors.discovery import discover_files, resolve_project
+from collectors.discovery import discover_files, resolve_project, would_walk
 from collectors.gitmeta import git_info
 from collectors.registry import ADAPTERS, CATALOGUE
 from collectors.runner import ToolFailed
@@ -227,7 +227,7 @@ def collect(
         chosen, key=lambda n: START_ORDER.index(n) if n in START_ORDER else len(START_ORDER))]
     with ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="collect") as pool:
         futures = [pool.submit(run_tool, a, root, files, options, file_cache) for a in adapters]
-        git = git_info(root)
+        git = git_info(root, walked=lambda rel: would_walk(root, rel, options.excludes))
         by_name = {r.record.tool: r for r in (future.result() for future in futures)}
     results = [by_name[name] for name in chosen]
     measures: dict[str, float] = {}

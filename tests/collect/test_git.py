@@ -10,6 +10,7 @@ from pathlib import Path
 from collect_support import SAMPLE, git
 
 from collectors.base import CollectOptions
+from collectors.discovery import would_walk
 from collectors.gitmeta import git_info
 from collectors.pipeline import collect
 from storage.queries import new_and_fixed
@@ -50,6 +51,16 @@ def test_only_changes_the_analyzers_read_make_a_tree_dirty(tmp_path: Path) -> No
     for name in ("data/quality.duckdb", "data/quality.duckdb.lock", "gates.xml", "coverage.json"):
         (repo / name).write_text("x")
     (repo / "NOTES.md").write_text("notes\n")
+    # Python files in folders discovery never walks: build output, a virtual environment, a
+    # hidden folder, an excluded folder
+    for name in ("build/x.py", "myenv/x.py", ".cache-dir/x.py", "gen/x.py"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("x = 1\n")
+    (repo / "myenv" / "pyvenv.cfg").write_text("home = /usr\n")
+    walked = lambda rel: would_walk(repo, rel, ["gen"])  # noqa: E731 - as collect passes it
+    assert git_info(repo, walked=walked).dirty is False  # type: ignore[union-attr]
+    assert git_info(repo).dirty is True  # type: ignore[union-attr]  # every folder counts by default
+    git(repo, "stash", "-q", "--include-untracked")
     assert git_info(repo).dirty is False  # type: ignore[union-attr]
     cases: list[Callable[[], None]] = [
         lambda: (repo / "new dir").mkdir() or (repo / "new dir" / "m.py").write_text("x = 1\n"),
