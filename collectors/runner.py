@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from shutil import which
 
+from storage.connection import allow_waiting, stop_waiting
+
 __all__ = [
     "ProcessResult",
     "ToolFailed",
@@ -130,6 +132,7 @@ def kill_all_processes() -> None:
     raises :class:`ToolFailed`, and so does every later call until :func:`allow_processes`.
     """
     _RUNNING.kill_all()
+    stop_waiting()  # a job waiting for the database lock ends too
 
 
 def processes_stopped() -> bool:
@@ -141,6 +144,7 @@ def allow_processes() -> None:
     """Let :func:`run_process` start processes again after :func:`kill_all_processes`."""
     with _RUNNING.lock:
         _RUNNING.stopped = False
+    allow_waiting()
 
 
 def run_process(

@@ -23,13 +23,40 @@ from typing import TypeVar
 
 import duckdb
 
-from storage.errors import DatabaseBusyError, StoreError
+from storage.errors import DatabaseBusyError, StoppedError, StoreError
 
-__all__ = ["is_lock_error", "read_connection", "retry_while_locked", "write_connection"]
+__all__ = [
+    "allow_waiting",
+    "is_lock_error",
+    "read_connection",
+    "retry_while_locked",
+    "stop_waiting",
+    "write_connection",
+]
 
 T = TypeVar("T")
 Clock = Callable[[], float]
 Sleeper = Callable[[float], None]
+
+
+# Set by a shutdown (SIGTERM, Ctrl-C): a wait for the database lock ends at once instead of
+# keeping a stopping process alive for up to write_timeout_s.
+_STOP = threading.Event()
+
+
+def stop_waiting() -> None:
+    """End every wait for the database, now and later, with :class:`StoppedError` (signal-safe)."""
+    _STOP.set()
+
+
+def allow_waiting() -> None:
+    """Let waits for the database happen again after :func:`stop_waiting`."""
+    _STOP.clear()
+
+
+def _check_stop(path: Path) -> None:
+    if _STOP.is_set():
+        raise StoppedError(f"stopped while waiting for database {path}: nothing was written")
 
 
 def is_lock_error(error: BaseException) -> bool:
@@ -63,6 +90,7 @@ def _file_lock(
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                _check_stop(lock_path.with_suffix(""))
                 if clock() >= deadline:
                     raise DatabaseBusyError(
                         f"database {lock_path.with_suffix('')} is busy: another writer held it "
@@ -100,6 +128,7 @@ def retry_while_locked(
         except duckdb.Error as error:
             if not is_lock_error(error):
                 raise
+            _check_stop(path)
             if clock() >= deadline:
                 raise DatabaseBusyError(
                     f"database {path} is busy: it stayed locked by another process "
