@@ -103,6 +103,10 @@ def project_lock(db: Path, project: str) -> Iterator[None]:
         os.close(fd)
 
 
+# How long after its time a daily or weekly job that never ran is still due for `--once`.
+_FIRST_SLOT_GRACE = timedelta(hours=1)
+
+
 @dataclass(frozen=True, slots=True)
 class JobSpec:
     """A job: what to run and when (every N minutes, daily at HH:MM, or weekly on a day)."""
@@ -147,10 +151,14 @@ class JobSpec:
     ) -> bool:
         """Whether ``--once`` should run this job, given its last recorded start.
 
-        A job whose last run failed is due again ``retry_minutes`` after it (0: no retry).
+        A job whose last run failed is due again ``retry_minutes`` after it (0: no retry). A
+        daily or weekly job that never ran is due only in the hour after its time, as the loop
+        would run it: a first ``--once`` at 09:53 must not send the 10:05 report early (nor
+        yesterday's), which would also take the day's report slot.
         """
         if last_run is None:
-            return True
+            slot = self.last_slot(now)
+            return slot is None or now - slot < _FIRST_SLOT_GRACE
         if last_failed and self.retries(retry_minutes) and now - last_run >= timedelta(minutes=retry_minutes):
             return True
         if self.every_minutes is not None:
