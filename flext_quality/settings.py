@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -291,6 +291,24 @@ class ProjectSettings(_Section):
     at: str | None = Field(default=None, pattern=_TIME_OF_DAY, description="Or collect daily at HH:MM.")
     tools: list[str] | None = None
 
+    @field_validator("tools", mode="after")
+    @classmethod
+    def _known_tools(cls, tools: list[str] | None) -> list[str] | None:
+        if tools is None:
+            return None
+        if not tools:
+            raise ValueError("name at least one tool, or leave tools out for collect.tools")
+        unknown = [t for t in tools if t not in TOOL_NAMES]
+        if unknown:
+            raise ValueError(f"unknown tool {unknown[0]!r}: choose from {', '.join(TOOL_NAMES)}")
+        return tools
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> ProjectSettings:
+        if self.at is not None and self.every_minutes is not None:
+            raise ValueError("give either every_minutes or at, not both")
+        return self
+
 
 class SchedulerSettings(_Section):
     """Jobs of `flext-quality scheduler`."""
@@ -380,6 +398,30 @@ class Settings(BaseSettings):
     def _distinct_gate_ids(cls, gates: list[GateSpec]) -> list[GateSpec]:
         gate_ids(gates)  # each id keys one alert state: a shared one would alert on every run
         return gates
+
+    @field_validator("projects", mode="after")
+    @classmethod
+    def _distinct_projects(cls, projects: list[ProjectSettings]) -> list[ProjectSettings]:
+        seen: dict[str, int] = {}
+        for n, project in enumerate(projects):
+            if project.name in seen:
+                raise ValueError(
+                    f"projects.{seen[project.name]} and projects.{n} have the same name "
+                    f"{project.name!r}: their runs would mix in one project; give each its own name"
+                )
+            seen[project.name] = n
+        return projects
+
+    @model_validator(mode="after")
+    def _projects_inside_allowed_roots(self) -> Settings:
+        for n, project in enumerate(self.projects):
+            path = project.path.expanduser().resolve()
+            if not any(path == root or path.is_relative_to(root) for root in self.allowed_roots):
+                raise ValueError(
+                    f"projects.{n}.path={str(project.path)!r} is outside the allowed roots "
+                    f"({', '.join(str(r) for r in self.allowed_roots)}): add a root to allowed_roots"
+                )
+        return self
 
     @field_validator("allowed_roots", mode="after")
     @classmethod

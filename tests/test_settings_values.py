@@ -185,3 +185,23 @@ def test_the_dashboard_url_must_be_a_web_address(clean_env: pytest.MonkeyPatch, 
 def test_a_web_address_is_kept_as_written(clean_env: pytest.MonkeyPatch, url: str, kept: str | None) -> None:
     clean_env.setenv("FLEXT_QUALITY_DASHBOARD__BASE_URL", url)
     assert load_settings(None).dashboard.base_url == kept
+
+
+@pytest.mark.parametrize(
+    ("projects", "says"),
+    [
+        ('[[projects]]\nname = "a"\npath = "{p}"\n[[projects]]\nname = "a"\npath = "{p}"\n',
+         "projects.0 and projects.1 have the same name 'a'"),
+        ('[[projects]]\nname = "a"\npath = "{p}"\ntools = ["rufff"]\n', "unknown tool 'rufff'"),
+        ('[[projects]]\nname = "a"\npath = "{p}"\ntools = []\n', "name at least one tool"),
+        ('[[projects]]\nname = "a"\npath = "{p}"\nat = "02:30"\nevery_minutes = 5\n',
+         "either every_minutes or at, not both"),
+        ('[[projects]]\nname = "a"\npath = "/etc"\n', "projects.0.path='/etc' is outside the allowed roots"),
+    ],
+)
+def test_scheduled_projects_are_checked_at_start(tmp_path: Path, projects: str, says: str) -> None:
+    config = tmp_path / "flext-quality.toml"
+    config.write_text(f'allowed_roots = ["{tmp_path}"]\n' + projects.format(p=tmp_path), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert says in str(caught.value) and "\n" not in str(caught.value)

@@ -61,6 +61,7 @@ def test_a_simulated_week(store: MetricStore, tmp_path: Path, http_receiver: Htt
     clock = FakeClock(T0.replace(hour=0))  # Monday 00:00
     settings = Settings(
         db=store.path,
+        allowed_roots=[tmp_path],
         projects=[
             {"name": "app", "path": tmp_path, "every_minutes": 360},
             {"name": "broken", "path": tmp_path, "at": "02:30"},
@@ -96,7 +97,8 @@ def test_a_simulated_week(store: MetricStore, tmp_path: Path, http_receiver: Htt
 def test_a_busy_project_is_skipped_not_overlapped(store: MetricStore, tmp_path: Path) -> None:
     clock = FakeClock(T0)
     calls: list[str] = []
-    settings = Settings(db=store.path, projects=[{"name": "app", "path": tmp_path, "every_minutes": 10}])
+    settings = Settings(db=store.path, allowed_roots=[tmp_path],
+                        projects=[{"name": "app", "path": tmp_path, "every_minutes": 10}])
     specs = [s for s in build_jobs(settings, store, collector=_collector(clock, calls))
              if s.name == "collect:app"]
     sched = QualityScheduler(store, specs, clock=clock)
