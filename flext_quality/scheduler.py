@@ -225,6 +225,7 @@ class QualityScheduler:
         self.secrets = secrets or set()
         self.retry_minutes = retry_minutes
         self.stop_event = threading.Event()
+        self.stopped_by: int | None = None  # the signal that stopped it, if any
         self.scheduler = schedule.Scheduler()
         with schedule_clock(clock):
             for spec in job_specs:
@@ -303,7 +304,8 @@ class QualityScheduler:
         """
         previous: dict[signal.Signals, Any] = {}
 
-        def stop(*_: object) -> None:
+        def stop(signum: int, _frame: object) -> None:
+            self.stopped_by = signum
             self.stop_event.set()
             kill_all_processes()
 

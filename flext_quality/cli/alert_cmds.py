@@ -274,6 +274,8 @@ def scheduler_cmd(app: AppContext, once: bool) -> None:
             click.echo(f"{state:<9} {name}")
         if not statuses:
             click.echo("no job is due")
+        if sched.stopped_by is not None:  # cut short: end by the signal, as collect and check do
+            click.get_current_context().exit(128 + sched.stopped_by)
         if any(s == "failed" for s in statuses.values()):
             click.get_current_context().exit(1)
         return

@@ -220,7 +220,7 @@ def test_a_stopped_scheduler_kills_the_running_collect_and_stores_nothing(tmp_pa
         )
         proc = _start(["scheduler", "--once", "--db", str(db), "--config", str(config)], tmp_path)
         err = _stop(proc, signal.SIGTERM, hang)  # the collect job is the first due
-    assert proc.returncode == 0, err
+    assert proc.returncode == 128 + signal.SIGTERM, err  # a cron wrapper can tell it was cut short
     store = MetricStore(db)
     assert store.fetch("SELECT count(*) FROM runs") == [(0,)]  # nothing cut short was stored
     # a shutdown is not the project's failure; the jobs due after it (report, maintenance,
