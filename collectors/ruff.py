@@ -39,8 +39,31 @@ NAME = "ruff"
 METRICS = (
     metric(NAME, "ruff.issues", "findings", "aim_low", "sum", "Lint findings reported by ruff."),
     metric(NAME, "ruff.issues.fixable", "findings", "aim_low", "sum",
-           "ruff findings that ruff can fix automatically."),
+           "ruff findings that `ruff check --fix` fixes (unsafe fixes only where the "
+           "project enables them), as ruff's own summary counts them."),
 )
+
+# A fix's applicability in ruff's JSON: "safe", "unsafe" or "display-only".
+_ALWAYS_APPLIED = frozenset({"safe"})
+_WITH_UNSAFE = frozenset({"safe", "unsafe"})
+# Part of the configuration hash: per-file results cached before fixes were counted by their
+# applicability (every fix counted) are not reused.
+_COUNTING = "fixable-by-applicability"
+
+
+def unsafe_fixes_enabled(prefix: Sequence[str], root: Path, timeout_s: float) -> bool:
+    """Whether the configuration ruff resolves in ``root`` sets ``unsafe-fixes = true``.
+
+    ruff's summary ("N fixable with `--fix`") counts unsafe fixes only then, and takes the
+    setting from the configuration of the folder it runs in, for every file. The JSON output
+    is the same either way, so ask ruff (``--show-settings``); if it cannot say (no Python
+    file to resolve settings for), nothing unsafe is counted, as ruff's default.
+    """
+    try:
+        result = run_process((*prefix, "check", "--show-settings", "."), cwd=root, timeout_s=timeout_s)
+    except ToolFailed:
+        return False
+    return any(line.replace(" ", "") == "unsafe_fixes=enabled" for line in result.stdout.splitlines())
 
 
 def parse(text: str, root: Path) -> list[tuple[str, dict[str, object]]]:
@@ -72,10 +95,12 @@ def prepare(root: Path, options: CollectOptions) -> ToolSetup:
         if own:
             # where it lives is part of it: paths in it are relative to its folder
             where = () if folder == root else (f"in {os.path.relpath(folder, root)}",)
-            return ToolSetup(NAME, prefix, version, (), config_hash(NAME, version, *own, *where),
-                             own_config=True)
+            choices = ("unsafe_fixes",) if unsafe_fixes_enabled(prefix, root, options.timeout_s) else ()
+            return ToolSetup(NAME, prefix, version, (),
+                             config_hash(NAME, version, *own, *where, *choices, _COUNTING),
+                             own_config=True, choices=choices)
     args = ("--isolated", "--select", ",".join(options.ruff_select))
-    return ToolSetup(NAME, prefix, version, args, config_hash(NAME, version, *args))
+    return ToolSetup(NAME, prefix, version, args, config_hash(NAME, version, *args, _COUNTING))
 
 
 def command(setup: ToolSetup, files: Sequence[str]) -> tuple[str, ...]:
@@ -96,6 +121,7 @@ def run(setup: ToolSetup, root: Path, files: Sequence[str], options: CollectOpti
     grouped: dict[str, list[FileFinding]] = {f: [] for f in files}
     fixable: dict[str, int] = dict.fromkeys(files, 0)
     names = reported_names(files)
+    applied = _WITH_UNSAFE if "unsafe_fixes" in setup.choices else _ALWAYS_APPLIED
     for reported, entry in parse(result.stdout, root):
         path = given_file(names, reported, NAME)
         location = entry.get("location") or {}
@@ -108,7 +134,8 @@ def run(setup: ToolSetup, root: Path, files: Sequence[str], options: CollectOpti
             line=line, col=col, message=message,
             anchor=sources.anchor(path, line, message),
         ))
-        if entry.get("fix"):
+        fix = entry.get("fix")
+        if isinstance(fix, dict) and fix.get("applicability") in applied:
             fixable[path] = fixable.get(path, 0) + 1
     per_file = {
         path: PerFileResult(tuple(found), {"issues": len(found), "fixable": fixable.get(path, 0)})

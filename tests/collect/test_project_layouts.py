@@ -217,3 +217,40 @@ def test_the_collect_command_takes_a_file_name_that_is_not_utf8(tmp_path: Path) 
                                    "--isolated", "--select", "E4,E7,E9,F,W,B,UP,PLE,RUF100", "."))
     bandit_hand = json.loads(by_hand(project, "bandit", "-f", "json", "-q", "-r", "."))["results"]
     assert counts == {"ruff": len(ruff_hand), "bandit": len(bandit_hand)}
+
+
+FIXES = "import os\nimport sys\n\nx = 1\nif x == None:\n    pass\ntry:\n    pass\nexcept:\n    pass\n"
+
+
+def _ruff_summary_fixable(command: tuple[str, ...], cwd: Path) -> int:
+    """The N of ruff's own ``[*] N fixable with `--fix``` line for the recorded command."""
+    argv = list(command)
+    argv[argv.index("json")] = "concise"
+    out = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False).stdout
+    counts = [int(line.split()[1]) for line in out.splitlines() if line.startswith("[*]")]
+    return counts[0] if counts else 0
+
+
+def test_fixable_counts_what_ruff_fix_fixes(tmp_path: Path, options_for: Options) -> None:
+    # two F401 (safe fix), E711 (unsafe fix), E722 (no fix)
+    project = tmp_path / "fixes"
+    project.mkdir()
+    (project / "mod.py").write_text(FIXES)
+    plain = collect(project, project="fixes", tools=["ruff"], options=options_for())
+    command = next(t.command for t in plain.tools if t.tool == "ruff")
+    assert plain.measures["ruff.issues"] == 4
+    assert plain.measures["ruff.issues.fixable"] == _ruff_summary_fixable(command, project) == 2
+
+    # A project that enables unsafe fixes: ruff's summary counts them, and so do we.
+    (project / "pyproject.toml").write_text(
+        '[tool.ruff]\nunsafe-fixes = true\n[tool.ruff.lint]\nselect = ["E", "F"]\n')
+    unsafe = collect(project, project="fixes", tools=["ruff"], options=options_for())
+    command = next(t.command for t in unsafe.tools if t.tool == "ruff")
+    assert unsafe.measures["ruff.issues.fixable"] == _ruff_summary_fixable(command, project) == 3
+
+    # Turning it off again changes the configuration hash: no cached per-file count is reused.
+    (project / "pyproject.toml").write_text(
+        '[tool.ruff]\nunsafe-fixes = false\n[tool.ruff.lint]\nselect = ["E", "F"]\n')
+    safe = collect(project, project="fixes", tools=["ruff"], options=options_for())
+    command = next(t.command for t in safe.tools if t.tool == "ruff")
+    assert safe.measures["ruff.issues.fixable"] == _ruff_summary_fixable(command, project) == 2
