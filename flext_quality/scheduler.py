@@ -20,6 +20,7 @@ import contextlib
 import datetime as _dt
 import fcntl
 import functools
+import hashlib
 import logging
 import os
 import re
@@ -83,11 +84,19 @@ class BusyError(Exception):
     """The project's previous run still holds its lock."""
 
 
+def lock_name(project: str) -> str:
+    """A file-name part for ``project``: the name itself when it is safe as one, else a
+    readable form plus a hash of the name (``team/api`` and ``team_api`` differ)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", project)[:80]
+    if safe == project:
+        return safe
+    return f"{safe}-{hashlib.sha256(project.encode('utf-8')).hexdigest()[:12]}"
+
+
 @contextlib.contextmanager
 def project_lock(db: Path, project: str) -> Iterator[None]:
     """Hold the per-project collect lock, or raise :class:`BusyError` at once."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", project)
-    path = Path(f"{db}.collect-{safe}.lock")
+    path = Path(f"{db}.collect-{lock_name(project)}.lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

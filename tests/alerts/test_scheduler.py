@@ -13,6 +13,7 @@ import pytest
 from alert_helpers import CATALOGUE, T0, HttpReceiver
 
 from flext_quality.scheduler import (
+    BusyError,
     JobSpec,
     QualityScheduler,
     build_jobs,
@@ -109,6 +110,16 @@ def test_a_busy_project_is_skipped_not_overlapped(store: MetricStore, tmp_path: 
     assert calls == ["app"]
     assert store.fetch("SELECT status FROM job_runs ORDER BY started_at, status") == [
         ("skipped",), ("succeeded",)]
+
+
+def test_projects_whose_names_differ_only_in_odd_characters_have_their_own_locks(tmp_path: Path) -> None:
+    db = tmp_path / "q.duckdb"
+    with (project_lock(db, "team/api"), project_lock(db, "team_api"), project_lock(db, "team api"),
+          pytest.raises(BusyError), project_lock(db, "team/api")):  # the same project is still busy
+        pass
+    assert len(list(tmp_path.glob("q.duckdb.collect-*.lock"))) == 3
+    with project_lock(db, "x" * 300):  # a long name still makes a file name the system takes
+        pass
 
 
 def test_once_runs_what_is_due_by_the_recorded_history(store: MetricStore) -> None:
