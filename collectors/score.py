@@ -27,7 +27,7 @@ from collections.abc import Mapping
 
 from storage.models import MetricSpec
 
-__all__ = ["METRICS", "WEIGHTS", "components", "derived_metrics", "quality_score"]
+__all__ = ["METRICS", "WEIGHTS", "components", "derived_metrics", "quality_score", "unscored"]
 
 WEIGHTS: dict[str, float] = {
     "lint": 25.0, "typing": 15.0, "security": 20.0, "complexity": 15.0,
@@ -64,6 +64,18 @@ def components(m: Mapping[str, float]) -> dict[str, float]:
     if "coverage.line_percent" in m:
         out["coverage"] = _clamp(m["coverage.line_percent"])
     return out
+
+
+def unscored(m: Mapping[str, float]) -> list[str]:
+    """Components whose tool measured but that lack the size they are a density of.
+
+    ``lint`` and ``typing`` are findings per 1,000 source lines: without ``size.sloc`` (the
+    complexity tool not among a run's tools, or failed) they are left out of the score, which
+    then does not reflect ruff's or mypy's findings. Callers say so next to the score.
+    """
+    if m.get("size.sloc", 0.0) > 0:
+        return []
+    return [name for name, key in (("lint", "ruff.issues"), ("typing", "mypy.errors")) if key in m]
 
 
 def quality_score(measures: Mapping[str, float]) -> float | None:

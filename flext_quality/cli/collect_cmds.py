@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from collectors.registry import TOOL_NAMES
+from collectors.score import unscored
 from flext_quality.cli.common import (
     AppContext,
     analyzers_stop_on_signals,
@@ -53,6 +54,7 @@ def _summary(
         "branch": run.branch,
         "dirty": run.dirty,
         "score": result.measures.get("quality.score"),
+        "score_left_out": unscored(result.measures),
         "tools": [
             {
                 "tool": t.tool,
@@ -86,6 +88,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
     console.print(table)
     score = summary["score"]
     console.print(f"quality score: {'n/a' if score is None else f'{score:.1f} / 100'}")
+    if summary["score_left_out"]:
+        console.print(
+            f"  the score leaves out {' and '.join(summary['score_left_out'])} (findings per 1,000 "
+            "source lines): no line count was measured; add the complexity tool to measure it",
+            highlight=False,
+            soft_wrap=True,
+        )
     for gate in summary.get("gates", []):
         colour = {"fail": "red", "stale": "yellow", "no_data": "white"}.get(gate["state"], "green")
         console.print(

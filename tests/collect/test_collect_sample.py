@@ -196,6 +196,8 @@ def test_cli_collect_and_findings(sample: Path, tmp_path: Path, monkeypatch: pyt
     summary = json.loads(done.output)
     assert summary["status"] == "succeeded" and summary["previous_run_id"] is None
     assert {t["tool"]: t["count"] for t in summary["tools"]} == {"ruff": 5, "bandit": 8}
+    # without the complexity tool there is no line count: ruff's density cannot be scored
+    assert summary["score_left_out"] == ["lint"] and "size.sloc" not in summary["measures"]
     core = sample / "samplepkg" / "core.py"
     core.write_text(core.read_text().replace("    unused = 42\n", ""), encoding="utf-8")
     table = runner.invoke(
@@ -203,9 +205,14 @@ def test_cli_collect_and_findings(sample: Path, tmp_path: Path, monkeypatch: pyt
     )
     assert table.exit_code == 0, table.output
     assert "new findings: 0, fixed: 1 (against the previous run)" in table.output
+    assert "score leaves out lint (findings per 1,000 source lines): no line count" in table.output
     fixed = runner.invoke(main, ["findings", "--db", db, "--project", "demo", "--fixed", "--format", "json"])
     assert fixed.exit_code == 0, fixed.output
     assert [row["rule"] for row in json.loads(fixed.output)] == ["F841"]
+    measured = runner.invoke(main, ["collect", str(sample), "--db", db, "--project", "demo",
+                                    "--tools", "ruff,bandit,complexity", "--format", "json"])
+    assert measured.exit_code == 0, measured.output
+    assert json.loads(measured.output)["score_left_out"] == []
     outside = runner.invoke(main, ["collect", "/", "--db", db])
     assert outside.exit_code == 1 and "outside the allowed roots" in outside.output
     bad_tool = runner.invoke(main, ["collect", str(sample), "--db", db, "--tools", "ruff,pylint"])
