@@ -281,12 +281,13 @@ def send_reports(
     return flush_outbox(settings, store, message_ids=ids, now=stamp, sender=sender)
 
 
-def maintenance(settings: Settings, store: MetricStore, *, now: datetime | None = None) -> int:
+def maintenance(settings: Settings, store: MetricStore, *, now: datetime | None = None) -> int | None:
     """Daily housekeeping: apply retention when configured; return measures dropped.
 
-    Rollups are kept current on every append, so nothing needs recomputing here.
+    ``None`` when no retention is configured. Rollups are kept current on every append, so
+    nothing needs recomputing here.
     """
     if settings.retention_days is None:
         store.ensure_schema()
-        return 0
+        return None
     return apply_retention(store, max_age_days=settings.retention_days, now=now or utc_now())

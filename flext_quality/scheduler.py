@@ -265,9 +265,11 @@ class QualityScheduler:
         if self.stop_event.is_set():
             return "skipped"
         started = self.clock()
-        status, error = "succeeded", None
+        status, error, detail = "succeeded", None, None
         try:
-            error = _undelivered(spec.run(), self.secrets)
+            result = spec.run()
+            error = _undelivered(result, self.secrets)
+            detail = _detail(spec.name, result)
         except (BusyError, StoppedError) as busy:
             # busy: another run of the project holds it; stopped: a shutdown cut this one short
             status, error = "skipped", str(busy)
@@ -287,7 +289,7 @@ class QualityScheduler:
                 log.warning("job %s: %s", spec.name, error)
         try:
             record_job_run(self.store, spec.name, started_at=started,
-                           finished_at=finished, status=status, error=error)
+                           finished_at=finished, status=status, error=error, detail=detail)
         except Exception:
             # Recording is best effort: a busy database must not stop the loop either.
             log.exception("could not record the run of job %s", spec.name)
@@ -354,6 +356,28 @@ class QualityScheduler:
                 wait = max_sleep_s if nxt is None else (nxt - self.clock()).total_seconds()
                 self.stop_event.wait(min(max(wait, 0.05), max_sleep_s))
         log.info("scheduler stopped")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+def _detail(job: str, result: object) -> str | None:
+    """What a job did, in a line for ``job_runs.detail``."""
+    if isinstance(result, jobs.CheckOutcome):
+        gates = result.evaluation.results
+        red = len(result.evaluation.red)
+        return f"run {result.run_id[:12]}: {_plural(len(gates), 'gate')}" + (f", {red} red" if red else "")
+    if job == "maintenance":
+        if isinstance(result, int):
+            return f"retention: dropped {_plural(result, 'raw point')}"
+        return "retention off (retention_days not set): nothing dropped"
+    if isinstance(result, list):
+        sent = [o for o in result if isinstance(o, DeliveryOutcome)]
+        if not sent:
+            return "nothing to send"
+        return f"{sum(o.ok for o in sent)} of {_plural(len(sent), 'message')} delivered"
+    return None
 
 
 def _undelivered(result: object, secrets: set[str]) -> str | None:

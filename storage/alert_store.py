@@ -519,10 +519,12 @@ def record_job_run(
     finished_at: datetime,
     status: str,
     error: str | None = None,
+    detail: str | None = None,
 ) -> None:
-    """Record one scheduler job run (``succeeded``, ``failed`` or ``skipped``)."""
+    """Record one scheduler job run (``succeeded``, ``failed`` or ``skipped``) and what it did."""
     with store.transaction() as con:
         con.execute(
-            "INSERT INTO job_run_record VALUES (?, ?, ?, ?, ?)",
-            [job, started_at, finished_at, status, error],
+            "INSERT INTO job_run_record (job, started_at, finished_at, status, error, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [job, started_at, finished_at, status, error, detail],
         )

@@ -14,7 +14,12 @@ from datetime import UTC, datetime
 import duckdb
 
 from storage.errors import SchemaVersionError
-from storage.schema_alerts import ALERT_STATEMENTS, ANNOUNCED_STATE_STATEMENTS, NOTIFY_TYPE_STATEMENTS
+from storage.schema_alerts import (
+    ALERT_STATEMENTS,
+    ANNOUNCED_STATE_STATEMENTS,
+    JOB_DETAIL_STATEMENTS,
+    NOTIFY_TYPE_STATEMENTS,
+)
 from storage.schema_cache import CACHE_STATEMENTS
 from storage.schema_core import (
     CORE_STATEMENTS,
@@ -73,6 +78,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (7, "0007_outbox_notify_type", _run_all(NOTIFY_TYPE_STATEMENTS)),
     (8, "0008_alert_announced_state", _run_all(ANNOUNCED_STATE_STATEMENTS)),
     (9, "0009_retention_dropped_record", _dropped_record),
+    (10, "0010_job_run_detail", _run_all(JOB_DETAIL_STATEMENTS)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

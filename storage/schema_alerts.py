@@ -9,7 +9,13 @@ delivery time) and the URL *masked* for display.
 
 from __future__ import annotations
 
-__all__ = ["ALERT_STATEMENTS", "ALERT_VIEWS", "ANNOUNCED_STATE_STATEMENTS", "NOTIFY_TYPE_STATEMENTS"]
+__all__ = [
+    "ALERT_STATEMENTS",
+    "ALERT_VIEWS",
+    "ANNOUNCED_STATE_STATEMENTS",
+    "JOB_DETAIL_STATEMENTS",
+    "NOTIFY_TYPE_STATEMENTS",
+]
 
 # The views as migration 0002 created them (before the outbox's notify type), kept so that
 # 0002 still builds exactly the schema that release wrote.
@@ -112,13 +118,20 @@ ALERT_STATEMENTS: list[str] = [
     *(f"CREATE OR REPLACE VIEW {name} AS {body}" for name, body in _ALERT_VIEWS_V2.items()),
 ]
 
-ALERT_VIEWS: dict[str, str] = {
+_ALERT_VIEWS_V7: dict[str, str] = {
     **_ALERT_VIEWS_V2,
     "outbox": """
         SELECT message_id, route, endpoint, purpose, project, title, status, attempts,
                created_at, next_attempt_at, delivered_at, last_error, dedup_key, body_format,
                notify_type
         FROM outbox_record
+    """,
+}
+
+ALERT_VIEWS: dict[str, str] = {
+    **_ALERT_VIEWS_V7,
+    "job_runs": """
+        SELECT job, started_at, finished_at, status, error, detail FROM job_run_record
     """,
 }
 """The public views of the alert tables, as the newest migration leaves them."""
@@ -131,7 +144,7 @@ NOTIFY_TYPE_STATEMENTS: list[str] = [
     "DROP INDEX IF EXISTS outbox_status_idx",
     "ALTER TABLE outbox_record ADD COLUMN notify_type VARCHAR NOT NULL DEFAULT 'info'",
     "CREATE INDEX IF NOT EXISTS outbox_status_idx ON outbox_record (status, next_attempt_at)",
-    *(f"CREATE OR REPLACE VIEW {name} AS {body}" for name, body in ALERT_VIEWS.items()),
+    *(f"CREATE OR REPLACE VIEW {name} AS {body}" for name, body in _ALERT_VIEWS_V7.items()),
 ]
 
 # Migration 0008: what people were last told about each gate. A backfill moves the state through
@@ -141,4 +154,12 @@ NOTIFY_TYPE_STATEMENTS: list[str] = [
 ANNOUNCED_STATE_STATEMENTS: list[str] = [
     "ALTER TABLE alert_state_record ADD COLUMN announced_state VARCHAR",
     "UPDATE alert_state_record SET announced_state = state",
+]
+
+# Migration 0010: what a scheduler job did, in a line (``detail``): the run a collect stored
+# and its gates, how many raw points the maintenance job dropped, how many messages a flush
+# delivered. Jobs recorded before it have none.
+JOB_DETAIL_STATEMENTS: list[str] = [
+    "ALTER TABLE job_run_record ADD COLUMN detail VARCHAR",
+    f"CREATE OR REPLACE VIEW job_runs AS {ALERT_VIEWS['job_runs']}",
 ]

@@ -93,6 +93,15 @@ def test_a_simulated_week(store: MetricStore, tmp_path: Path, http_receiver: Htt
     assert "weekly report: app" in http_receiver.requests[0].json()["title"]
     started = store.fetch("SELECT started_at FROM job_runs WHERE job = 'report'")[0][0]
     assert (started.weekday(), started.hour, started.minute) == (0, 9, 0)
+    # each job says what it did
+    details = dict(store.fetch(
+        "SELECT job, detail FROM job_runs WHERE status = 'succeeded' QUALIFY "
+        "row_number() OVER (PARTITION BY job ORDER BY started_at) = 1"))
+    assert details["collect:app"] == "run app-2: 0 gates"  # no gates configured (broken ran first)
+    assert details["maintenance"] == "retention off (retention_days not set): nothing dropped"
+    assert details["report"] == "1 of 1 message delivered"
+    assert details["flush"] == "nothing to send"
+    assert store.fetch("SELECT detail FROM job_runs WHERE status = 'failed' LIMIT 1") == [(None,)]
 
 
 def test_a_busy_project_is_skipped_not_overlapped(store: MetricStore, tmp_path: Path) -> None:
@@ -263,7 +272,7 @@ def test_once_retries_a_failed_job_after_the_retry_delay(store: MetricStore) -> 
     clock.now += timedelta(minutes=30)
     assert sched.run_once() == {}  # succeeded: nothing until tomorrow's 02:30
     without = QualityScheduler(store, [spec], clock=clock, retry_minutes=0)
-    store_failed = "INSERT INTO job_run_record VALUES ('maintenance', ?, ?, 'failed', 'x')"
+    store_failed = "INSERT INTO job_run_record VALUES ('maintenance', ?, ?, 'failed', 'x', NULL)"
     with store.transaction() as con:
         con.execute(store_failed, [clock.now, clock.now])
     clock.now += timedelta(hours=2)
@@ -301,3 +310,18 @@ def test_a_job_whose_messages_did_not_go_out_says_so(
     [note] = [r.getMessage() for r in caplog.records if r.name == "flext_quality.scheduler"]
     assert note.startswith("job report: 1 of 1 deliveries not delivered (first: route team, json://")
     assert store.fetch("SELECT status FROM outbox") == [("pending",)]
+
+
+def test_the_maintenance_job_records_how_many_points_retention_dropped(store: MetricStore) -> None:
+    old = datetime(2026, 1, 5, 12, 0)
+    for day in range(3):  # three runs of 2 measures, the newest kept as the project's newest run
+        when = old + timedelta(days=day)
+        store.append_run(RunResult(
+            RunRecord(f"r{day}", "app", when, when, "succeeded", commit_sha=f"{day:040x}", committed_at=when),
+            measures={"a": 1.0 + day, "b": 2.0}, catalogue=CATALOGUE))
+    clock = FakeClock(datetime(2026, 6, 1, 3, 0))
+    settings = Settings(db=store.path, retention_days=30)
+    spec = next(s for s in build_jobs(settings, store) if s.name == "maintenance")
+    assert QualityScheduler(store, [spec], clock=clock).run_job(spec) == "succeeded"
+    assert store.fetch("SELECT count(*) FROM measures") == [(2,)]  # the newest run's two
+    assert store.fetch("SELECT detail FROM job_runs") == [("retention: dropped 4 raw points",)]

@@ -153,7 +153,7 @@ def test_0009_derives_the_dropped_record_from_the_rollups(tmp_path: Path) -> Non
     before = con.execute(f"{tables} ORDER BY ALL").fetchall()
     con.close()
     store = MetricStore(path)
-    assert store.ensure_schema() == [MIGRATIONS[-1][1]]
+    assert store.ensure_schema() == [name for version, name, _ in MIGRATIONS if version >= 9]
     assert store.fetch(f"{tables} ORDER BY ALL") == before  # the migration changes no rollup
     assert _dropped_rows(store) > 0
     store.rebuild_rollups()
