@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NestedSecretsSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
@@ -442,7 +443,9 @@ class Settings(BaseSettings):
         toml_path = cls.model_config.get("toml_file")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if cls.model_config.get("secrets_dir"):
-            sources.append(file_secret_settings)
+            # Files named like the environment variables, nested keys too
+            # (FLEXT_QUALITY_SQL__MAX_ROWS), as the plain source reads only top-level ones.
+            sources.append(NestedSecretsSettingsSource(file_secret_settings))
         if toml_path:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)

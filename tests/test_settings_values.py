@@ -205,3 +205,20 @@ def test_scheduled_projects_are_checked_at_start(tmp_path: Path, projects: str, 
     with pytest.raises(ConfigError) as caught:
         load_settings(config)
     assert says in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_secret_files_set_top_level_and_nested_settings(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "FLEXT_QUALITY_WRITE_TIMEOUT_S").write_text("7\n")
+    (secrets / "FLEXT_QUALITY_SQL__ROW_LIMIT").write_text("123\n")  # a nested key, as in the env
+    (secrets / "SMTP_PASSWORD").write_text("not a setting: a ${SMTP_PASSWORD} placeholder value\n")
+    clean_env.setenv("FLEXT_QUALITY_SECRETS_DIR", str(secrets))
+    settings = load_settings(None)
+    assert (settings.write_timeout_s, settings.sql.row_limit) == (7.0, 123)
+    # a misspelt nested file is refused like a misspelt key, not ignored
+    (secrets / "FLEXT_QUALITY_SQL__ROW_LIMITS").write_text("5\n")
+    with pytest.raises(ConfigError, match=r"sql\.row_limits: unknown key"):
+        load_settings(None)
