@@ -13,6 +13,7 @@ import difflib
 import math
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_origin
 from urllib.parse import urlsplit
@@ -496,10 +497,13 @@ def _environment_names() -> tuple[set[str], set[str]]:
     return names, open_prefixes
 
 
-def _check_environment(environ: dict[str, str]) -> None:
+def _check_environment(
+    environ: Iterable[str], what: str = "environment variable", where: str = ""
+) -> None:
     """Refuse a ``FLEXT_QUALITY_*`` variable that sets nothing, as unknown TOML keys are refused.
 
-    A misspelt variable would otherwise be ignored without a word, and the default used.
+    A misspelt variable would otherwise be ignored without a word, and the default used. The
+    same goes for the names of secret files (``what``), which are read like the variables.
     """
     names, open_prefixes = _environment_names()
     for variable in sorted(environ):
@@ -511,7 +515,7 @@ def _check_environment(environ: dict[str, str]) -> None:
         close = difflib.get_close_matches(upper, sorted(names | _NOT_SETTINGS), n=1, cutoff=0.75)
         hint = f"did you mean {close[0]}? " if close else ""
         raise ConfigError(
-            f"unknown environment variable {variable}: {hint}(settings are listed in README 'Settings')"
+            f"unknown {what} {variable}{where}: {hint}(settings are listed in README 'Settings')"
         )
 
 
@@ -537,6 +541,8 @@ def load_settings(config: Path | None = None, overrides: dict[str, Any] | None =
     )
     if secrets_dir is not None and not secrets_dir.is_dir():
         raise ConfigError(f"invalid setting secrets_dir={str(secrets_dir)!r}: not a directory")
+    if secrets_dir is not None:
+        _check_environment((p.name for p in secrets_dir.iterdir()), "secret file", f" in {secrets_dir}")
     config_dict = SettingsConfigDict(**Settings.model_config)
     config_dict["toml_file"] = toml_file
     config_dict["secrets_dir"] = secrets_dir

@@ -220,5 +220,11 @@ def test_secret_files_set_top_level_and_nested_settings(
     assert (settings.write_timeout_s, settings.sql.row_limit) == (7.0, 123)
     # a misspelt nested file is refused like a misspelt key, not ignored
     (secrets / "FLEXT_QUALITY_SQL__ROW_LIMITS").write_text("5\n")
-    with pytest.raises(ConfigError, match=r"sql\.row_limits: unknown key"):
+    with pytest.raises(ConfigError, match=r"unknown secret file FLEXT_QUALITY_SQL__ROW_LIMITS in .*"
+                       r"did you mean FLEXT_QUALITY_SQL__ROW_LIMIT\?"):
+        load_settings(None)
+    (secrets / "FLEXT_QUALITY_SQL__ROW_LIMITS").unlink()
+    (secrets / "FLEXT_QUALITY_DB_PATH").write_text("elsewhere.duckdb\n")  # top level, misspelt
+    with pytest.raises(ConfigError, match=r"unknown secret file FLEXT_QUALITY_DB_PATH in .*"
+                       r"did you mean FLEXT_QUALITY_DB\?"):
         load_settings(None)
