@@ -86,8 +86,8 @@ def select(setup: ToolSetup, files: Sequence[str]) -> list[str]:
 
 
 def command(setup: ToolSetup, files: Sequence[str]) -> tuple[str, ...]:
-    """``bandit -f json -q [config] FILES``."""
-    return (*setup.prefix, "-f", "json", "-q", *setup.config_args, *files)
+    """``bandit -f json -q [config] -- FILES`` (``--``: a file named ``-x.py`` is a file, not an option)."""
+    return (*setup.prefix, "-f", "json", "-q", *setup.config_args, "--", *files)
 
 
 def run(setup: ToolSetup, root: Path, files: Sequence[str], options: CollectOptions) -> ToolOutput:

@@ -254,3 +254,18 @@ def test_fixable_counts_what_ruff_fix_fixes(tmp_path: Path, options_for: Options
     safe = collect(project, project="fixes", tools=["ruff"], options=options_for())
     command = next(t.command for t in safe.tools if t.tool == "ruff")
     assert safe.measures["ruff.issues.fixable"] == _ruff_summary_fixable(command, project) == 2
+
+
+def test_file_names_that_look_like_options_are_files(tmp_path: Path, options_for: Options) -> None:
+    project = tmp_path / "dashes"
+    project.mkdir()
+    (project / "-x.py").write_text('eval("1")\n')  # bandit read this as "-x .py" (exclude all)
+    (project / "-h.py").write_text('import os\neval("2")\n')
+    (project / "ok.py").write_text('eval("3")\nexec("4")\n')
+    result = collect(project, project="dashes", tools=["ruff", "bandit", "mypy", "complexity"],
+                     options=options_for())
+    assert result.run.status == "succeeded", [t.error for t in result.tools]
+    bandit_hand = json.loads(by_hand(project, "bandit", "-r", ".", "-f", "json", "-q"))
+    assert result.measures["bandit.issues"] == len(bandit_hand["results"]) == 4
+    assert result.measures["ruff.issues"] == 1  # F401 in -h.py
+    assert result.measures["size.files"] == 3
