@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import subprocess  # nosec B404
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from collectors.runner import resolve_executable
 from storage.errors import ProjectError
 
 __all__ = ["SKIPPED_DIRS", "discover_files", "is_excluded", "resolve_project", "would_walk"]
 
 #: Folder names never descended into (besides hidden folders and virtual environments).
 SKIPPED_DIRS: frozenset[str] = frozenset(
-    {"build", "dist", "node_modules", "__pycache__", "site-packages", "venv", "env"}
+    {"build", "dist", "node_modules", "__pycache__", "site-packages", "venv"}
 )
 
 
@@ -78,11 +80,12 @@ def would_walk(root: Path, relative: str, excludes: Sequence[str] = ()) -> bool:
 def discover_files(root: Path, excludes: Sequence[str] = ()) -> list[str]:
     """Python files under ``root`` as sorted relative POSIX paths.
 
-    Skips hidden folders and files, virtual environments, git submodules and nested
-    repositories (a sub-folder with its own ``.git``), ``build/``, ``dist/``,
-    ``node_modules/``, ``__pycache__``, ``*.egg-info`` and paths matching ``excludes``
-    (globs against the relative path, a parent folder, or any name in the path). Symlinked folders
-    are not followed; a symlinked file is kept only when it points inside ``root``.
+    Skips hidden folders and files, virtual environments (a folder with ``pyvenv.cfg``, or
+    named ``venv``), git submodules and nested repositories (a sub-folder with its own
+    ``.git``), ``build/``, ``dist/``, ``node_modules/``, ``__pycache__``, ``*.egg-info``, paths
+    matching ``excludes`` (globs against the relative path, a parent folder, or any name in the
+    path) and, in a git working tree, what git ignores. Symlinked folders are not followed; a
+    symlinked file is kept only when it points inside ``root`` (a symlink loop is skipped).
     """
     files: list[str] = []
     for current, dirnames, filenames in os.walk(root):
@@ -101,8 +104,35 @@ def discover_files(root: Path, excludes: Sequence[str] = ()) -> list[str]:
                 continue
             full = here / name
             if full.is_symlink():
-                target = full.resolve()
+                try:
+                    target = full.resolve()
+                except (OSError, RuntimeError):  # a symlink loop: no file to analyse
+                    continue
                 if not target.is_relative_to(root) or not target.is_file():
                     continue
             files.append(relative)
+    visible = _not_ignored_by_git(root)
+    if visible is not None:
+        files = [f for f in files if f in visible]
     return sorted(files)
+
+
+def _not_ignored_by_git(root: Path) -> set[str] | None:
+    """The files under ``root`` that git does not ignore (tracked, or untracked and not
+    ignored), relative to ``root``; ``None`` outside a git working tree.
+
+    A generated file or scratch folder listed in ``.gitignore`` is not the project's code:
+    ruff skips it too, and no commit holds it, so ``backfill`` never sees it either.
+    """
+    try:
+        # run directly, not through run_process: file names come back as bytes, undecoded
+        done = subprocess.run(  # nosec B603
+            [*resolve_executable("git", {}), "ls-files", "-z", "--cached", "--others",
+             "--exclude-standard", "--", "."],
+            cwd=root, capture_output=True, timeout=120, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return {os.fsdecode(name) for name in done.stdout.split(b"\0") if name}

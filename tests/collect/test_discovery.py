@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
+from collect_support import git
 
 from collectors.discovery import discover_files, is_excluded, resolve_project
 from collectors.pipeline import collect
@@ -104,3 +107,37 @@ def test_submodules_and_nested_repositories_are_other_projects(tmp_path: Path) -
     (tmp_path / "vendor" / "lib" / ".git").write_text("gitdir: ../../.git/modules/lib\n")  # a submodule
     (tmp_path / "tools" / "nested" / ".git").mkdir()  # a repository cloned inside
     assert discover_files(tmp_path) == ["app/main.py"]
+
+
+def test_in_a_git_tree_ignored_files_are_not_the_project(tmp_path: Path, options_for) -> None:  # type: ignore[no-untyped-def]
+    repo = tmp_path / "repo"
+    for name, text in {
+        ".gitignore": "generated_*.py\nscratch/\n",
+        "real.py": "import os\n",
+        "app/env/__init__.py": "",  # a package named env is code, not a virtual environment
+        "app/env/settings.py": "import sys\n",
+    }.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    git(repo, "init")
+    git(repo, "add", ".")
+    git(repo, "commit", "-m", "first", date="2026-01-05T10:00:00+00:00")
+    (repo / "generated_1.py").write_text("import json\neval('1')\n")  # ignored, untracked
+    (repo / "scratch").mkdir()
+    (repo / "scratch" / "s.py").write_text("import re\n")
+    (repo / "loop_a.py").symlink_to("loop_b.py")  # a symlink loop: skipped, no crash
+    (repo / "loop_b.py").symlink_to("loop_a.py")
+    (repo / ".gitignore").write_text("generated_*.py\nscratch/\nloop_*.py\n")
+    git(repo, "commit", "-am", "ignore the loop", date="2026-01-06T10:00:00+00:00")
+    assert discover_files(repo) == ["app/env/__init__.py", "app/env/settings.py", "real.py"]
+    result = collect(repo, project="repo", tools=["ruff", "bandit"], options=options_for())
+    # as ruff run by hand in the folder (it honours .gitignore): F401 in real.py and settings.py
+    command = next(t.command for t in result.tools if t.tool == "ruff")
+    by_hand = subprocess.run([*command[:command.index("--")], "."], cwd=repo, capture_output=True,
+                             text=True, check=False)
+    assert result.measures["ruff.issues"] == len(json.loads(by_hand.stdout)) == 2
+    assert result.measures["bandit.issues"] == 0  # the eval is in an ignored file
+    assert result.run.dirty is False and result.run.commit_sha is not None
+    # an untracked file that git does not ignore is analysed, and makes the tree dirty
+    (repo / "new.py").write_text("import io\n")
+    assert "new.py" in discover_files(repo)
