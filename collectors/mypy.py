@@ -47,6 +47,7 @@ from collectors.cache import FileFinding
 from collectors.projectconfig import (
     config_folders,
     config_text,
+    mypy_excludes,
     mypy_names_its_files,
     pyproject_section,
     setup_cfg_section,
@@ -128,7 +129,10 @@ def prepare(root: Path, options: CollectOptions) -> ToolSetup:
     for folder in config_folders(root):
         own = _own_config(folder)
         if own:
-            choices = ("project_scope",) if mypy_names_its_files(folder) else ()
+            # mypy applies `exclude` only to files it finds itself, not to files it is given:
+            # the patterns are kept to leave out of our list what `mypy .` would not check
+            choices = (("project_scope",) if mypy_names_its_files(folder)
+                       else tuple(_EXCLUDE + pattern for pattern in mypy_excludes(folder)))
             where = () if folder == root else (f"in {os.path.relpath(folder, root)}",)
             return ToolSetup(NAME, prefix, version, ("--cache-dir", cache),
                              config_hash(NAME, version, *own, *where, *choices), own_config=True,
@@ -145,8 +149,33 @@ def command(setup: ToolSetup, files: Sequence[str]) -> tuple[str, ...]:
     return (*setup.prefix, "--output", "json", *setup.config_args, "--", *files)
 
 
+_EXCLUDE = "exclude="
+
+
+def not_excluded(setup: ToolSetup, files: Sequence[str]) -> list[str]:
+    """``files`` without those the project's mypy ``exclude`` patterns match, as mypy matches
+    them while it walks a folder: ``re.search`` on the path relative to where it runs, and on
+    each parent folder's path with a trailing ``/``."""
+    patterns = [c.removeprefix(_EXCLUDE) for c in setup.choices if c.startswith(_EXCLUDE)]
+    if not patterns:
+        return list(files)
+    try:
+        compiled = [re.compile(p) for p in patterns]
+    except re.error as error:
+        raise ToolFailed(f"mypy exclude {error.pattern!r} is not a valid regular expression: "
+                         f"{error}") from None
+
+    def excluded(path: str) -> bool:
+        parts = path.split("/")
+        candidates = ["/".join(parts[:i]) + "/" for i in range(1, len(parts))] + [path]
+        return any(c.search(candidate) for c in compiled for candidate in candidates)
+
+    return [f for f in files if not excluded(f)]
+
+
 def run(setup: ToolSetup, root: Path, files: Sequence[str], options: CollectOptions) -> ToolOutput:
-    """Run mypy over all ``files`` at once."""
+    """Run mypy over all ``files`` at once (less those its ``exclude`` setting leaves out)."""
+    files = not_excluded(setup, files)
     argv = command(setup, files)
     if not files:
         return ToolOutput(command=argv)

@@ -25,6 +25,7 @@ __all__ = [
     "config_paths_above",
     "config_text",
     "mark_repository_root",
+    "mypy_excludes",
     "mypy_names_its_files",
     "pyproject_section",
     "setup_cfg_section",
@@ -161,12 +162,9 @@ def config_text(root: Path, name: str) -> str | None:
 _SCOPE_KEYS = ("files", "packages", "modules")
 
 
-def mypy_names_its_files(root: Path) -> bool:
-    """Whether the mypy configuration in ``root`` says what to check (``files``/``packages``/``modules``).
-
-    Looks at the file mypy itself reads in that folder: ``mypy.ini``, ``.mypy.ini``, then
-    ``pyproject.toml`` with ``[tool.mypy]``, then ``setup.cfg`` with ``[mypy]``.
-    """
+def _mypy_section(root: Path) -> dict[str, object] | None:
+    """The ``[mypy]`` options of the file mypy itself reads in ``root`` (``mypy.ini``,
+    ``.mypy.ini``, ``pyproject.toml`` with ``[tool.mypy]``, ``setup.cfg`` with ``[mypy]``)."""
     for name in ("mypy.ini", ".mypy.ini", "pyproject.toml", "setup.cfg"):
         path = root / name
         if not path.is_file():
@@ -177,7 +175,7 @@ def mypy_names_its_files(root: Path) -> bool:
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
                 continue
             if isinstance(section, dict):
-                return any(key in section for key in _SCOPE_KEYS)
+                return section
             continue
         parser = configparser.RawConfigParser()
         try:
@@ -185,7 +183,28 @@ def mypy_names_its_files(root: Path) -> bool:
         except (configparser.Error, UnicodeDecodeError):
             continue
         if parser.has_section("mypy"):
-            return any(parser.has_option("mypy", key) for key in _SCOPE_KEYS)
+            return dict(parser.items("mypy"))
         if name != "setup.cfg":
-            return False  # mypy reads a mypy.ini even without a [mypy] section
-    return False
+            return {}  # mypy reads a mypy.ini even without a [mypy] section
+    return None
+
+
+def mypy_excludes(root: Path) -> list[str]:
+    """The ``exclude`` regular expressions of the mypy configuration in ``root``, as mypy
+    reads them (a string, or in ``pyproject.toml`` also a list of strings)."""
+    value = (_mypy_section(root) or {}).get("exclude")
+    if isinstance(value, str):
+        return [value.strip()] if value.strip() else []
+    if isinstance(value, list):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return []
+
+
+def mypy_names_its_files(root: Path) -> bool:
+    """Whether the mypy configuration in ``root`` says what to check (``files``/``packages``/``modules``).
+
+    Looks at the file mypy itself reads in that folder: ``mypy.ini``, ``.mypy.ini``, then
+    ``pyproject.toml`` with ``[tool.mypy]``, then ``setup.cfg`` with ``[mypy]``.
+    """
+    section = _mypy_section(root) or {}
+    return any(key in section for key in _SCOPE_KEYS)

@@ -269,3 +269,27 @@ def test_file_names_that_look_like_options_are_files(tmp_path: Path, options_for
     assert result.measures["bandit.issues"] == len(bandit_hand["results"]) == 4
     assert result.measures["ruff.issues"] == 1  # F401 in -h.py
     assert result.measures["size.files"] == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "config"),
+    [
+        ("pyproject.toml", '[tool.mypy]\nstrict = true\nexclude = ["legacy/", "_gen\\\\.py$"]\n'),
+        ("mypy.ini", "[mypy]\nstrict = True\nexclude = (?x)(legacy/|_gen\\.py$)\n"),
+    ],
+)
+def test_mypy_exclude_leaves_out_what_mypy_would_not_check(
+    tmp_path: Path, options_for: Options, name: str, config: str
+) -> None:
+    project = tmp_path / "cfg"
+    (project / "legacy").mkdir(parents=True)
+    (project / name).write_text(config, encoding="utf-8")
+    (project / "app.py").write_text(TYPE_ERRORS, encoding="utf-8")
+    (project / "legacy" / "old.py").write_text(UNTYPED, encoding="utf-8")
+    (project / "schema_gen.py").write_text(UNTYPED, encoding="utf-8")
+    result = collect(project, project="cfg", tools=["mypy"], options=options_for())
+    assert result.run.status == "succeeded", [t.error for t in result.tools]
+    hand = by_hand(project, "mypy", "--output", "json", "--cache-dir", "/dev/null", ".")
+    assert result.measures["mypy.errors"] == mypy_errors(hand) == 2  # app.py's two only
+    assert {f.path for f in result.findings} == {"app.py"}
+    assert result.measures["mypy.errors"] == mypy_errors(rerun(result.tools[0].command, project))
