@@ -73,7 +73,7 @@ def unscored(m: Mapping[str, float]) -> list[str]:
     complexity tool not among a run's tools, or failed) they are left out of the score, which
     then does not reflect ruff's or mypy's findings. Callers say so next to the score.
     """
-    if m.get("size.sloc", 0.0) > 0:
+    if "size.sloc" in m:  # measured (0 lines has no findings to leave out either)
         return []
     return [name for name, key in (("lint", "ruff.issues"), ("typing", "mypy.errors")) if key in m]
 

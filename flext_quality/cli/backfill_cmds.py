@@ -31,6 +31,7 @@ from collectors.pipeline import collect
 from collectors.registry import ADAPTERS
 from flext_quality.cli.common import (
     AppContext,
+    ProjectPath,
     analyzers_stop_on_signals,
     common_options,
     parse_tools,
@@ -190,7 +191,7 @@ def _print_summary(summary: BackfillSummary, fmt: str) -> None:
 
 @click.command("backfill")
 @common_options
-@click.argument("path", type=click.Path(path_type=Path, file_okay=False, exists=True), default=Path())
+@click.argument("path", type=ProjectPath(), default=Path())
 @click.option("--project", default=None, help="Project name (default: the folder name).")
 @click.option("--commits", "max_commits", type=click.IntRange(min=1), default=None,
               help="Newest N commits (after --every thinning).")

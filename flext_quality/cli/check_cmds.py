@@ -20,7 +20,13 @@ import click
 
 from alerts.evaluate import Evaluation
 from flext_quality import jobs
-from flext_quality.cli.common import AppContext, analyzers_stop_on_signals, common_options, pass_app
+from flext_quality.cli.common import (
+    AppContext,
+    ProjectPath,
+    analyzers_stop_on_signals,
+    common_options,
+    pass_app,
+)
 from flext_quality.cli.gate_metrics import check_gate_metrics
 from flext_quality.settings import Settings
 from storage.alert_store import GateResultRow
@@ -185,7 +191,7 @@ def _echo_text(name: str, run_id: str, evaluation: Evaluation, verdict: _Verdict
 
 
 @click.command("check")
-@click.argument("path", required=False, type=click.Path(path_type=Path, file_okay=False))
+@click.argument("path", required=False, type=ProjectPath())
 @click.option("--project", help="Project name (default: the folder name of PATH).")
 @click.option("--no-collect", is_flag=True, help="Evaluate the project's latest stored run instead.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)

@@ -16,6 +16,7 @@ from collectors.registry import TOOL_NAMES
 from collectors.score import unscored
 from flext_quality.cli.common import (
     AppContext,
+    ProjectPath,
     analyzers_stop_on_signals,
     common_options,
     parse_tools,
@@ -125,7 +126,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 @click.command("collect")
 @common_options
-@click.argument("path", type=click.Path(path_type=Path, file_okay=False), default=Path())
+@click.argument("path", type=ProjectPath(), default=Path())
 @click.option("--project", default=None, help="Project name (default: the folder's name).")
 @click.option(
     "--tools",

@@ -30,6 +30,7 @@ from storage.store import MetricStore
 __all__ = [
     "AppContext",
     "FlextGroup",
+    "ProjectPath",
     "analyzers_stop_on_signals",
     "common_options",
     "emit",
@@ -125,6 +126,19 @@ def emit(text: str) -> None:
     for start in range(0, len(text), _CHUNK):
         out.write(text[start : start + _CHUNK])
     out.flush()
+
+
+class ProjectPath(click.Path):
+    """A project folder argument: any path (the command checks it, with one line), but not an
+    empty one, which would quietly mean the current folder (``collect "$UNSET"``)."""
+
+    def __init__(self) -> None:
+        super().__init__(path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path: name the project folder (. for the current one)", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def _set_db(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:

@@ -7,10 +7,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from collect_support import git
 
 from collectors.discovery import discover_files, is_excluded, resolve_project
 from collectors.pipeline import collect
+from flext_quality.cli import main
 from storage.errors import ProjectError
 
 
@@ -141,3 +143,23 @@ def test_in_a_git_tree_ignored_files_are_not_the_project(tmp_path: Path, options
     # an untracked file that git does not ignore is analysed, and makes the tree dirty
     (repo / "new.py").write_text("import io\n")
     assert "new.py" in discover_files(repo)
+
+
+@pytest.mark.parametrize("command", ["collect", "check", "backfill"])
+def test_a_bad_project_path_is_one_line(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FLEXT_QUALITY_ALLOWED_ROOTS", str(tmp_path))
+    (tmp_path / "f.py").write_text("x = 1\n")
+    db = str(tmp_path / "q.duckdb")
+    runner = CliRunner()
+    for path, says in (("nope", "project path 'nope' does not exist"),
+                       ("f.py", "project path 'f.py' is not a folder")):
+        done = runner.invoke(main, [command, path, "--db", db])
+        assert done.exit_code == 1, done.output
+        assert done.output.strip().splitlines()[-1].startswith("error: ")
+        assert says.replace("'", "") in done.output.replace(str(tmp_path) + "/", "").replace("'", "")
+    empty = runner.invoke(main, [command, "", "--db", db])  # an unset variable: not "the current folder"
+    assert empty.exit_code == 2 and "an empty path" in empty.output
+    assert not (tmp_path / "q.duckdb").exists()
