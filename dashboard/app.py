@@ -24,6 +24,7 @@ from flext_quality.settings import Settings, load_settings  # noqa: E402
 from storage.errors import ConfigError  # noqa: E402
 
 PAGES = Path(__file__).resolve().parent / "app_pages"
+FAVICON = Path(__file__).resolve().parent / "favicon.png"
 
 
 def _settings(config: str | None, db: str | None) -> Settings:
@@ -33,7 +34,9 @@ def _settings(config: str | None, db: str | None) -> Settings:
 def _context() -> DashboardContext:
     settings = _settings(os.environ.get("FLEXT_QUALITY_CONFIG"), os.environ.get("FLEXT_QUALITY_DB"))
     gates = tuple(
-        GateLine(gate=g.gate_id, metric=g.metric, min=g.min, max=g.max, projects=tuple(g.projects))
+        GateLine(gate=g.gate_id, metric=g.metric, min=g.min, max=g.max, projects=tuple(g.projects),
+                 rule=" ".join([g.rule, *([f"consecutive={g.consecutive}"] if g.consecutive > 1 else []),
+                                *([f"tolerance={g.tolerance:g}"] if g.tolerance else [])]))
         for g in settings.gates
     )
     return DashboardContext(
@@ -51,7 +54,8 @@ def _context() -> DashboardContext:
     )
 
 
-st.set_page_config(page_title="flext-quality", page_icon=":material/monitoring:", layout="wide")
+# A file, not a Material icon: the browser would fetch that icon from fonts.gstatic.com.
+st.set_page_config(page_title="flext-quality", page_icon=str(FAVICON), layout="wide")
 try:
     set_context(_context())
 except ConfigError as error:

@@ -20,13 +20,16 @@ _KEY = "flext_quality_context"
 
 @dataclass(frozen=True, slots=True)
 class GateLine:
-    """A configured absolute gate, as the trend charts draw it (no import of ``alerts``)."""
+    """A configured gate, as the trend charts draw it and the Gates page lists it (no import of
+    ``alerts``): ``min``/``max`` of an absolute gate; ``rule`` its condition in one line, of
+    any kind (``score max_worsening_percent=1 against=previous``)."""
 
     gate: str
     metric: str
     min: float | None
     max: float | None
     projects: tuple[str, ...] = ("*",)
+    rule: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from dashboard.data import cached, read
 
 __all__ = [
     "FindingFilter",
+    "analyzers_ran",
     "as_filter",
     "current_findings",
     "filter_options",
@@ -64,6 +65,18 @@ def _options(db: str, version: str, project: str) -> dict[str, list[str]]:
     )
     row = frame.row(0, named=True)
     return {k: [str(v) for v in (row[k] or [])] for k in ("tools", "severities", "rules")}
+
+
+def _analyzers_ran(db: str, version: str, project: str) -> bool:
+    del version
+    (frame,) = read(db, ("""SELECT count(*) AS n FROM tool_runs t JOIN runs r USING (run_id)
+                           WHERE r.project = ? AND t.status = 'succeeded'""", [project]))
+    return bool(frame.item())
+
+
+def analyzers_ran(db: str, version: str, project: str, *, ttl_s: int) -> bool:
+    """Whether any analyzer succeeded in a run of the project (generated data has none)."""
+    return bool(cached(_analyzers_ran, ttl_s)(db, version, project))
 
 
 def filter_options(db: str, version: str, project: str, *, ttl_s: int) -> dict[str, list[str]]:

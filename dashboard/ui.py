@@ -14,6 +14,7 @@ import streamlit as st
 from dashboard.context import DashboardContext
 from dashboard.data import data_version, has_runs, projects
 from dashboard.data_ops import SHORT_SHA
+from dashboard.text import literal
 from storage.errors import DatabaseBusyError, StoreError
 
 __all__ = [
@@ -44,6 +45,9 @@ flext-quality demo                               # or generated demo projects
 ```
 """
 PROJECT_KEY = "project"
+# The ?project= value this session has already followed (a link is followed once, then the
+# user's own picks win).
+_LINK_SEEN = "project_link_seen"
 ALL_PROJECTS = "(all projects)"
 # Characters of a project name a table shows; a 200-character name would push the other
 # columns off the screen.
@@ -90,12 +94,32 @@ def choose_project(context: DashboardContext, version: str, *, label: str = "Pro
     The choice also lives in the URL (``?project=``) so that a page can be linked to.
     """
     names = projects(str(context.db), version, context.cache_ttl_s)
-    wanted = st.session_state.get(PROJECT_KEY) or st.query_params.get("project")
-    index = names.index(wanted) if wanted in names else 0
-    chosen = st.selectbox(label, names, index=index, key=f"{PROJECT_KEY}_picker")
-    st.session_state[PROJECT_KEY] = chosen
-    st.query_params["project"] = chosen
+    linked = _linked_project(names)
+    picker = f"{PROJECT_KEY}_picker"
+    if linked is not None or st.session_state.get(picker) not in names:
+        # a link wins over the project picked before; coming from another page, the project
+        # picked there
+        wanted = linked or st.session_state.get(PROJECT_KEY)
+        st.session_state[picker] = wanted if wanted in names else names[0]
+    chosen = st.selectbox(label, names, key=picker)
+    _keep_in_address(str(chosen))
     return str(chosen)
+
+
+def _linked_project(names: Sequence[str]) -> str | None:
+    """The project the address names (``?project=``) when this session has not shown it yet.
+
+    A name that is not in the database (a typo, a project since renamed) is said once, so
+    the page does not show another project's data as if it were the one asked for.
+    """
+    wanted = st.query_params.get("project")
+    if wanted is None or st.session_state.get(_LINK_SEEN) == wanted:
+        return None
+    st.session_state[_LINK_SEEN] = wanted
+    if wanted not in names:
+        st.warning(f"No project named {literal(wanted)} in this database: showing another one.")
+        return None
+    return str(wanted)
 
 
 def choose_project_or_all(context: DashboardContext, version: str, *, key: str) -> str | None:
@@ -105,15 +129,27 @@ def choose_project_or_all(context: DashboardContext, version: str, *, key: str) 
     ``/gates?project=NAME``) opens the page on that project.
     """
     names = projects(str(context.db), version, context.cache_ttl_s)
-    wanted = st.query_params.get("project")
+    linked = _linked_project(names)
+    # the project picked on another page follows, unless this picker was set here already
+    wanted = linked or (None if key in st.session_state else st.session_state.get(PROJECT_KEY))
     options = [ALL_PROJECTS, *names]
-    index = options.index(wanted) if wanted in names else 0
-    chosen = st.selectbox("Project", options, index=index, key=key)
+    if wanted in names:
+        st.session_state[key] = wanted
+    chosen = st.selectbox("Project", options, key=key)
     if chosen == ALL_PROJECTS:
         st.query_params.pop("project", None)
+        st.session_state[_LINK_SEEN] = None
         return None
-    st.query_params["project"] = chosen
+    _keep_in_address(str(chosen))
     return str(chosen)
+
+
+def _keep_in_address(project: str) -> None:
+    """The user's pick: kept for the other pages and in the address (which is then not a new
+    link to follow)."""
+    st.session_state[PROJECT_KEY] = project
+    st.session_state[_LINK_SEEN] = project
+    st.query_params["project"] = project
 
 
 def shortened(column: str, limit: int = NAME_LIMIT) -> pl.Expr:
@@ -136,7 +172,7 @@ def run_label(ts: datetime, commit_sha: str | None, message: str | None, *, limi
 
 def counted(n: int, noun: str) -> str:
     """``n`` and the noun, plural unless one: ``1 gate``, ``9 gate states``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def signed_change(value: float | None) -> str:

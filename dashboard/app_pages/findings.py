@@ -8,8 +8,17 @@ import streamlit as st
 from dashboard.charts import FAIL_COLOUR, findings_flow_figure, horizontal_bars
 from dashboard.context import get_context
 from dashboard.data import run_statuses
-from dashboard.data_findings import as_filter, current_findings, filter_options, flow, hot_spots, top_rules
+from dashboard.data_findings import (
+    analyzers_ran,
+    as_filter,
+    current_findings,
+    filter_options,
+    flow,
+    hot_spots,
+    top_rules,
+)
 from dashboard.data_ops import SHORT_SHA
+from dashboard.text import literal
 from dashboard.ui import choose_project, data_or_stop
 
 ctx = get_context()
@@ -23,7 +32,20 @@ with top[0]:
 grain = top[1].radio("Per", ["day", "week", "month"], index=1, horizontal=True, key="findings_grain")
 options = filter_options(db, version, project, ttl_s=ttl)
 if not options["tools"]:
-    st.info(f"No findings stored for {project}: its runs carry metrics only (generated or imported data).")
+    statuses = run_statuses(db, version, project, ttl_s=ttl)
+    runs = sum(statuses.values())
+    if statuses.get("failed", 0) == runs:
+        st.info(
+            f"{'The only run' if runs == 1 else f'All {runs} runs'} of {literal(project)} failed: no "
+            "analyzer produced findings. See the Runs page for the analyzers' errors."
+        )
+    elif analyzers_ran(db, version, project, ttl_s=ttl):
+        st.info(f"No findings in the runs of {literal(project)}: every analyzer that ran found nothing.")
+    else:
+        st.info(
+            f"No findings stored for {literal(project)}: its runs carry metrics only "
+            "(generated or imported data)."
+        )
     st.stop()
 filters = st.columns(4)
 selected = as_filter(

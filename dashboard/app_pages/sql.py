@@ -15,7 +15,8 @@ from dashboard.data_sql import (
     run_query,
     schema,
 )
-from dashboard.ui import version_or_stop
+from dashboard.text import literal
+from dashboard.ui import counted, version_or_stop
 from storage.errors import DatabaseBusyError, SandboxError
 
 ctx = get_context()
@@ -65,14 +66,21 @@ try:
         ttl_s=ttl,
     )
 except DatabaseBusyError as error:
-    st.warning(f"{error}")
+    st.warning(literal(error))
     st.stop()
 except SandboxError as error:
-    st.error(f"{error}")
+    # The message quotes the query, which may come from a shared link: shown as written (never
+    # as Markdown, which would turn a crafted name into a link), DuckDB's caret line aligned.
+    first, _, rest = str(error).partition("\n")
+    st.error(literal(first))
+    if rest.strip():
+        st.code(rest.strip("\n"), language=None)
     st.stop()
 
 frame = result.frame
-st.success(f"{frame.height:,} rows · {len(frame.columns)} columns · {result.elapsed_s:.2f}s")
+st.success(
+    f"{counted(frame.height, 'row')} · {counted(len(frame.columns), 'column')} · {result.elapsed_s:.2f}s"
+)
 if result.truncated:
     st.warning(
         f"Stopped at the row limit: only the first {result.row_limit:,} rows are shown and downloadable."
