@@ -330,13 +330,46 @@ class QualityScheduler:
                 signal.signal(sig, handler)
             allow_processes()
 
-    def run_once(self, *, handle_signals: bool = False) -> dict[str, str]:
-        """Run every job that is due by its last recorded run (``--once``); return statuses."""
-        last: dict[str, tuple[datetime, bool]] = {
+    def _last_runs(self) -> dict[str, tuple[datetime, bool]]:
+        """Each job's last recorded run (skipped ones aside): when it started, whether it failed."""
+        return {
             str(name): (started, status == "failed") for name, started, status in self.store.fetch(
                 "SELECT job, max(started_at), arg_max(status, started_at) FROM job_runs "
                 "WHERE status <> 'skipped' GROUP BY job")
         } if self.store.path.exists() else {}
+
+    def resume_retries(self) -> list[str]:
+        """Retries of jobs whose last run failed before a restart, as if the loop had not stopped.
+
+        The loop keeps its retries in memory: without this, a daily job that failed at 02:30
+        and whose scheduler restarted at 02:35 would wait until the next day. Each retry is due
+        ``retry_minutes`` after the failure (at once if that has passed), unless the job's
+        regular run comes first. Returns the names of the jobs to retry.
+        """
+        if self.retry_minutes <= 0:
+            return []
+        last = self._last_runs()
+        resumed = []
+        with schedule_clock(self.clock):
+            now = self.clock()
+            for spec in self.jobs:
+                started, failed = last.get(spec.name, (None, False))
+                if started is None or not failed or not spec.retries(self.retry_minutes):
+                    continue
+                due = max(now, started + timedelta(minutes=self.retry_minutes))
+                regular = [j.next_run for j in self.scheduler.get_jobs(spec.name) if j.next_run]
+                if regular and min(regular) <= due:
+                    continue
+                job = self.scheduler.every(self.retry_minutes).minutes.do(self._retry, spec)
+                job.tag(f"retry:{spec.name}")
+                job.next_run = due  # the first try when the loop would have made it
+                resumed.append(spec.name)
+                log.info("job %s failed before the restart: tried again at %s", spec.name, f"{due:%H:%M}")
+        return resumed
+
+    def run_once(self, *, handle_signals: bool = False) -> dict[str, str]:
+        """Run every job that is due by its last recorded run (``--once``); return statuses."""
+        last = self._last_runs()
         now = self.clock()
         due = []
         for spec in self.jobs:
@@ -349,6 +382,7 @@ class QualityScheduler:
     def run_forever(self, *, max_sleep_s: float = 30.0, handle_signals: bool = True) -> None:
         """Loop until SIGTERM/SIGINT (or :attr:`stop_event`), which end the running job at once."""
         log.info("scheduler started with %d job(s)", len(self.jobs))
+        self.resume_retries()
         with self._stopping_on_signals(handle_signals):
             while not self.stop_event.is_set():
                 self.run_pending()

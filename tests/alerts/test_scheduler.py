@@ -236,6 +236,29 @@ def test_a_failed_job_is_retried_until_it_succeeds_before_its_next_run(store: Me
     assert sched.next_run() == datetime(2026, 3, 5, 2, 30)  # the retries ended with the success
 
 
+def test_a_restarted_loop_retries_what_failed_before_it_stopped(store: MetricStore) -> None:
+    outcomes = iter([False, True])  # busy at 02:30; works at the retry
+
+    def nightly() -> None:
+        if not next(outcomes):
+            raise FlextQualityError("the database is busy")
+
+    spec = JobSpec("collect:app", nightly, at="02:30", project="app")
+    clock = FakeClock(datetime(2026, 3, 4, 2, 0))
+    first = QualityScheduler(store, [spec], clock=clock, retry_minutes=10)
+    _simulate(first, clock, datetime(2026, 3, 4, 2, 31))  # failed at 02:30, then a restart
+    clock.now = datetime(2026, 3, 4, 2, 35)
+    second = QualityScheduler(store, [spec], clock=clock, retry_minutes=10)
+    assert second.resume_retries() == ["collect:app"]
+    assert second.next_run() == datetime(2026, 3, 4, 2, 40)  # as the first loop would have
+    _simulate(second, clock, datetime(2026, 3, 5, 2, 0))
+    assert store.fetch("SELECT started_at, status FROM job_runs ORDER BY started_at") == [
+        (datetime(2026, 3, 4, 2, 30), "failed"), (datetime(2026, 3, 4, 2, 40), "succeeded")]
+    assert second.next_run() == datetime(2026, 3, 5, 2, 30)
+    # a job whose regular run comes before the retry, or that succeeded last, is left alone
+    assert QualityScheduler(store, [spec], clock=clock, retry_minutes=10).resume_retries() == []
+
+
 def test_retries_stop_when_the_regular_run_comes_first(store: MetricStore) -> None:
     clock = FakeClock(datetime(2026, 3, 4, 0, 0))
 
