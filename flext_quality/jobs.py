@@ -30,6 +30,7 @@ from alerts.report import Period, ProjectReport, build_report
 from alerts.report_render import report_messages
 from collectors.base import CollectOptions
 from collectors.discovery import discover_files, resolve_project
+from collectors.earlier import keep_earlier_results
 from collectors.pipeline import collect
 from collectors.runner import processes_stopped
 from collectors.stored_cache import StoredFileCache
@@ -129,7 +130,8 @@ def collect_cached(
 
     Files unchanged since any earlier collect or backfill (same tool, version, configuration
     and content, and for ruff the same package layout) are served from the cache; the result
-    is exactly that of an uncached collect.
+    is exactly that of an uncached collect. Collecting a stored commit again, a tool that fails
+    this time keeps the results it had in the stored run (:mod:`collectors.earlier`).
     """
     options = collect_options(settings)
     root = resolve_project(path, options.allowed_roots)
@@ -144,8 +146,10 @@ def collect_cached(
     store.ensure_schema()
     cache = StoredFileCache(BlobCache(store))
     cache.use_directory(root, files)
-    return collect(root, project=project or root.name, tools=list(tools or settings.collect.tools),
-                   options=options, trigger=trigger, file_cache=cache)  # type: ignore[arg-type]
+    result = collect(root, project=project or root.name, tools=list(tools or settings.collect.tools),
+                     options=options, trigger=trigger, file_cache=cache)  # type: ignore[arg-type]
+    # a tool failing on a commit it measured before keeps that measurement (and says so)
+    return keep_earlier_results(store, result)
 
 
 def default_collector(

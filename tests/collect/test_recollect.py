@@ -1,0 +1,71 @@
+"""Collecting a stored commit again while an analyzer fails keeps what it measured before."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from collect_support import SAMPLE, git
+
+from collectors.earlier import KEPT_NOTE
+from flext_quality.jobs import collect_cached
+from flext_quality.settings import Settings
+from storage.store import MetricStore
+
+TOOLS = ["ruff", "mypy", "bandit", "complexity"]
+# Answers --version as mypy does, then crashes on every real run.
+CRASHING_MYPY = (
+    "import sys\n"
+    "if '--version' in sys.argv:\n"
+    "    print('mypy 2.4.1 (compiled: yes)')\n"
+    "    raise SystemExit(0)\n"
+    "print('error: INTERNAL ERROR -- simulated crash', file=sys.stderr)\n"
+    "raise SystemExit(2)\n"
+)
+
+
+def _settings(tmp_path: Path, store: MetricStore, **executables: list[str]) -> Settings:
+    return Settings(db=store.path, allowed_roots=[tmp_path],
+                    collect={"executables": executables, "cache_dir": tmp_path / "cache"})
+
+
+def test_a_tool_failing_on_a_measured_commit_keeps_its_earlier_results(tmp_path: Path) -> None:
+    project = tmp_path / "sample"
+    shutil.copytree(SAMPLE, project)
+    git(project, "init", "-q")
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "one commit", date="2026-01-05T10:00:00+00:00")
+    store = MetricStore(tmp_path / "q.duckdb")
+    first = collect_cached(_settings(tmp_path, store), store, project, project="s", tools=TOOLS)
+    assert first.run.status == "succeeded" and first.measures["mypy.errors"] > 0
+    store.append_run(first)
+    mypy_findings = store.fetch("SELECT count(*) FROM findings WHERE tool = 'mypy'")[0][0]
+    assert mypy_findings == first.measures["mypy.errors"]
+
+    fake = tmp_path / "mypy_crash.py"
+    fake.write_text(CRASHING_MYPY)
+    crashing = _settings(tmp_path, store, mypy=[sys.executable, str(fake)])
+    again = collect_cached(crashing, store, project, project="s", tools=TOOLS)
+    store.append_run(again)
+    mypy = next(t for t in again.tools if t.tool == "mypy")
+    assert again.run.status == "partial" and mypy.status == "failed"  # CI still sees the crash
+    assert mypy.error is not None and "mypy stopped with code 2: error: INTERNAL ERROR" in mypy.error
+    assert mypy.error.endswith(KEPT_NOTE.format(run_id=first.run.run_id))
+    # the commit's one run still holds every measure and finding, and the same score
+    assert store.fetch("SELECT run_id FROM runs") == [(again.run.run_id,)]
+    stored = dict(store.fetch("SELECT metric, value FROM measures"))
+    assert stored == first.measures
+    assert store.fetch("SELECT count(*) FROM findings WHERE tool = 'mypy'")[0][0] == mypy_findings
+
+    # once more (the kept results are kept again), then with another mypy configuration:
+    # the earlier results no longer describe what mypy would say, so they are not kept
+    third = collect_cached(crashing, store, project, project="s", tools=TOOLS)
+    assert third.measures == first.measures
+    store.append_run(third)
+    strict = crashing.model_copy(update={"collect": crashing.collect.model_copy(
+        update={"mypy_args": ["--strict"]})})
+    changed = collect_cached(strict, store, project, project="s", tools=TOOLS)
+    assert changed.run.commit_sha == first.run.commit_sha and store.replaced_run(changed.run)
+    assert "mypy.errors" not in changed.measures and not [f for f in changed.findings if f.tool == "mypy"]
+    assert changed.measures["ruff.issues"] == first.measures["ruff.issues"]
