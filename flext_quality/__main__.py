@@ -1,5 +1,5 @@
 """``python -m flext_quality`` runs the command line."""
 
-from flext_quality.cli import main
+from flext_quality.entry import main
 
 main()

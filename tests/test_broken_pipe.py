@@ -71,3 +71,22 @@ def test_output_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
     assert closed.returncode == 1
     assert closed.stderr.decode().strip() == (
         "error: standard output is closed: there is nowhere to print the result")
+
+
+def test_ctrl_c_while_the_cli_loads_is_one_line_and_130() -> None:
+    # A finder that raises KeyboardInterrupt when the CLI package is imported: Ctrl-C in the
+    # second the imports take, made certain.
+    script = (
+        "import sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'flext_quality.cli':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "from flext_quality.entry import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          check=False, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 130
+    assert done.stderr == "interrupted\n"
