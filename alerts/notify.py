@@ -270,7 +270,7 @@ class Notifier:
         rows, expired = claim_due(
             self.store, now, claim_until=now + timedelta(seconds=p.claim_s),
             message_ids=message_ids, expire_before=now - timedelta(hours=p.max_age_hours),
-            expire_reason=f"undelivered after {p.max_age_hours:g}h",
+            expire_reason=f"undelivered after {p.max_age_hours:g}h", in_order=not probe,
         )
         if expired:
             log.warning("outbox: %d message(s) failed for good (too old)", expired)
@@ -322,6 +322,11 @@ class Notifier:
                     )
                     rest = queue[i + 1:]
                     outcomes.extend(self._skipped(r, "circuit open") for r in rest)
+                    break
+                if attempt.status == "pending":
+                    # the endpoint's later messages wait behind this one (kept in order)
+                    rest = queue[i + 1:]
+                    outcomes.extend(self._skipped(r, "waiting behind an earlier message") for r in rest)
                     break
             # Outcomes are written in small batches: one transaction per message would cost
             # more than the sending; a crash can at worst resend the last second's messages.

@@ -330,6 +330,18 @@ def enqueue_messages(store: MetricStore, messages: Sequence[OutboxMessage]) -> l
         return _insert_messages(con, messages)
 
 
+# One endpoint gets its messages in the order they were made: a message waits while an earlier
+# one to the same endpoint (route and URL) is still pending and not due (backing off after a
+# failure) or being sent, so that "gate GREEN" never arrives before the "gate RED" it follows.
+_BEHIND_AN_EARLIER = """
+    AND NOT EXISTS (
+        SELECT 1 FROM outbox_record e
+        WHERE e.status = 'pending' AND e.route = m.route AND e.url_index = m.url_index
+          AND (e.created_at, e.message_id) < (m.created_at, m.message_id)
+          AND (e.next_attempt_at > ? OR e.claimed_until >= ? {not_asked_for}))
+"""
+
+
 def claim_due(
     store: MetricStore,
     now: datetime,
@@ -339,13 +351,22 @@ def claim_due(
     limit: int = 500,
     expire_before: datetime | None = None,
     expire_reason: str = "too old",
+    in_order: bool = True,
 ) -> tuple[list[OutboxRow], int]:
     """Claim pending messages due at ``now`` so that no other flusher sends them meanwhile.
 
     In the same transaction, pending messages created before ``expire_before`` are failed
-    for good. Returns the claimed rows and the number expired.
+    for good. Returns the claimed rows and the number expired. ``in_order``: a message waits
+    while an earlier one to its endpoint is pending (off for a test message, which asks
+    whether the endpoint works now).
     """
     cond = "" if message_ids is None else "AND message_id IN (SELECT unnest(?::VARCHAR[]))"
+    # sending only some messages (a run's alerts, right away): an earlier pending message to the
+    # same endpoint that is not among them goes first, at the next general flush
+    behind = "" if not in_order else _BEHIND_AN_EARLIER.format(
+        not_asked_for="" if message_ids is None else
+        "OR e.message_id NOT IN (SELECT unnest(?::VARCHAR[]))")
+    extra = [] if not in_order else [now, now, *([list(message_ids)] if message_ids is not None else [])]
     params: list[object] = [now, now] + ([list(message_ids)] if message_ids is not None else [])
     with store.transaction() as con:
         expired = 0
@@ -357,11 +378,11 @@ def claim_due(
                 [expire_reason, now, expire_before],
             ).fetchall())
         rows = con.execute(
-            f"SELECT {', '.join(_MSG_COLS)}, status, attempts, next_attempt_at FROM outbox_record "
+            f"SELECT {', '.join(_MSG_COLS)}, status, attempts, next_attempt_at FROM outbox_record m "
             "WHERE status = 'pending' AND next_attempt_at <= ? "
-            f"AND (claimed_until IS NULL OR claimed_until < ?) {cond} "
+            f"AND (claimed_until IS NULL OR claimed_until < ?) {cond} {behind} "
             f"ORDER BY created_at, message_id LIMIT {int(limit)}",
-            params,
+            [*params, *extra],
         ).fetchall()
         ids = [str(r[0]) for r in rows]
         if ids:

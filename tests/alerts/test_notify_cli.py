@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,32 @@ def test_show_prints_one_message_as_it_goes_out(tmp_path: Path) -> None:
     missing = _notify(common, "--show", "nope")
     assert missing.exit_code == 1
     assert missing.stderr.strip() == "error: no outbox message with id 'nope' (`notify --list` shows them)"
+
+
+def test_an_endpoint_gets_its_messages_in_order_after_an_outage(
+    store: MetricStore, http_receiver: HttpReceiver
+) -> None:
+    routes = [RouteSpec(purpose="alerts", urls=[f"json://127.0.0.1:{http_receiver.port}/hook"])]
+    policy = DeliveryPolicy(breaker_threshold=10)
+
+    def queue(title: str, at: datetime) -> str:
+        [message] = route_messages(routes, purpose="alerts", project="demo",
+                                   render=lambda fmt: (title, "b"), dedup=title, now=at)
+        enqueue_messages(store, [message])
+        return message.message_id
+
+    http_receiver.status = 503  # down: the RED alert fails and backs off
+    red = queue("gate RED", T0)
+    [first] = Notifier(store, routes, policy, clock=lambda: T0).flush([red])
+    assert first.status == "pending"
+    http_receiver.status = 200  # up again before RED's next attempt; then the gate goes GREEN
+    later = T0 + timedelta(seconds=5)
+    green = queue("gate GREEN", later)
+    # a run sends its own alerts at once: GREEN waits behind RED, never arrives before it
+    assert Notifier(store, routes, policy, clock=lambda: later).flush([green]) == []
+    assert Notifier(store, routes, policy, clock=lambda: later).flush() == []  # RED not due yet
+    assert [r.json()["title"] for r in http_receiver.requests] == []
+    due = T0 + timedelta(hours=1)
+    outcomes = Notifier(store, routes, policy, clock=lambda: due).flush()
+    assert [o.status for o in outcomes] == ["delivered", "delivered"]
+    assert [r.json()["title"] for r in http_receiver.requests] == ["gate RED", "gate GREEN"]
