@@ -56,9 +56,18 @@ ALERT_VIEWS: tuple[str, ...] = tuple(_ALERT_VIEW_SQL)
 # The alerts layer owns the state words; accept the usual spellings of "failing".
 FAIL_STATES: tuple[str, ...] = ("fail", "failed", "failing", "red", "violated")
 STALE_STATES: tuple[str, ...] = ("stale",)
+PASS_STATES: tuple[str, ...] = ("pass", "passed", "passing", "green", "ok")
 # Worst first. Rank 1, between red and stale, is a project whose runs all failed: it has no
-# score to judge, and needs someone as much as a failing gate does.
-STATE_ORDER: dict[str, int] = {"red": 0, "stale": 2, "not evaluated": 3, "no gates": 3, "green": 4}
+# score to judge, and needs someone as much as a failing gate does. "no data" (gates checked,
+# nothing measured) is not green: nobody knows whether the project is fine.
+STATE_ORDER: dict[str, int] = {
+    "red": 0,
+    "stale": 2,
+    "no data": 3,
+    "not evaluated": 4,
+    "no gates": 4,
+    "green": 5,
+}
 ALL_RUNS_FAILED_RANK = 1
 
 _STORES: dict[str, MetricStore] = {}
@@ -173,17 +182,25 @@ def configured_for(gates: Sequence[GateLine], project: str) -> bool:
     return any(matching(gate.projects, project) for gate in gates)
 
 
-def state_of(gate_states: Sequence[str], *, configured: bool = False) -> str:
-    """One project's gate state from its gates' states: red, stale, green, or without any
-    state 'not evaluated' when gates are ``configured`` for it (plain ``collect`` and generated
-    data do not evaluate them), else 'no gates'."""
+def state_of(gate_states: Sequence[str], *, configured: bool = False, measured: bool = True) -> str:
+    """One project's gate state from its gates' states.
+
+    ``red`` when a gate fails, ``stale`` when one is stale, ``green`` when at least one gate
+    passed on a ``measured`` project (one with a run that did not fail), ``no data`` when the
+    gates were checked but none passed (each ``no_data``: its metric was never reported) or
+    nothing was measured. Without any state: ``not evaluated`` when gates are ``configured``
+    for it (generated demo data and runs stored before a gate existed are not checked), else
+    ``no gates``.
+    """
     lowered = [s.lower() for s in gate_states if s]
     if any(s in FAIL_STATES for s in lowered):
         return "red"
     if any(s in STALE_STATES for s in lowered):
         return "stale"
-    if lowered:
+    if measured and any(s in PASS_STATES for s in lowered):
         return "green"
+    if lowered:
+        return "no data"
     return "not evaluated" if configured else "no gates"
 
 
@@ -252,19 +269,26 @@ def overview(
     One aggregate over the daily rollup for all projects (never a query per project). A project
     whose newest run started more than ``stale_after_days`` before ``now`` is ``stale`` unless
     red; one without gate states is ``not evaluated`` when one of the configured ``gates``
-    applies to it. ``last_run_at`` is when its newest run started (``last_ts``, the newest
-    point's commit time, places the sparkline). A project whose runs all failed comes right
-    after the red ones, its ``last_status`` saying so.
+    applies to it; one whose runs all failed is never ``green`` (see :func:`state_of`).
+    ``last_run_at`` is when its newest run started (``last_ts``, the newest point's commit
+    time, places the sparkline). A project whose runs all failed comes right after the red
+    ones, its ``last_status`` saying so.
     """
     frame = cached(_overview, ttl_s)(db, version, score_metric)
     stale_before = now - timedelta(days=stale_after_days)
+    rows = frame.select("project", "states", "last_run_at", "runs", "failed_runs").iter_rows()
     states = [
         "red"
-        if (s := state_of(list(states or []), configured=configured_for(gates, project))) == "red"
+        if (
+            s := state_of(
+                list(states or []), configured=configured_for(gates, project), measured=failed < runs
+            )
+        )
+        == "red"
         else "stale"
         if last_run_at is not None and last_run_at < stale_before
         else s
-        for project, states, last_run_at in frame.select("project", "states", "last_run_at").iter_rows()
+        for project, states, last_run_at, runs, failed in rows
     ]
     all_failed = pl.col("failed_runs") == pl.col("runs")
     rank = pl.col("gate_state").replace_strict(STATE_ORDER, default=9, return_dtype=pl.Int32)

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 import polars as pl
 
-from dashboard.data import ALERT_VIEWS, cached, existing_views, read
+from dashboard.context import GateLine
+from dashboard.data import ALERT_VIEWS, cached, existing_views, matching, read
 from storage.alert_store import OUTBOX_DISPLAY
 
 __all__ = [
     "SHORT_SHA",
     "alert_states",
     "gate_history",
+    "gate_rule",
+    "history_range",
     "mask_endpoint",
+    "not_evaluated",
     "outbox",
     "recent_runs",
+    "run_labels",
     "tool_details",
 ]
 
@@ -85,6 +91,32 @@ def recent_runs(
     return cached(_recent_runs, ttl_s)(db, version, project, tuple(statuses), tuple(triggers), limit)
 
 
+def run_labels(runs: pl.DataFrame) -> dict[str, str]:
+    """Run id -> a label that tells the runs of a :func:`recent_runs` frame apart:
+    ``2026-11-26 11:26:05 · repo2 · 1a2b3c4d5e · succeeded`` (``no commit`` without one).
+
+    Runs alike in all of that (a folder outside git collected twice in one second: runs of
+    one commit replace each other, runs without one do not) also name their run id.
+    """
+    labels = {
+        str(r["run_id"]): " · ".join(
+            [
+                f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+                str(r["project"]),
+                r["commit"] or "no commit",
+                str(r["status"]),
+            ]
+        )
+        for r in runs.iter_rows(named=True)
+    }
+    seen: dict[str, int] = {}
+    for label in labels.values():
+        seen[label] = seen.get(label, 0) + 1
+    return {
+        run_id: f"{label} · run {run_id}" if seen[label] > 1 else label for run_id, label in labels.items()
+    }
+
+
 def _tool_details(db: str, version: str, run_id: str) -> pl.DataFrame:
     del version
     (frame,) = read(
@@ -112,6 +144,9 @@ def _alert_view(db: str, version: str, view: str, project: str | None) -> pl.Dat
         "outbox": "created_at DESC",
     }[view]
     where, params = ("project = ?", [project]) if project else ("true", [])
+    if project and view == "outbox":
+        # Messages about no project (test notifications) went to every project's routes.
+        where = "(project = ? OR project IS NULL)"
     source = f"({OUTBOX_DISPLAY})" if view == "outbox" else view
     (frame,) = read(db, (f"SELECT * FROM {source} WHERE {where} ORDER BY {order} LIMIT 5000", params))
     return frame
@@ -147,12 +182,60 @@ def gate_history(db: str, version: str, *, project: str | None, ttl_s: int) -> p
 
 
 def outbox(db: str, version: str, *, project: str | None, ttl_s: int) -> pl.DataFrame | None:
-    """Outbox messages with endpoints masked, newest first, or ``None`` without the schema."""
+    """Outbox messages with endpoints masked, newest first, or ``None`` without the schema.
+
+    With a ``project``, its messages and those about no project (test notifications).
+    """
     frame = cached(_alert_view, ttl_s)(db, version, "outbox", project)
     if frame is None or "endpoint" not in frame.columns:
         return frame
     # Read through storage's OUTBOX_DISPLAY, as `notify --list` shows them.
     return frame.with_columns(pl.col("endpoint").map_elements(mask_endpoint, return_dtype=pl.String))
+
+
+def gate_rule(gate: GateLine) -> str:
+    """A configured gate's condition without its metric, of any kind: ``min=70``,
+    ``max_worsening_percent=1 against=previous consecutive=3``."""
+    if gate.rule:
+        return gate.rule.removeprefix(f"{gate.metric} ")
+    bounds = {"min": gate.min, "max": gate.max}
+    return " ".join(f"{key}={value:g}" for key, value in bounds.items() if value is not None)
+
+
+def not_evaluated(projects: Sequence[str], gates: Sequence[GateLine], states: pl.DataFrame) -> list[str]:
+    """The ``projects`` that a configured gate applies to but that have no state for it.
+
+    Gates are evaluated when a run is stored (``collect``, ``check``, ``backfill``, the
+    scheduler), with the gates configured at that time: generated demo data and runs stored
+    before a gate was added have no state for it until a run is evaluated again.
+    """
+    known = set(states.select("project", "gate").iter_rows())
+    return [
+        project
+        for project in projects
+        if any(matching(g.projects, project) and (project, g.gate) not in known for g in gates)
+    ]
+
+
+# Narrower than this, plotly ticks the time axis in seconds and milliseconds (11:20:01.3655).
+_MIN_TIME_SPAN = timedelta(hours=1)
+
+
+def history_range(times: pl.Series) -> list[datetime] | None:
+    """The time axis of the gate history, on whole minutes, when plotly's own would be too
+    narrow: a single instant gets a day either side (as the trend charts do), a span under an
+    hour is widened to an hour around its middle. ``None``: leave the axis to plotly."""
+    if times.is_empty():
+        return None
+    first, last = times.min(), times.max()
+    if not isinstance(first, datetime) or not isinstance(last, datetime):
+        return None
+    span = last - first
+    if span >= _MIN_TIME_SPAN:
+        return None
+    half = timedelta(days=1) if span == timedelta(0) else _MIN_TIME_SPAN / 2
+    start = (first + span / 2 - half).replace(second=0, microsecond=0)
+    return [start, start + 2 * half + timedelta(minutes=1)]
 
 
 _USERINFO = re.compile(

@@ -6,13 +6,18 @@ import streamlit as st
 
 from dashboard.charts import gate_timeline_figure
 from dashboard.context import get_context
-from dashboard.data_ops import alert_states, gate_history, outbox
+from dashboard.data import projects
+from dashboard.data_ops import alert_states, gate_history, gate_rule, history_range, not_evaluated, outbox
 from dashboard.notify import send_test
+from dashboard.text import literal
 from dashboard.ui import choose_project_or_all, counted, version_or_stop
 
+# Project names listed in the "not evaluated yet" note before "and N more".
+NAMES_SHOWN = 5
 # Columns of the alert_states view shown under "Current state", in this order.
 STATE_COLUMNS = ("project", "gate", "state", "since", "consecutive_failures", "last_notified_at")
-# Plain `collect` and generated data store runs without evaluating the gates.
+# Gates are evaluated when a run is stored; generated demo data and runs stored before a gate
+# was configured have no result for it.
 HOW_TO_EVALUATE = (
     "`flext-quality check --no-collect --project NAME` evaluates a project's latest run; "
     "the scheduler evaluates every new run."
@@ -65,7 +70,16 @@ else:
                 ),
             },
         )
-    else:
+    missing = not_evaluated(projects(db, version, ttl) if chosen is None else [chosen], ctx.gates, states)
+    if missing:
+        names = ", ".join(literal(name) for name in missing[:NAMES_SHOWN])
+        more = f" and {len(missing) - NAMES_SHOWN} more" if len(missing) > NAMES_SHOWN else ""
+        st.info(
+            f"Not evaluated yet for {counted(len(missing), 'project')} with runs ({names}{more}): gates "
+            "are evaluated when a run is stored, so generated demo data and runs stored before a gate "
+            f"was configured have no state for it. {HOW_TO_EVALUATE}"
+        )
+    elif not states.height:
         st.info(f"No gate has been evaluated for this selection yet. {HOW_TO_EVALUATE}")
     if ctx.gates:
         with st.expander(f"Configured gates ({len(ctx.gates)})"):
@@ -74,8 +88,7 @@ else:
                     {
                         "gate": g.gate,
                         "metric": g.metric,
-                        "min": g.min,
-                        "max": g.max,
+                        "rule": gate_rule(g),
                         "projects": ", ".join(g.projects),
                     }
                     for g in ctx.gates
@@ -85,8 +98,9 @@ else:
                 column_config={
                     "gate": st.column_config.TextColumn("Gate"),
                     "metric": st.column_config.TextColumn("Metric"),
-                    "min": st.column_config.NumberColumn("Min"),
-                    "max": st.column_config.NumberColumn("Max"),
+                    "rule": st.column_config.TextColumn(
+                        "Rule", help="min/max, or how far the metric may move against a reference"
+                    ),
                     "projects": st.column_config.TextColumn("Projects"),
                 },
             )
@@ -94,7 +108,10 @@ else:
     st.subheader("History")
     history = gate_history(db, version, project=chosen, ttl_s=ttl)
     if history is not None and history.height:
-        st.plotly_chart(gate_timeline_figure(history), width="stretch", key="gates_timeline")
+        timeline = gate_timeline_figure(history)
+        if (span := history_range(history["ts"])) is not None:
+            timeline.update_xaxes(range=span)  # whole minutes or days, not milliseconds
+        st.plotly_chart(timeline, width="stretch", key="gates_timeline")
     else:
         st.info("No gate results yet.")
 
@@ -111,7 +128,10 @@ else:
         key="gates_outbox_status",
     )
     shown = messages.filter(messages["status"].is_in(list(status or [])))
-    st.caption(f"{shown.height} of {messages.height} messages · endpoints are masked")
+    st.caption(
+        f"{shown.height} of {counted(messages.height, 'message')} · endpoints are masked"
+        + (" · test notifications (about no project) are listed under every project" if chosen else "")
+    )
     when = "YYYY-MM-DD HH:mm:ss"
     st.dataframe(
         # The body is the whole message; the dedup key and body format are internal.
@@ -146,4 +166,4 @@ if st.button("Send a test notification", key="gates_test", disabled=not ctx.rout
     st.rerun()
 if result := st.session_state.pop("gates_test_result", None):
     kind, text = result
-    (st.success if kind == "ok" else st.error)(text)
+    (st.success if kind == "ok" else st.error)(literal(text))  # endpoints and errors as written

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard.context import get_context
 from dashboard.data import overview, page_count, page_rows, search_projects, state_counts
+from dashboard.text import literal
 from dashboard.ui import NAME_LIMIT, PROJECT_KEY, counted, data_or_stop, shortened, with_signed_changes
 
 ctx = get_context()
@@ -24,17 +25,24 @@ projects = overview(
     gates=ctx.gates,
 )
 tally = state_counts(projects)
-cols = st.columns(4)
+cols = st.columns(5)
 cols[0].metric("Projects", projects.height)
 cols[1].metric("Red", tally.get("red", 0))
 cols[2].metric("Stale", tally.get("stale", 0))
-cols[3].metric("Green", tally.get("green", 0))
+cols[3].metric("No data", tally.get("no data", 0))
+cols[4].metric("Green", tally.get("green", 0))
+if unmeasured := tally.get("no data", 0):
+    st.info(
+        f"{counted(unmeasured, 'project')} {'is' if unmeasured == 1 else 'are'} `no data`: gates were "
+        "checked but nothing was measured (every run failed, or no gate's metric was ever reported). "
+        "The Runs page has each analyzer's error."
+    )
 if unevaluated := tally.get("not evaluated", 0):
     st.info(
         f"{counted(unevaluated, 'project')} {'has' if unevaluated == 1 else 'have'} gates configured that "
-        "were never evaluated (`not evaluated`): runs stored by `collect` or generated data are not "
-        "checked. `flext-quality check --no-collect --project NAME` evaluates a project's latest run, "
-        "and the scheduler evaluates every new run."
+        "were never evaluated (`not evaluated`): generated demo data and runs stored before the gates "
+        "were configured are not checked. `flext-quality check --no-collect --project NAME` evaluates "
+        "a project's latest run, and the scheduler evaluates every new run."
     )
 
 left, middle, right = st.columns([3, 1, 1])
@@ -50,8 +58,8 @@ page = right.number_input(f"Page (of {pages})", min_value=1, max_value=pages, st
 shown, pages = page_rows(projects, search=search, page=int(page), page_size=page_size)
 
 st.caption(
-    "Sorted worst first: red gates, then projects whose runs all failed, then stale, "
-    f"then by {ctx.score_metric} (lowest first)."
+    "Sorted worst first: red gates, then projects whose runs all failed, then stale, then no data, "
+    f"then by {literal(ctx.score_metric)} (lowest first)."
 )
 st.dataframe(
     with_signed_changes(
@@ -74,7 +82,8 @@ st.dataframe(
     column_config={
         "gate_state": st.column_config.TextColumn(
             "Gates",
-            help="red: a gate fails · stale: no recent run · not evaluated: gates configured, never checked",
+            help="red: a gate fails · stale: no recent run · no data: gates checked, nothing measured · "
+            "not evaluated: gates configured, never checked · green: gates pass",
         ),
         "project": st.column_config.TextColumn(
             "Project",

@@ -6,9 +6,9 @@ import streamlit as st
 
 from dashboard.charts import tool_durations_figure
 from dashboard.context import get_context
-from dashboard.data import projects
-from dashboard.data_ops import recent_runs, tool_details
-from dashboard.ui import COMMIT_WIDTH_PX, counted, data_or_stop
+from dashboard.data_ops import recent_runs, run_labels, tool_details
+from dashboard.text import literal
+from dashboard.ui import COMMIT_WIDTH_PX, choose_project_or_all, counted, data_or_stop
 from storage.models import RUN_STATUSES, TRIGGERS
 
 ctx = get_context()
@@ -17,7 +17,8 @@ st.title("Runs")
 version = data_or_stop(ctx)
 
 filters = st.columns([2, 2, 2, 1])
-project = filters[0].selectbox("Project", ["(all projects)", *projects(db, version, ttl)], key="runs_project")
+with filters[0]:
+    project = choose_project_or_all(ctx, version, key="runs_project")
 statuses = filters[1].multiselect("Status", list(RUN_STATUSES), key="runs_status")
 triggers = filters[2].multiselect("Trigger", list(TRIGGERS), key="runs_trigger")
 limit = int(filters[3].selectbox("Show", [50, 200, 1000], key="runs_limit"))
@@ -25,7 +26,7 @@ limit = int(filters[3].selectbox("Show", [50, 200, 1000], key="runs_limit"))
 runs = recent_runs(
     db,
     version,
-    project=None if project == "(all projects)" else str(project),
+    project=project,
     statuses=statuses,
     triggers=triggers,
     limit=limit,
@@ -72,10 +73,7 @@ if not runs.height:
     st.stop()
 
 st.subheader("Analyzers of one run")
-labels = {
-    r["run_id"]: f"{r['started_at']:%Y-%m-%d %H:%M} · {r['project']} · {r['status']}"
-    for r in runs.iter_rows(named=True)
-}
+labels = run_labels(runs)
 run_id = st.selectbox("Run", list(labels), format_func=labels.__getitem__, key="runs_detail")
 if sha := dict(zip(runs["run_id"], runs["commit_sha"], strict=True))[run_id]:
     st.caption("Commit of this run (the full hash, to copy):")
@@ -85,11 +83,13 @@ if tools.height:
     st.plotly_chart(tool_durations_figure(tools), width="stretch", key="runs_tools_chart")
     for row in tools.filter(tools["error"].is_not_null()).iter_rows(named=True):
         # a skipped tool (no coverage data, no mypy configured) is not a failure, and a
-        # succeeded tool's text is a note (mypy's on unused configuration sections)
+        # succeeded tool's text is a note (mypy's on unused configuration sections); the
+        # text is the analyzer's, shown as written (never as Markdown: no planted links)
+        tool, error = literal(row["tool"]), literal(row["error"])
         if row["status"] == "failed":
-            st.error(f"{row['tool']} failed: {row['error']}")
+            st.error(f"{tool} failed: {error}")
         else:
-            st.info(f"{row['tool']} {row['status']}: {row['error']}")
+            st.info(f"{tool} {literal(row['status'])}: {error}")
     st.dataframe(tools, hide_index=True, width="stretch", placeholder="")
 else:
     st.info("This run has no analyzer records (generated or imported data).")

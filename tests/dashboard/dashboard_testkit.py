@@ -9,6 +9,7 @@ alert states and an outbox created here with the columns the alerts layer promis
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
+from markdown_it import MarkdownIt
 from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
@@ -253,6 +255,18 @@ def figure(at: AppTest, index: int) -> dict[str, Any]:
     """The plotly figure (as JSON) of the ``index``-th chart on the page."""
     spec: dict[str, Any] = json.loads(at.get("plotly_chart")[index].proto.spec)
     return spec
+
+
+# The elements whose text Streamlit reads as Markdown.
+MARKDOWN_ELEMENTS = ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error",
+                     "success")
+
+
+def rendered_links(at: AppTest) -> list[str]:
+    """Targets of the links the page's Markdown elements render to (CommonMark, as Streamlit)."""
+    md = MarkdownIt("commonmark")
+    html = " ".join(md.render(str(e.value)) for kind in MARKDOWN_ELEMENTS for e in getattr(at, kind))
+    return re.findall(r'<a href="([^"]*)"', html)
 
 
 def texts(elements: Iterable[Any]) -> str:

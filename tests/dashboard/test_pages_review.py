@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from dashboard_testkit import APP, run_page, texts
+from dashboard_testkit import APP, rendered_links, run_page, texts
 from streamlit.testing.v1 import AppTest
 
 from storage.models import RunRecord, RunResult, ToolRunRecord
@@ -31,10 +31,12 @@ def test_a_query_from_a_link_cannot_plant_a_link_in_the_error(
     at = _sql(seeded_db, f'SELECT * FROM "{EVIL}"', monkeypatch)
     shown = texts(at.error) + texts(at.code)
     assert "Session expired" in shown and "evil" in shown
-    assert "](" not in texts(at.error)  # escaped: \]\( renders the brackets, not a link
+    assert rendered_links(at) == []  # escaped: the brackets show, no link
 
 
-def test_the_sql_page_counts_one_row_in_the_singular(seeded_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_sql_page_counts_one_row_in_the_singular(
+    seeded_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = _sql(seeded_db, "SELECT 41 + 1 AS answer", monkeypatch)
     assert texts(at.success).startswith("1 row · 1 column · ")
 
@@ -52,7 +54,7 @@ def test_a_link_to_a_missing_project_says_so(seeded_db: Path, monkeypatch: pytes
     assert "No project named" not in texts(at.warning)
 
 
-def test_the_project_picked_on_one_page_follows_to_the_gates_page(
+def test_the_project_picked_on_one_page_follows_to_gates_and_runs(
     seeded_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = run_page(seeded_db, "findings", monkeypatch)
@@ -60,6 +62,10 @@ def test_the_project_picked_on_one_page_follows_to_the_gates_page(
     at.query_params.pop("project", None)  # the sidebar's page links carry no ?project=
     at.switch_page("app_pages/gates.py").run()
     assert at.selectbox(key="gates_project").value == "acme"
+    at.query_params.pop("project", None)
+    at.switch_page("app_pages/runs.py").run()
+    assert at.selectbox(key="runs_project").value == "acme"
+    assert set(at.dataframe[0].value["project"]) == {"acme"}
 
 
 def test_findings_of_a_project_whose_only_run_failed_say_so(
@@ -75,4 +81,4 @@ def test_findings_of_a_project_whose_only_run_failed_say_so(
     info = texts(at.info)
     assert "The only run of" in info and "failed: no analyzer produced findings" in info
     assert "metrics only" not in info
-    assert "](" not in info  # the project's name is shown as written
+    assert rendered_links(at) == []  # the project's name is shown as written
