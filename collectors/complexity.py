@@ -67,7 +67,10 @@ def prepare(root: Path, options: CollectOptions) -> ToolSetup:
     version = f"radon {radon.__version__}"
     args = ("--limit", str(options.complexity_limit))
     jobs = ("--jobs", str(options.complexity_jobs))  # how, not what: left out of the hash
-    return ToolSetup(NAME, prefix, version, (*args, *jobs), config_hash(NAME, version, *args))
+    # Another program in place of our worker measures in its own way: its results must not be
+    # mixed with (nor served from) the cached results of ours.
+    own = ("executable", *prefix) if NAME in options.executables else ()
+    return ToolSetup(NAME, prefix, version, (*args, *jobs), config_hash(NAME, version, *args, *own))
 
 
 def command(setup: ToolSetup, files: Sequence[str]) -> tuple[str, ...]:

@@ -69,3 +69,31 @@ def test_a_tool_failing_on_a_measured_commit_keeps_its_earlier_results(tmp_path:
     assert changed.run.commit_sha == first.run.commit_sha and store.replaced_run(changed.run)
     assert "mypy.errors" not in changed.measures and not [f for f in changed.findings if f.tool == "mypy"]
     assert changed.measures["ruff.issues"] == first.measures["ruff.issues"]
+
+
+def test_a_complexity_program_of_ones_own_is_not_served_from_the_cache(tmp_path: Path) -> None:
+    from collectors.complexity import WORKER
+
+    project = tmp_path / "sample"
+    shutil.copytree(SAMPLE, project)
+    store = MetricStore(tmp_path / "q.duckdb")
+    ours = collect_cached(_settings(tmp_path, store), store, project, project="s", tools=["complexity"])
+    store.append_run(ours)
+    assert ours.measures["maintainability.mean"] > 1.0
+    # another program in the worker's place: it reports every file's index as 1
+    own = tmp_path / "my_complexity.py"
+    own.write_text(
+        "import json, subprocess, sys\n"
+        f"out = subprocess.run([sys.executable, {str(WORKER)!r}, *sys.argv[1:]], capture_output=True,\n"
+        "                     text=True, check=True).stdout\n"
+        "data = json.loads(out)\n"
+        "for result in data.values():\n"
+        "    if 'mi' in result:\n"
+        "        result['mi'] = 1.0\n"
+        "print(json.dumps(data))\n"
+    )
+    settings = _settings(tmp_path, store, complexity=[sys.executable, str(own)])
+    theirs = collect_cached(settings, store, project, project="s", tools=["complexity"])
+    tool = theirs.tools[0]
+    assert tool.status == "succeeded" and tool.cached_files == 0
+    assert theirs.measures["maintainability.mean"] == 1.0
