@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from storage.errors import SchemaVersionError
+from storage.errors import SchemaVersionError, StoreError
 from storage.schema_alerts import (
     ALERT_STATEMENTS,
     ANNOUNCED_STATE_STATEMENTS,
@@ -129,6 +129,12 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
                 [version, name, datetime.now(UTC).replace(tzinfo=None)],
             )
             con.execute("COMMIT")
+        except duckdb.Error as error:
+            # A file this code cannot upgrade (damaged, or edited by hand): one line naming the
+            # step; the migrations before it are kept, this one is rolled back.
+            con.execute("ROLLBACK")
+            reason = " ".join(str(error).split())
+            raise StoreError(f"cannot upgrade the database: migration {name} failed: {reason}") from None
         except BaseException:
             con.execute("ROLLBACK")
             raise

@@ -10,7 +10,7 @@ import pytest
 from store_helpers import T0, cli, database_before, make_run
 
 from storage.alert_store import OutboxMessage, claim_due, enqueue_messages
-from storage.errors import SchemaVersionError
+from storage.errors import SchemaVersionError, StoreError
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.store import MetricStore
 
@@ -180,3 +180,23 @@ def test_the_cli_refuses_a_newer_schema_in_one_line(tmp_path: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "0999_from_the_future" in lines[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_migration_that_cannot_apply_is_one_line_and_keeps_the_steps_before(tmp_path: Path) -> None:
+    # A file whose ledger says 0002 ran but has no outbox (the very first skeleton recorded an
+    # empty 0002): 0007 cannot alter a table that is not there.
+    path = tmp_path / "odd.duckdb"
+    con = database_before(path, "0004_series_rollups")
+    con.execute("DROP VIEW outbox")
+    con.execute("DROP TABLE outbox_record")
+    con.close()
+    store = MetricStore(path)
+    with pytest.raises(StoreError) as caught:
+        store.ensure_schema()
+    line = str(caught.value)
+    assert "\n" not in line
+    assert "cannot upgrade the database: migration 0007_outbox_notify_type failed: Catalog Error" in line
+    con = duckdb.connect(str(path), read_only=True)
+    applied = [n for (n,) in con.execute("SELECT name FROM schema_migrations ORDER BY version").fetchall()]
+    con.close()
+    assert applied[-1] == "0006_drop_run_commit_index"  # 0004-0006 kept, 0007 rolled back
