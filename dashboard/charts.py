@@ -30,11 +30,27 @@ FAIL_COLOUR = "#dc2626"
 GOOD_COLOUR = "#16a34a"
 LINE_COLOUR = "#2563eb"
 STATE_COLOURS = {"pass": GOOD_COLOUR, "fail": FAIL_COLOUR, "stale": "#a16207", "no_data": "#64748b"}
+# How a metric's value is written in a hover (d3-format): thousands separated, up to ten
+# significant digits, no trailing zeros: 28,427 and 87.5 and 73.25 (".4g" wrote 2.843e+4).
+VALUE = ",.10~g"
+
+
+def _plain(text: object) -> str:
+    """Text from the data for a plotly label, shown as written: plotly reads tags (``<b>``,
+    ``<a href>``) and entities in labels, and without a ``<`` or a ``&`` there is neither."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;")
 
 
 def _hover(frame: pl.DataFrame, grain: str) -> tuple[list[list[object]], str]:
     data = [
-        [(sha or "")[:10], author or "", (message or "").splitlines()[0][:80] if message else "", lo, hi, n]
+        [
+            (sha or "")[:10],
+            _plain(author or ""),
+            _plain((message or "").splitlines()[0][:80] if message else ""),
+            lo,
+            hi,
+            "" if n is None else f"{int(n):,} point" if n == 1 else f"{int(n):,} points",
+        ]
         for sha, author, message, lo, hi, n in frame.select(
             "commit_sha", "author", "message", "min_value", "max_value", "n"
         ).iter_rows()
@@ -43,11 +59,11 @@ def _hover(frame: pl.DataFrame, grain: str) -> tuple[list[list[object]], str]:
     if grain == "raw":
         return (
             data,
-            f"%{{x|%Y-%m-%d %H:%M}}<br><b>%{{y:.4g}}</b><br>{commit}<extra>%{{fullData.name}}</extra>",
+            f"%{{x|%Y-%m-%d %H:%M}}<br><b>%{{y:{VALUE}}}</b><br>{commit}<extra>%{{fullData.name}}</extra>",
         )
     template = (
-        f"%{{x|%Y-%m-%d}} ({grain})<br>last <b>%{{y:.4g}}</b>, min %{{customdata[3]:.4g}}, "
-        f"max %{{customdata[4]:.4g}}, %{{customdata[5]}} points<br>last {commit}"
+        f"%{{x|%Y-%m-%d}} ({grain})<br>last <b>%{{y:{VALUE}}}</b>, min %{{customdata[3]:{VALUE}}}, "
+        f"max %{{customdata[4]:{VALUE}}}, %{{customdata[5]}}<br>last {commit}"
         "<extra>%{fullData.name}</extra>"
     )
     return data, template
@@ -73,7 +89,7 @@ def _gate_line(gate: str, x: list[Any], y: list[Any], *, moving: bool) -> go.Sca
         line_shape="hv" if moving else "linear",
         name=f"gate: {gate}",
         line={"color": FAIL_COLOUR, "dash": "dot" if moving else "dash", "width": 1.5},
-        hovertemplate=f"gate {gate}: %{{y:.4g}}<extra></extra>",
+        hovertemplate=f"gate {gate}: %{{y:{VALUE}}}<extra></extra>",
     )
 
 
@@ -115,7 +131,7 @@ def trend_figure(
         cols=1,
         shared_xaxes=True,
         vertical_spacing=gap_px / plot_px,
-        subplot_titles=metrics,
+        subplot_titles=[_plain(m) for m in metrics],
     )
     for row, metric in enumerate(metrics, start=1):
         fig.update_yaxes(title_text=units.get(metric) or None, row=row, col=1)
@@ -142,7 +158,7 @@ def trend_figure(
                 x=part["ts"].to_list(),
                 y=part["value"].to_list(),
                 mode="lines+markers" if part.height < 120 else "lines",
-                name=metric,
+                name=_plain(metric),
                 line={"color": LINE_COLOUR, "width": 2},
                 marker={"size": 5},
                 customdata=customdata,
@@ -175,8 +191,8 @@ def trend_figure(
                         customdata=[
                             [g, (s or "")[:10]] for g, s in failed.select("gate", "commit_sha").iter_rows()
                         ],
-                        hovertemplate="gate %{customdata[0]} failed<br>%{y:.4g} at commit %{customdata[1]}"
-                        "<extra></extra>",
+                        hovertemplate=f"gate %{{customdata[0]}} failed<br>%{{y:{VALUE}}} at commit "
+                        "%{customdata[1]}<extra></extra>",
                         legendgroup="failed",
                         showlegend=once("gate failed"),
                     ),
@@ -223,7 +239,7 @@ def _change_label(row: dict[str, object]) -> str:
         parts.append(f"version {row['prev_version']} -> {row['tool_version']}")
     if row["prev_hash"] != row["config_hash"]:
         parts.append("configuration changed")
-    return ": ".join([parts[0], ", ".join(parts[1:])])
+    return _plain(": ".join([parts[0], ", ".join(parts[1:])]))
 
 
 def count_axis(span: float) -> dict[str, Any]:
@@ -300,9 +316,8 @@ def gate_timeline_figure(history: pl.DataFrame) -> go.Figure:
                 name=state,
                 marker={"color": STATE_COLOURS.get(state, "#64748b"), "size": 9, "symbol": "square"},
                 customdata=part.select("value", "threshold").rows(),
-                hovertemplate="%{y}<br>%{x|%Y-%m-%d %H:%M}: value %{customdata[0]:.4g}, "
-                "threshold %{customdata[1]:.4g}"
-                f"<extra>{state}</extra>",
+                hovertemplate=f"%{{y}}<br>%{{x|%Y-%m-%d %H:%M}}: value %{{customdata[0]:{VALUE}}}, "
+                f"threshold %{{customdata[1]:{VALUE}}}<extra>{state}</extra>",
             )
         )
     fig.update_layout(

@@ -17,7 +17,9 @@ from storage import queries
 
 __all__ = [
     "RANGE_PRESETS",
+    "RANGE_SLUGS",
     "Comparison",
+    "TrendLink",
     "compare_runs",
     "gate_failures",
     "gate_thresholds",
@@ -29,11 +31,14 @@ __all__ = [
     "project_runs",
     "project_span",
     "range_bounds",
+    "read_link",
     "tool_changes",
     "trend_series",
 ]
 
 RANGE_PRESETS: dict[str, int | None] = {"30 days": 30, "90 days": 90, "1 year": 365, "all": None}
+# How each range preset is written in the address (``/trends?project=NAME&range=1y``).
+RANGE_SLUGS: dict[str, str] = {"30 days": "30d", "90 days": "90d", "1 year": "1y", "all": "all"}
 _POINT_TS = "coalesce(committed_at, started_at)"
 
 
@@ -57,6 +62,40 @@ def range_bounds(span: tuple[datetime, datetime], preset: str) -> tuple[datetime
     days = RANGE_PRESETS[preset]
     end = last + timedelta(seconds=1)
     return (first if days is None else max(first, last - timedelta(days=days))), end
+
+
+@dataclass(frozen=True, slots=True)
+class TrendLink:
+    """What the address (``?range=1y&metrics=a,b``) asks of the trends page.
+
+    ``preset`` and ``metrics`` are what it asked for that exists (``None`` and empty when it
+    asked for nothing usable); ``unknown_range`` and ``unknown_metrics`` are what it asked for
+    that does not, as written, for the page to say it ignored them.
+    """
+
+    preset: str | None = None
+    metrics: tuple[str, ...] = ()
+    unknown_range: str | None = None
+    unknown_metrics: tuple[str, ...] = ()
+
+
+def read_link(range_text: str | None, metrics_text: str | None, available: Sequence[str]) -> TrendLink:
+    """The range preset and metrics named by a link, among the presets and ``available`` metrics.
+
+    A range is its slug (``1y``) or its label (``1 year``), in any letter case; metrics are
+    comma-separated names. Anything else is returned as unknown, never raised: a link is typed
+    or pasted by a person.
+    """
+    wanted = (range_text or "").strip().lower()
+    presets = {**{slug: p for p, slug in RANGE_SLUGS.items()}, **{p: p for p in RANGE_SLUGS}}
+    preset = presets.get(wanted)
+    names = list(dict.fromkeys(n.strip() for n in (metrics_text or "").split(",") if n.strip()))
+    return TrendLink(
+        preset=preset,
+        metrics=tuple(n for n in names if n in available),
+        unknown_range=range_text if wanted and preset is None else None,
+        unknown_metrics=tuple(n for n in names if n not in available),
+    )
 
 
 def _catalogue(db: str, version: str) -> pl.DataFrame:

@@ -9,6 +9,8 @@ from dashboard.context import get_context
 from dashboard.data import configured_for, run_statuses
 from dashboard.data_trends import (
     RANGE_PRESETS,
+    RANGE_SLUGS,
+    TrendLink,
     compare_runs,
     gate_failures,
     gate_thresholds,
@@ -19,9 +21,11 @@ from dashboard.data_trends import (
     project_runs,
     project_span,
     range_bounds,
+    read_link,
     tool_changes,
     trend_series,
 )
+from dashboard.text import literal
 from dashboard.ui import choose_project, counted, data_or_stop, run_label
 
 ctx = get_context()
@@ -42,11 +46,33 @@ if not available:
             "no metrics to show. See the Runs page for the analyzers' errors."
         )
     else:
-        st.info(f"The runs of {project} stored no metrics (see the Runs page).")
+        st.info(f"The runs of {literal(project)} stored no metrics (see the Runs page).")
     st.stop()
+# A link (?range=1y&metrics=a,b) gives the widgets their first values; after that they keep
+# their own (another project's metrics left in the address are not a link's mistake).
+link = TrendLink()
+if "trend_range" not in st.session_state:
+    link = read_link(st.query_params.get("range"), st.query_params.get("metrics"), available)
 default = [m for m in (ctx.score_metric, "ruff.issues", "coverage.line_percent") if m in available][:2]
-metrics = top[1].multiselect("Metrics", available, default=default or available[:1], key="trend_metrics")
-preset = top[2].radio("Range", list(RANGE_PRESETS), index=1, horizontal=True, key="trend_range")
+metrics = top[1].multiselect(
+    "Metrics", available, default=list(link.metrics) or default or available[:1], key="trend_metrics"
+)
+presets = list(RANGE_PRESETS)
+preset = top[2].radio(
+    "Range", presets, index=presets.index(link.preset or "90 days"), horizontal=True, key="trend_range"
+)
+if link.unknown_range is not None:
+    choices = ", ".join(RANGE_SLUGS.values())
+    st.caption(f"Ignored the link's range {literal(link.unknown_range)} (it takes one of {choices}).")
+if link.unknown_metrics:
+    names = ", ".join(map(literal, link.unknown_metrics))
+    st.caption(f"Ignored the link's metrics that this project has no data for: {names}.")
+# Written back at once, so a reload or a shared link opens on what is shown now.
+st.query_params["range"] = RANGE_SLUGS[str(preset)]
+if metrics:
+    st.query_params["metrics"] = ",".join(metrics)
+else:
+    st.query_params.pop("metrics", None)
 
 span = project_span(db, version, project, ttl_s=ttl)
 if span is None or not metrics:
@@ -103,14 +129,16 @@ labels = {
     for run_id, ts, sha, message in runs.select("run_id", "ts", "commit_sha", "message").iter_rows()
 }
 ids = runs["run_id"].to_list()
-# The choice belongs to one project and range: a new range compares from its first run again.
-if st.session_state.get("trend_compare_scope") != (project, preset):
-    for key in ("trend_from", "trend_to"):
-        st.session_state.pop(key, None)
+# The choice belongs to one project and range: a new range compares its first run with its last
+# again. The choice is set, not dropped: the keys stay, so a dropped value would leave the
+# browser showing the old run while the page compares from another.
+picked = {st.session_state.get("trend_from"), st.session_state.get("trend_to")}
+if st.session_state.get("trend_compare_scope") != (project, preset) or not picked <= set(ids):
+    st.session_state["trend_from"], st.session_state["trend_to"] = ids[0], ids[-1]
     st.session_state["trend_compare_scope"] = (project, preset)
 pick = st.columns(2)
-run_a = pick[0].selectbox("From", ids, index=0, format_func=labels.__getitem__, key="trend_from")
-run_b = pick[1].selectbox("To", ids, index=len(ids) - 1, format_func=labels.__getitem__, key="trend_to")
+run_a = pick[0].selectbox("From", ids, format_func=labels.__getitem__, key="trend_from")
+run_b = pick[1].selectbox("To", ids, format_func=labels.__getitem__, key="trend_to")
 if run_a == run_b:
     st.info("Choose two different runs.")
     st.stop()
