@@ -253,8 +253,15 @@ def count_axis(span: float) -> dict[str, Any]:
     return {"dtick": step, "tick0": 0, "tickformat": ",d", "rangemode": "tozero"}
 
 
-def findings_flow_figure(flow: pl.DataFrame) -> go.Figure:
-    """New findings up, fixed findings down, per period."""
+# How a period of the findings flow is written: on the axis (never a time of day: every bar is
+# a whole day, week or month) and in the hover.
+_PERIOD_FORMAT = {"day": ("%Y-%m-%d", "%Y-%m-%d"), "week": ("%Y-%m-%d", "week of %Y-%m-%d"),
+                  "month": ("%b %Y", "%B %Y")}
+
+
+def findings_flow_figure(flow: pl.DataFrame, grain: str = "week") -> go.Figure:
+    """New findings up, fixed findings down, per period (``grain``: day, week or month)."""
+    tick, hover = _PERIOD_FORMAT.get(grain, _PERIOD_FORMAT["day"])
     fig = go.Figure()
     for kind, sign, colour in (("new", 1, FAIL_COLOUR), ("fixed", -1, GOOD_COLOUR)):
         part = flow.filter(pl.col("kind") == kind).sort("period")
@@ -264,7 +271,7 @@ def findings_flow_figure(flow: pl.DataFrame) -> go.Figure:
                 y=[sign * v for v in part["findings"].to_list()],
                 name=kind,
                 marker_color=colour,
-                hovertemplate=f"%{{x|%Y-%m-%d}}: %{{customdata}} {kind}<extra></extra>",
+                hovertemplate=f"%{{x|{hover}}}: %{{customdata}} {kind}<extra></extra>",
                 customdata=part["findings"].to_list(),
             )
         )
@@ -274,6 +281,7 @@ def findings_flow_figure(flow: pl.DataFrame) -> go.Figure:
         barmode="relative",
         height=320,
         margin={"l": 40, "r": 20, "t": 20, "b": 30},
+        xaxis={"type": "date", "tickformat": tick},
         yaxis={
             "title": "findings (fixed below zero)",
             **count_axis(max(new, default=0) + max(fixed, default=0)),

@@ -58,7 +58,7 @@ selected = as_filter(
 st.subheader(f"New and fixed per {grain}")
 flows = flow(db, version, project, str(grain), selected, ttl_s=ttl)
 if flows.height:
-    st.plotly_chart(findings_flow_figure(flows), width="stretch", key="findings_flow")
+    st.plotly_chart(findings_flow_figure(flows, str(grain)), width="stretch", key="findings_flow")
 elif sum(run_statuses(db, version, project, ttl_s=ttl).values()) == 1:
     st.info("Only one run so far: new and fixed findings show once the project is collected again.")
 else:

@@ -169,6 +169,17 @@ def test_findings_flow_figure_puts_fixed_below_zero() -> None:
     assert {t.name: list(t.y) for t in fig.data} == {"new": [3], "fixed": [-2]}
 
 
+@pytest.mark.parametrize(("grain", "tick", "hover"), [
+    ("day", "%Y-%m-%d", "%{x|%Y-%m-%d}"), ("week", "%Y-%m-%d", "%{x|week of %Y-%m-%d}"),
+    ("month", "%b %Y", "%{x|%B %Y}"),
+])
+def test_findings_flow_periods_are_dates_never_times_of_day(grain: str, tick: str, hover: str) -> None:
+    frame = pl.DataFrame({"period": [datetime(2026, 11, 23)], "kind": ["new"], "findings": [4]})
+    fig = findings_flow_figure(frame, grain)
+    assert fig.layout.xaxis.tickformat == tick
+    assert fig.data[0].hovertemplate.startswith(hover)
+
+
 def test_query_chart_and_downloads() -> None:
     frame = pl.DataFrame(
         {"day": [1, 2, 3], "a": [1.0, 2.0, 3.0], "b": [3, 2, 1], "tags": [["x"], [], ["y", "z"]]}
