@@ -28,7 +28,6 @@ from storage.store import MetricStore
 EVIL = "[Session expired](https://evil.example)"
 NEVER_STALE = "36500"  # days: the states these tests check must not turn into "stale"
 SCORE_GATE = '[[gates]]\nname = "score-min"\nmetric = "quality.score"\nmin = 70\n'
-# Elements whose text Streamlit renders as Markdown.
 
 
 def _run(
