@@ -51,7 +51,8 @@ def test_a_tool_failing_on_a_measured_commit_keeps_its_earlier_results(tmp_path:
     mypy = next(t for t in again.tools if t.tool == "mypy")
     assert again.run.status == "partial" and mypy.status == "failed"  # CI still sees the crash
     assert mypy.error is not None and "mypy stopped with code 2: error: INTERNAL ERROR" in mypy.error
-    assert mypy.error.endswith(KEPT_NOTE.format(run_id=first.run.run_id))
+    measured = KEPT_NOTE.format(measured=f"{first.run.started_at:%Y-%m-%d %H:%M:%S}")
+    assert mypy.error.endswith(measured)
     # the commit's one run still holds every measure and finding, and the same score
     assert store.fetch("SELECT run_id FROM runs") == [(again.run.run_id,)]
     stored = dict(store.fetch("SELECT metric, value FROM measures"))
@@ -62,7 +63,12 @@ def test_a_tool_failing_on_a_measured_commit_keeps_its_earlier_results(tmp_path:
     # the earlier results no longer describe what mypy would say, so they are not kept
     third = collect_cached(crashing, store, project, project="s", tools=TOOLS)
     assert third.measures == first.measures
+    assert next(t.error for t in third.tools if t.tool == "mypy").endswith(measured)  # still then
     store.append_run(third)
+    # a mypy that cannot even start has no configuration to compare: nothing is kept
+    gone = collect_cached(_settings(tmp_path, store, mypy=["/bin/false"]), store, project, project="s",
+                          tools=TOOLS)
+    assert gone.run.status == "partial" and "mypy.errors" not in gone.measures
     strict = crashing.model_copy(update={"collect": crashing.collect.model_copy(
         update={"mypy_args": ["--strict"]})})
     changed = collect_cached(strict, store, project, project="s", tools=TOOLS)
@@ -97,3 +103,23 @@ def test_a_complexity_program_of_ones_own_is_not_served_from_the_cache(tmp_path:
     tool = theirs.tools[0]
     assert tool.status == "succeeded" and tool.cached_files == 0
     assert theirs.measures["maintainability.mean"] == 1.0
+
+
+def test_a_dirty_tree_keeps_nothing_from_an_earlier_dirty_run(tmp_path: Path) -> None:
+    project = tmp_path / "sample"
+    shutil.copytree(SAMPLE, project)
+    git(project, "init", "-q")
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "one commit", date="2026-01-05T10:00:00+00:00")
+    store = MetricStore(tmp_path / "q.duckdb")
+    (project / "extra.py").write_text('q: int = "x"\n')  # one more mypy error, uncommitted
+    dirty = collect_cached(_settings(tmp_path, store), store, project, project="s", tools=TOOLS)
+    assert dirty.run.dirty
+    store.append_run(dirty)
+    (project / "extra.py").write_text("q: int = 1\n")  # fixed: the earlier count is wrong now
+    fake = tmp_path / "mypy_crash.py"
+    fake.write_text(CRASHING_MYPY)
+    again = collect_cached(_settings(tmp_path, store, mypy=[sys.executable, str(fake)]), store, project,
+                           project="s", tools=TOOLS)
+    assert again.run.dirty and again.run.status == "partial"
+    assert "mypy.errors" not in again.measures and not [f for f in again.findings if f.tool == "mypy"]
