@@ -55,12 +55,21 @@ def unsafe_fixes_enabled(prefix: Sequence[str], root: Path, timeout_s: float) ->
     """Whether the configuration ruff resolves in ``root`` sets ``unsafe-fixes = true``.
 
     ruff's summary ("N fixable with `--fix`") counts unsafe fixes only then, and takes the
-    setting from the configuration of the folder it runs in, for every file. The JSON output
-    is the same either way, so ask ruff (``--show-settings``); if it cannot say (no Python
-    file to resolve settings for), nothing unsafe is counted, as ruff's default.
+    setting from the configuration of the folder it runs in, for every file (a sub-folder's
+    own configuration does not change it). The JSON output is the same either way, so ask
+    ruff for the settings of a file right in ``root`` (``--show-settings FILE``: settings are
+    resolved per file, and on a folder ruff picks the first file it finds, perhaps under a
+    sub-folder's configuration). Without such a file, nothing unsafe is counted, as ruff's
+    default.
     """
     try:
-        result = run_process((*prefix, "check", "--show-settings", "."), cwd=root, timeout_s=timeout_s)
+        probe = next(e.name for e in sorted(os.scandir(root), key=lambda e: e.name)
+                     if e.is_file(follow_symlinks=False))
+    except (OSError, StopIteration):
+        return False
+    try:
+        result = run_process((*prefix, "check", "--show-settings", "--", probe), cwd=root,
+                             timeout_s=timeout_s)
     except ToolFailed:
         return False
     return any(line.replace(" ", "") == "unsafe_fixes=enabled" for line in result.stdout.splitlines())

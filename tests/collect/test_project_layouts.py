@@ -293,3 +293,21 @@ def test_mypy_exclude_leaves_out_what_mypy_would_not_check(
     assert result.measures["mypy.errors"] == mypy_errors(hand) == 2  # app.py's two only
     assert {f.path for f in result.findings} == {"app.py"}
     assert result.measures["mypy.errors"] == mypy_errors(rerun(result.tools[0].command, project))
+
+
+@pytest.mark.parametrize(("root_config", "sub_config"), [
+    ("unsafe-fixes = true\n", "line-length = 100\n"),  # the root's setting holds for every file
+    ("line-length = 100\n", "unsafe-fixes = true\n"),  # a sub-folder's setting does not count
+])
+def test_fixable_takes_unsafe_fixes_from_the_folder_ruff_runs_in(
+    tmp_path: Path, options_for: Options, root_config: str, sub_config: str
+) -> None:
+    project = tmp_path / "nested"
+    for folder in ("aaa", "bbb"):  # no Python file at the top: ruff meets aaa/ first
+        (project / folder).mkdir(parents=True)
+        (project / folder / "mod.py").write_text(FIXES)
+    (project / "ruff.toml").write_text(root_config + '[lint]\nselect = ["E", "F"]\n')
+    (project / "aaa" / "ruff.toml").write_text(sub_config + '[lint]\nselect = ["E", "F"]\n')
+    result = collect(project, project="nested", tools=["ruff"], options=options_for())
+    command = next(t.command for t in result.tools if t.tool == "ruff")
+    assert result.measures["ruff.issues.fixable"] == _ruff_summary_fixable(command, project)
