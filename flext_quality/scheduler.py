@@ -90,7 +90,8 @@ def lock_name(project: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", project)[:80]
     if safe == project:
         return safe
-    return f"{safe}-{hashlib.sha256(project.encode('utf-8')).hexdigest()[:12]}"
+    # "+" is never in a name kept as it is, so no project name can give this one
+    return f"{safe}+{hashlib.sha256(project.encode('utf-8')).hexdigest()[:12]}"
 
 
 @contextlib.contextmanager

@@ -506,13 +506,18 @@ def _check_environment(
     same goes for the names of secret files (``what``), which are read like the variables.
     """
     names, open_prefixes = _environment_names()
+    # FLEXT_QUALITY_CONFIG and the test switch are read from the environment only
+    others = _NOT_SETTINGS if what == "environment variable" else frozenset()
     for variable in sorted(environ):
         upper = variable.upper()
-        if not upper.startswith(_ENV_PREFIX) or upper in names or upper in _NOT_SETTINGS:
+        if not upper.startswith(_ENV_PREFIX) or upper in names or upper in others:
             continue
         if any(upper.startswith(prefix) for prefix in open_prefixes):
             continue
-        close = difflib.get_close_matches(upper, sorted(names | _NOT_SETTINGS), n=1, cutoff=0.75)
+        if upper in _NOT_SETTINGS:
+            raise ConfigError(f"{what} {variable}{where} sets nothing: {upper} is read from the "
+                              "environment only")
+        close = difflib.get_close_matches(upper, sorted(names | others), n=1, cutoff=0.75)
         hint = f"did you mean {close[0]}? " if close else ""
         raise ConfigError(
             f"unknown {what} {variable}{where}: {hint}(settings are listed in README 'Settings')"

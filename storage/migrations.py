@@ -129,9 +129,10 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
                 [version, name, datetime.now(UTC).replace(tzinfo=None)],
             )
             con.execute("COMMIT")
-        except duckdb.Error as error:
-            # A file this code cannot upgrade (damaged, or edited by hand): one line naming the
-            # step; the migrations before it are kept, this one is rolled back.
+        except (duckdb.Error, ValueError, TypeError) as error:
+            # A file this code cannot upgrade (damaged, or edited by hand: a value a step reads
+            # that does not parse): one line naming the step; the migrations before it are
+            # kept, this one is rolled back.
             con.execute("ROLLBACK")
             reason = " ".join(str(error).split())
             raise StoreError(f"cannot upgrade the database: migration {name} failed: {reason}") from None

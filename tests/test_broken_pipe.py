@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from storage.demo import generate
@@ -90,3 +91,31 @@ def test_ctrl_c_while_the_cli_loads_is_one_line_and_130() -> None:
                           check=False, cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 130
     assert done.stderr == "interrupted\n"
+
+
+def test_ctrl_c_while_duckdb_reads_our_data_is_interrupted_not_a_traceback() -> None:
+    # DuckDB wraps an interrupt raised while it reads a registered frame in its own error (the
+    # transaction is rolled back): the command still ends as Ctrl-C does.
+    import click
+    import duckdb
+    import pyarrow as pa
+    from click.testing import CliRunner
+
+    from flext_quality.cli.common import FlextGroup
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield pa.record_batch({"x": [1]})
+        raise KeyboardInterrupt
+
+    @click.group(cls=FlextGroup)
+    def group() -> None:
+        pass
+
+    @group.command()
+    def store() -> None:
+        con = duckdb.connect()
+        con.register("_run_df", pa.RecordBatchReader.from_batches(pa.schema({"x": pa.int64()}), batches()))
+        con.execute("CREATE TABLE t AS SELECT * FROM _run_df")
+
+    done = CliRunner().invoke(group, ["store"])
+    assert (done.exit_code, done.output) == (130, "interrupted\n")

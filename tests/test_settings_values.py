@@ -228,3 +228,7 @@ def test_secret_files_set_top_level_and_nested_settings(
     with pytest.raises(ConfigError, match=r"unknown secret file FLEXT_QUALITY_DB_PATH in .*"
                        r"did you mean FLEXT_QUALITY_DB\?"):
         load_settings(None)
+    (secrets / "FLEXT_QUALITY_DB_PATH").unlink()
+    (secrets / "FLEXT_QUALITY_CONFIG").write_text(str(tmp_path / "other.toml"))  # env only
+    with pytest.raises(ConfigError, match="FLEXT_QUALITY_CONFIG is read from the environment only"):
+        load_settings(None)

@@ -20,6 +20,7 @@ from types import FrameType
 from typing import Any, TypeVar
 
 import click
+import duckdb
 
 from collectors.registry import TOOL_NAMES
 from collectors.runner import allow_processes, kill_all_processes
@@ -89,6 +90,13 @@ class FlextGroup(click.Group):
             click.echo(f"error: {error}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except duckdb.Error as error:
+            if "KeyboardInterrupt" not in str(error):
+                raise
+            # Ctrl-C while DuckDB read our data (storing a run): it wraps the interrupt in its own
+            # error, after rolling the transaction back. Nothing was stored.
             click.echo("interrupted", err=True)
             ctx.exit(130)
         except OSError as error:

@@ -17,6 +17,7 @@ from flext_quality.scheduler import (
     JobSpec,
     QualityScheduler,
     build_jobs,
+    lock_name,
     project_lock,
 )
 from flext_quality.settings import Settings
@@ -127,6 +128,10 @@ def test_projects_whose_names_differ_only_in_odd_characters_have_their_own_locks
           pytest.raises(BusyError), project_lock(db, "team/api")):  # the same project is still busy
         pass
     assert len(list(tmp_path.glob("q.duckdb.collect-*.lock"))) == 3
+    # a name spelt like another's lock name is still its own project
+    crafted = lock_name("team/api").replace("+", "-")
+    with project_lock(db, "team/api"), project_lock(db, crafted), project_lock(db, lock_name("team/api")):
+        pass
     with project_lock(db, "x" * 300):  # a long name still makes a file name the system takes
         pass
 

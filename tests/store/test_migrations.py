@@ -200,3 +200,12 @@ def test_a_migration_that_cannot_apply_is_one_line_and_keeps_the_steps_before(tm
     applied = [n for (n,) in con.execute("SELECT name FROM schema_migrations ORDER BY version").fetchall()]
     con.close()
     assert applied[-1] == "0006_drop_run_commit_index"  # 0004-0006 kept, 0007 rolled back
+
+
+def test_a_value_a_migration_cannot_read_is_one_line_too(tmp_path: Path) -> None:
+    path = tmp_path / "odd.duckdb"
+    con = database_before(path, "0009_retention_dropped_record")
+    con.execute("INSERT INTO store_state VALUES ('retention_cutoff', 'garbage')")  # edited by hand
+    con.close()
+    with pytest.raises(StoreError, match=r"migration 0009_retention_dropped_record failed: .*garbage"):
+        MetricStore(path).ensure_schema()
