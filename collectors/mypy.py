@@ -175,7 +175,10 @@ def not_excluded(setup: ToolSetup, files: Sequence[str]) -> list[str]:
 
 def run(setup: ToolSetup, root: Path, files: Sequence[str], options: CollectOptions) -> ToolOutput:
     """Run mypy over all ``files`` at once (less those its ``exclude`` setting leaves out)."""
+    given = files
     files = not_excluded(setup, files)
+    if given and not files:
+        return ToolOutput(skipped="the project's mypy exclude leaves out every file")
     argv = command(setup, files)
     if not files:
         return ToolOutput(command=argv)

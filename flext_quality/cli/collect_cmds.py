@@ -90,9 +90,12 @@ def _print_summary(summary: dict[str, Any]) -> None:
     score = summary["score"]
     console.print(f"quality score: {'n/a' if score is None else f'{score:.1f} / 100'}")
     if summary["score_left_out"]:
+        ran = any(t["tool"] == "complexity" for t in summary["tools"])
         console.print(
             f"  the score leaves out {' and '.join(summary['score_left_out'])} (findings per 1,000 "
-            "source lines): no line count was measured; add the complexity tool to measure it",
+            "source lines): no line count was measured; "
+            + ("the complexity tool, which measures it, failed" if ran
+               else "add the complexity tool to measure it"),
             highlight=False,
             soft_wrap=True,
         )

@@ -144,7 +144,7 @@ class ProjectPath(click.Path):
         super().__init__(path_type=Path)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and not value.strip():
+        if isinstance(value, str) and not value:
             self.fail("an empty path: name the project folder (. for the current one)", param, ctx)
         return super().convert(value, param, ctx)
 

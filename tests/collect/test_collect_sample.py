@@ -213,6 +213,11 @@ def test_cli_collect_and_findings(sample: Path, tmp_path: Path, monkeypatch: pyt
                                     "--tools", "ruff,bandit,complexity", "--format", "json"])
     assert measured.exit_code == 0, measured.output
     assert json.loads(measured.output)["score_left_out"] == []
+    monkeypatch.setenv("FLEXT_QUALITY_COLLECT__EXECUTABLES", '{"complexity": ["/bin/false"]}')
+    broken = runner.invoke(main, ["collect", str(sample), "--db", db, "--project", "demo",
+                                  "--tools", "ruff,complexity"])
+    assert "no line count was measured; the complexity tool, which measures it, failed" in broken.output
+    monkeypatch.delenv("FLEXT_QUALITY_COLLECT__EXECUTABLES")
     outside = runner.invoke(main, ["collect", "/", "--db", db])
     assert outside.exit_code == 1 and "outside the allowed roots" in outside.output
     bad_tool = runner.invoke(main, ["collect", str(sample), "--db", db, "--tools", "ruff,pylint"])

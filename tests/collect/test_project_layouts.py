@@ -311,3 +311,15 @@ def test_fixable_takes_unsafe_fixes_from_the_folder_ruff_runs_in(
     result = collect(project, project="nested", tools=["ruff"], options=options_for())
     command = next(t.command for t in result.tools if t.tool == "ruff")
     assert result.measures["ruff.issues.fixable"] == _ruff_summary_fixable(command, project)
+
+
+def test_a_mypy_exclude_that_leaves_out_every_file_skips_mypy(tmp_path: Path, options_for: Options) -> None:
+    project = tmp_path / "all"
+    project.mkdir()
+    (project / "mypy.ini").write_text("[mypy]\nexclude = .*\n")
+    (project / "app.py").write_text(TYPE_ERRORS)
+    result = collect(project, project="all", tools=["mypy"], options=options_for())
+    tool = result.tools[0]
+    assert (tool.status, tool.files) == ("skipped", 0)
+    assert tool.error == "the project's mypy exclude leaves out every file"
+    assert "mypy.errors" not in result.measures
