@@ -496,9 +496,14 @@ def load_breakers(store: MetricStore) -> dict[str, BreakerRow]:
 # The outbox as people see it (`notify --list`, the dashboard): a next attempt exists only while
 # a message is pending, and is not before its endpoint's open circuit lets it through; a
 # delivered message's last error is history (its attempts column still says it needed retries).
+# A pending message's real next attempt: its own, not before its endpoint's circuit lets it
+# through, nor before an earlier pending message to the same endpoint (messages go in order).
 OUTBOX_DISPLAY = (
     "SELECT o.* REPLACE (CASE WHEN o.status = 'pending' THEN greatest(o.next_attempt_at, "
-    "coalesce(b.open_until, o.next_attempt_at)) END AS next_attempt_at, "
+    "coalesce(b.open_until, o.next_attempt_at), coalesce((SELECT max(e.next_attempt_at) "
+    "FROM outbox_record e WHERE e.status = 'pending' AND e.route = r.route "
+    "AND e.url_index = r.url_index AND (e.created_at, e.message_id) < (r.created_at, r.message_id)), "
+    "o.next_attempt_at)) END AS next_attempt_at, "
     "CASE WHEN o.status <> 'delivered' THEN o.last_error END AS last_error) "
     "FROM outbox o JOIN outbox_record r USING (message_id) "
     "LEFT JOIN channel_breaker b ON b.channel = r.route || '#' || r.url_index"

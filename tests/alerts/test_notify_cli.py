@@ -273,6 +273,9 @@ def test_an_endpoint_gets_its_messages_in_order_after_an_outage(
     # a run sends its own alerts at once: GREEN waits behind RED, never arrives before it
     assert Notifier(store, routes, policy, clock=lambda: later).flush([green]) == []
     assert Notifier(store, routes, policy, clock=lambda: later).flush() == []  # RED not due yet
+    # and the outbox says so: GREEN's next attempt is not before RED's
+    shown = {r["title"]: r["next_attempt_at"] for r in list_outbox(store).to_dicts()}
+    assert shown["gate GREEN"] == shown["gate RED"] > later
     assert [r.json()["title"] for r in http_receiver.requests] == []
     due = T0 + timedelta(hours=1)
     outcomes = Notifier(store, routes, policy, clock=lambda: due).flush()
