@@ -29,7 +29,7 @@ from storage.schema_core import (
     RUN_INDEX_STATEMENTS,
     STATE_STATEMENTS,
 )
-from storage.schema_retention import DERIVE_DROPPED, DROPPED_STATEMENTS
+from storage.schema_retention import DERIVE_DROPPED, DERIVE_UNRECORDED_STATEMENTS, DROPPED_STATEMENTS
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "applied_versions", "migrate", "pending"]
 
@@ -79,6 +79,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (8, "0008_alert_announced_state", _run_all(ANNOUNCED_STATE_STATEMENTS)),
     (9, "0009_retention_dropped_record", _dropped_record),
     (10, "0010_job_run_detail", _run_all(JOB_DETAIL_STATEMENTS)),
+    (11, "0011_dropped_record_without_cutoff", _run_all(DERIVE_UNRECORDED_STATEMENTS)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

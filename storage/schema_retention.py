@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from storage.schema_core import ROLLUP_ROW_DDL, ROLLUP_TABLES
 
-__all__ = ["DERIVE_DROPPED", "DROPPED_STATEMENTS", "DROPPED_TABLES"]
+__all__ = ["DERIVE_DROPPED", "DERIVE_UNRECORDED_STATEMENTS", "DROPPED_STATEMENTS", "DROPPED_TABLES"]
 
 DROPPED_TABLES: dict[str, str] = {
     "day": "dropped_day",
@@ -58,7 +58,7 @@ kept AS (
                AS last_dropped,
            cut.cutoff
     FROM {rollup} r CROSS JOIN cut LEFT JOIN raw USING (series_id, bucket)
-    WHERE r.bucket < cut.cutoff AND r.n > coalesce(raw.n, 0)
+    WHERE r.bucket < cut.cutoff AND r.n > coalesce(raw.n, 0) {unrecorded}
 )
 SELECT series_id, bucket, min_value, max_value,
        CASE WHEN raw_n IS NULL THEN sum_value ELSE sum_value - raw_sum END,
@@ -74,6 +74,31 @@ DROPPED_STATEMENTS: list[str] = [_DROPPED_DDL.format(table=t) for t in DROPPED_T
 
 #: Per grain, the statement that fills the dropped record from the rollups (parameter: the cutoff).
 DERIVE_DROPPED: dict[str, str] = {
-    grain: _DERIVE_DROPPED.format(dropped=table, rollup=ROLLUP_TABLES[grain], grain=grain)
+    grain: _DERIVE_DROPPED.format(dropped=table, rollup=ROLLUP_TABLES[grain], grain=grain,
+                                  unrecorded="")
     for grain, table in DROPPED_TABLES.items()
 }
+
+# Migration 0011. Retention run by a release before 0005 recorded no cutoff, so 0009 derived
+# nothing for it, and a later recomputation of such a bucket (a rebuild, a commit re-collected)
+# lost its dropped points. A bucket whose rollup counts more points than its raw points, with
+# no dropped record, can only be one of those (every write since keeps rollup = raw + dropped):
+# derive its record the same way, with no cutoff (every bucket; the dropped last, when a raw
+# point holds the bucket's last, sits at that point's time and never wins over it). States
+# written before 0008 keep the time they were evaluated as ``since``: set it to the point time
+# of the run that moved the gate, as every later state has it.
+DERIVE_UNRECORDED_STATEMENTS: list[str] = [
+    *(
+        _DERIVE_DROPPED.replace("?::TIMESTAMP", "'infinity'::TIMESTAMP").format(
+            dropped=table, rollup=ROLLUP_TABLES[grain], grain=grain,
+            unrecorded=f"AND NOT EXISTS (SELECT 1 FROM {table} d "
+                       "WHERE d.series_id = r.series_id AND d.bucket = r.bucket)",
+        )
+        for grain, table in DROPPED_TABLES.items()
+    ),
+    """
+    UPDATE alert_state_record SET since = r.point_ts
+    FROM run_record r
+    WHERE r.run_id = alert_state_record.since_run_id AND alert_state_record.since <> r.point_ts
+    """,
+]

@@ -209,3 +209,20 @@ def test_a_value_a_migration_cannot_read_is_one_line_too(tmp_path: Path) -> None
     con.close()
     with pytest.raises(StoreError, match=r"migration 0009_retention_dropped_record failed: .*garbage"):
         MetricStore(path).ensure_schema()
+
+
+def test_0011_gives_old_gate_states_the_commit_time_as_since(tmp_path: Path) -> None:
+    path = tmp_path / "v10.duckdb"
+    con = database_before(path, "0011_dropped_record_without_cutoff")
+    commit_time = datetime(2026, 11, 20, 10, 0)
+    con.execute("INSERT INTO run_record (run_id, project, commit_sha, committed_at, trigger, started_at, "
+                "finished_at, status, point_ts) VALUES ('r1', 'p', 'abc', ?, 'manual', ?, ?, 'succeeded', ?)",
+                [commit_time, datetime(2026, 11, 26, 11, 56), datetime(2026, 11, 26, 11, 57), commit_time])
+    # a state written before 0008: `since` is when it was evaluated, after the commit
+    con.execute("INSERT INTO alert_state_record (project, gate, state, since, since_run_id, "
+                "consecutive_failures, updated_at) VALUES ('p', 'g', 'fail', ?, 'r1', 1, ?)",
+                [datetime(2026, 11, 26, 11, 56), datetime(2026, 11, 26, 11, 56)])
+    con.close()
+    store = MetricStore(path)
+    assert store.ensure_schema() == [name for version, name, _ in MIGRATIONS if version >= 11]
+    assert store.fetch("SELECT since FROM alert_states") == [(commit_time,)]

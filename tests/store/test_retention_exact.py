@@ -108,9 +108,12 @@ def test_retention_keeps_the_newest_run_of_a_project(store: MetricStore) -> None
 # -- migration 0009 ---------------------------------------------------------------------------
 
 
-def _database_at_0008(path: Path, points: list[Point], cutoff: datetime | None) -> None:
+def _database_at_0008(
+    path: Path, points: list[Point], cutoff: datetime | None, *, cutoff_kept: bool = True
+) -> None:
     """A file as release 0008 left it: migrations applied by hand, the runs, the rollups of
-    every point, and (with a cutoff) retention's work: old raw points gone, the cutoff kept."""
+    every point, and (with a cutoff) retention's work: old raw points gone, the cutoff kept
+    (not by a release before 0005: ``cutoff_kept=False``)."""
     con = database_before(path, "0009_retention_dropped_record")
     try:
         for ts in sorted({p[0] for p in points}):
@@ -129,7 +132,7 @@ def _database_at_0008(path: Path, points: list[Point], cutoff: datetime | None) 
                 assert isinstance(mean, float) and isinstance(n, int)
                 con.execute(f"INSERT INTO rollup_{grain} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             [metrics.index(str(metric)) + 1, bucket, low, high, mean * n, n, last_ts, last])
-        if cutoff is not None:
+        if cutoff is not None and cutoff_kept:
             con.execute("INSERT INTO store_state VALUES ('retention_cutoff', ?)", [cutoff.isoformat()])
     finally:
         con.close()
@@ -184,3 +187,25 @@ def test_0009_leaves_the_record_empty_when_retention_never_ran(tmp_path: Path) -
     assert _dropped_rows(store) == 0
     store.rebuild_rollups()
     assert rollup_rows(store) == before
+
+
+def test_retention_by_a_release_that_kept_no_cutoff_is_derived_by_0011(tmp_path: Path) -> None:
+    # Retention before 0005 dropped raw points and recorded nothing: 0009 had no cutoff to
+    # derive from, and a rebuild or a re-collect then lost the dropped points for good.
+    stored = dict(JANUARY)
+    path = tmp_path / "v4.duckdb"
+    _database_at_0008(path, _points(stored), CUTOFF, cutoff_kept=False)
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("SELECT count(*) FROM measure_point").fetchall() == [(4,)]  # c1, c2 gone
+    con.close()
+    store = MetricStore(path)
+    before = rollup_rows(store)
+    store.ensure_schema()
+    assert rollup_rows(store) == before and _dropped_rows(store) > 0
+    store.rebuild_rollups()
+    assert rollup_rows(store) == before  # nothing lost
+    assert_rollups_equal_naive(store, _points(stored))
+    stored["c3"] = (JANUARY["c3"][0], {"m": 1.0, "k": 30.0})
+    store.append_run(make_run("p", str(JANUARY["c3"][0]), stored["c3"][1], JANUARY["c3"][0],
+                              run_id="c3-again"))
+    assert_rollups_equal_naive(store, _points(stored))
