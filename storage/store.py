@@ -20,7 +20,7 @@ import polars as pl
 
 from storage import rollup_bulk, rollups
 from storage.connection import read_connection, write_connection
-from storage.errors import SchemaVersionError, StoreError
+from storage.errors import DatabaseBusyError, SchemaVersionError, StoreError
 from storage.migrations import SCHEMA_VERSION, migrate, pending
 from storage.models import FindingRecord, MetricSpec, RunRecord, RunResult
 
@@ -106,6 +106,22 @@ class MetricStore:
             if not todo:
                 self._migrated = True
                 return []
+            try:
+                with write_connection(self.path, timeout_s=self.write_timeout_s) as con:
+                    return self._migrate(con)
+            except DatabaseBusyError:
+                raise
+            except StoreError as error:
+                if not any(why in str(error) for why in _NOT_WRITABLE):
+                    raise
+                # An older file on read-only storage (a mounted backup, an immutable copy):
+                # this version can read it only once upgraded.
+                raise StoreError(
+                    f"{self.path} was written by an older flext-quality and needs "
+                    f"{_names(todo)} before this version can read it, but it cannot be written "
+                    "here: run `flext-quality migrate` where it can, or read it with the version "
+                    "that wrote it"
+                ) from None
         with write_connection(self.path, timeout_s=self.write_timeout_s) as con:
             return self._migrate(con)
 
@@ -339,6 +355,17 @@ class MetricStore:
 # measured nothing (``failed``: every analyzer failed, say a crash during a CI retry) replaces
 # only failed runs: the commit's measured run stays, and the failed attempt is kept beside it.
 _SAME_COMMIT = "project = ? AND commit_sha = ? AND dirty = ? AND (? <> 'failed' OR status = 'failed')"
+
+
+# How the system says a file cannot be written (DuckDB passes its words on).
+_NOT_WRITABLE = ("Permission denied", "Operation not permitted", "Read-only file system")
+
+
+def _names(todo: Sequence[tuple[int, str, object]]) -> str:
+    """``migration 0010_x`` or ``migrations 0009_a to 0011_c``."""
+    if len(todo) == 1:
+        return f"migration {todo[0][1]}"
+    return f"migrations {todo[0][1]} to {todo[-1][1]}"
 
 
 class _DuplicateRunsError(Exception):

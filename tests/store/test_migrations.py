@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import datetime
 from pathlib import Path
 
@@ -226,3 +227,19 @@ def test_0011_gives_old_gate_states_the_commit_time_as_since(tmp_path: Path) -> 
     store = MetricStore(path)
     assert store.ensure_schema() == [name for version, name, _ in MIGRATIONS if version >= 11]
     assert store.fetch("SELECT since FROM alert_states") == [(commit_time,)]
+
+
+def test_an_older_file_that_cannot_be_written_says_what_it_needs(tmp_path: Path) -> None:
+    path = tmp_path / "backup.duckdb"
+    database_before(path, "0010_job_run_detail").close()
+    locked = subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False)
+    if locked.returncode != 0:
+        pytest.skip(f"chattr +i is not possible here: {locked.stderr.decode().strip()}")
+    try:
+        with pytest.raises(StoreError) as caught:
+            MetricStore(path).fetch("SELECT count(*) FROM runs")
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+    line = str(caught.value)
+    assert "was written by an older flext-quality and needs migrations 0010_job_run_detail to " in line
+    assert "cannot be written here: run `flext-quality migrate` where it can" in line
