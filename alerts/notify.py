@@ -274,8 +274,9 @@ class Notifier:
         )
         if expired:
             log.warning("outbox: %d message(s) failed for good (too old)", expired)
+        waiting = self._waiting(message_ids, {r.message.message_id for r in rows}) if message_ids else []
         if not rows:
-            return []
+            return waiting
         channels: dict[str, list[OutboxRow]] = {}
         for row in rows:
             channels.setdefault(row.channel, []).append(row)
@@ -284,10 +285,24 @@ class Notifier:
         for channel, queue in channels.items():
             breaker = breakers.get(channel, BreakerRow(channel))
             outcomes.extend(self._flush_channel(queue, breaker, now, probe=probe))
+        outcomes.extend(waiting)
         if message_ids is not None:
             order = {m: i for i, m in enumerate(message_ids)}
             outcomes.sort(key=lambda o: order.get(o.message_id, len(order)))
         return outcomes
+
+    def _waiting(self, message_ids: list[str], claimed: set[str]) -> list[DeliveryOutcome]:
+        """The asked-for messages that are pending but were not sent now: they wait behind an
+        earlier message to their endpoint (or another flusher is sending them)."""
+        rest = [m for m in message_ids if m not in claimed]
+        if not rest:
+            return []
+        rows = self.store.fetch(
+            "SELECT message_id, route, endpoint FROM outbox_record "
+            "WHERE status = 'pending' AND message_id IN (SELECT unnest(?::VARCHAR[]))", [rest])
+        return [DeliveryOutcome(str(mid), str(route), mask_text(str(endpoint), ()), False, "skipped",
+                                "waiting behind an earlier message to this endpoint")
+                for mid, route, endpoint in rows]
 
     def _flush_channel(
         self, queue: list[OutboxRow], breaker: BreakerRow, now: datetime, *, probe: bool

@@ -271,7 +271,9 @@ def test_an_endpoint_gets_its_messages_in_order_after_an_outage(
     later = T0 + timedelta(seconds=5)
     green = queue("gate GREEN", later)
     # a run sends its own alerts at once: GREEN waits behind RED, never arrives before it
-    assert Notifier(store, routes, policy, clock=lambda: later).flush([green]) == []
+    [waiting] = Notifier(store, routes, policy, clock=lambda: later).flush([green])
+    assert (waiting.message_id, waiting.ok, waiting.status) == (green, False, "skipped")
+    assert waiting.error == "waiting behind an earlier message to this endpoint"
     assert Notifier(store, routes, policy, clock=lambda: later).flush() == []  # RED not due yet
     # and the outbox says so: GREEN's next attempt is not before RED's
     shown = {r["title"]: r["next_attempt_at"] for r in list_outbox(store).to_dicts()}

@@ -192,3 +192,22 @@ def test_a_report_slot_is_sent_once_a_day(
     jobs.send_reports(settings, store, None, period="day", now=monday)  # another period: its own
     jobs.send_reports(settings, store, None, period="week", now=monday + timedelta(days=7))
     assert len(http_receiver.requests) == 3
+
+
+def test_a_report_waiting_behind_an_earlier_message_says_so(
+    tmp_path: Path, store: MetricStore, make_run: RunMaker, http_receiver: HttpReceiver
+) -> None:
+    config = tmp_path / "flext-quality.toml"
+    config.write_text(f'[[routes]]\npurpose = "reports"\n'
+                      f'urls = ["json://127.0.0.1:{http_receiver.port}/reports"]\n', encoding="utf-8")
+    make_run({"quality.score": 80})
+    common = ["--db", str(store.path), "--config", str(config)]
+    http_receiver.status = 503  # the weekly report fails and waits for its retry
+    first = invoke_cli("report", "--send", *common)
+    assert first.exit_code == 0 and first.output.startswith("pending ")
+    http_receiver.status = 200
+    monthly = invoke_cli("report", "--send", "--period", "month", *common)
+    assert monthly.exit_code == 0, monthly.output
+    assert "nothing to send" not in monthly.output
+    assert monthly.output.startswith("skipped ") and "waiting behind an earlier message" in monthly.output
+    assert store.fetch("SELECT count(*) FROM outbox WHERE status = 'pending'") == [(2,)]
