@@ -38,7 +38,7 @@ import apprise
 from apprise.utils.parse import parse_urls
 
 from alerts.config import RouteSpec, route_names
-from alerts.masking import mask_as_written, mask_text, quiet_apprise, register_url, secret_parts
+from alerts.masking import mask_as_written, mask_text, mask_url, quiet_apprise, register_url, secret_parts
 from alerts.messages import route_messages
 from storage.alert_store import (
     Attempt,
@@ -363,12 +363,15 @@ class Notifier:
             ok, raw = self.sender(url, m.title, m.body, m.body_format, m.notify_type)
             error = None if ok else mask_text(raw or "delivery failed", secret_parts(url))
         attempts = row.attempts + 1
+        # where it really went: the route's URL now (it may have changed since it was queued)
+        shown = mask_url(url) if url is not None else _shown(m)
         if ok:
-            return (Attempt(m.message_id, "delivered", attempts, now),
-                    DeliveryOutcome(m.message_id, m.route, _shown(m), True, "delivered"), True)
+            return (Attempt(m.message_id, "delivered", attempts, now, endpoint=shown),
+                    DeliveryOutcome(m.message_id, m.route, shown, True, "delivered"), True)
         status = "failed" if attempts >= self.policy.max_attempts else "pending"
-        return (Attempt(m.message_id, status, attempts, now, now + self.backoff(attempts), error),
-                DeliveryOutcome(m.message_id, m.route, _shown(m), False, status, error),
+        return (Attempt(m.message_id, status, attempts, now, now + self.backoff(attempts), error,
+                        endpoint=shown),
+                DeliveryOutcome(m.message_id, m.route, shown, False, status, error),
                 url is not None)
 
     @staticmethod

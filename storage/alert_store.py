@@ -418,6 +418,7 @@ class Attempt:
     at: datetime
     next_attempt_at: datetime | None = None
     error: str | None = None
+    endpoint: str | None = None  # masked: the URL it went to, when the route's URL changed since
 
 
 def record_attempts(
@@ -433,8 +434,10 @@ def record_attempts(
                 "UPDATE outbox_record SET status = ?, attempts = ?, claimed_until = NULL, "
                 "delivered_at = CASE WHEN ? = 'delivered' THEN ?::TIMESTAMP ELSE delivered_at END, "
                 "next_attempt_at = coalesce(?::TIMESTAMP, next_attempt_at), "
-                "last_error = coalesce(?, last_error) WHERE message_id = ?",
-                [a.status, a.attempts, a.status, a.at, a.next_attempt_at, a.error, a.message_id],
+                "last_error = coalesce(?, last_error), endpoint = coalesce(?, endpoint) "
+                "WHERE message_id = ?",
+                [a.status, a.attempts, a.status, a.at, a.next_attempt_at, a.error, a.endpoint,
+                 a.message_id],
             )
         if release:
             con.execute(

@@ -283,3 +283,18 @@ def test_an_endpoint_gets_its_messages_in_order_after_an_outage(
     outcomes = Notifier(store, routes, policy, clock=lambda: due).flush()
     assert [o.status for o in outcomes] == ["delivered", "delivered"]
     assert [r.json()["title"] for r in http_receiver.requests] == ["gate RED", "gate GREEN"]
+
+
+def test_a_message_names_the_url_it_went_to_after_its_route_changed(
+    store: MetricStore, http_receiver: HttpReceiver
+) -> None:
+    old = [RouteSpec(purpose="alerts", urls=["json://127.0.0.1:9/hook"])]  # nothing listens there
+    [message] = route_messages(old, purpose="alerts", project="demo", render=lambda fmt: ("t", "b"),
+                               dedup="m1", now=T0)
+    enqueue_messages(store, [message])
+    new = [RouteSpec(purpose="alerts", urls=[f"json://127.0.0.1:{http_receiver.port}/hook"])]
+    [outcome] = Notifier(store, new, DeliveryPolicy(), clock=lambda: T0).flush()
+    assert outcome.ok and f":{http_receiver.port}/hook" in outcome.endpoint
+    assert len(http_receiver.requests) == 1
+    [row] = list_outbox(store).to_dicts()
+    assert row["endpoint"] == outcome.endpoint
