@@ -122,13 +122,20 @@ def _not_ignored_by_git(root: Path) -> set[str] | None:
     ignored), relative to ``root``; ``None`` outside a git working tree.
 
     A generated file or scratch folder listed in ``.gitignore`` is not the project's code:
-    ruff skips it too, and no commit holds it, so ``backfill`` never sees it either.
+    ruff skips it too, and no commit holds it, so ``backfill`` never sees it either. A project
+    folder that is itself ignored by the repository around it (an unpacked archive in an
+    ignored ``vendor/`` or scratch folder) is not filtered: git would list nothing in it, while
+    ruff, run there by hand, applies only the patterns that match inside it.
     """
+    git = resolve_executable("git", {})
     try:
         # run directly, not through run_process: file names come back as bytes, undecoded
+        ignored = subprocess.run(  # nosec B603
+            [*git, "check-ignore", "-q", "."], cwd=root, capture_output=True, timeout=60, check=False)
+        if ignored.returncode != 1:  # 0: the folder is ignored; 128: not in a work tree
+            return None
         done = subprocess.run(  # nosec B603
-            [*resolve_executable("git", {}), "ls-files", "-z", "--cached", "--others",
-             "--exclude-standard", "--", "."],
+            [*git, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
             cwd=root, capture_output=True, timeout=120, check=False,
         )
     except (OSError, subprocess.SubprocessError):

@@ -34,7 +34,8 @@ class GitInfo:
 def git_info(
     root: Path, *, timeout_s: float = 30.0, walked: Callable[[str], bool] | None = None
 ) -> GitInfo | None:
-    """Metadata of the commit checked out at ``root``; ``None`` when it is not a git work tree.
+    """Metadata of the commit checked out at ``root``; ``None`` when it is not a git work tree
+    (or a folder the repository around it ignores).
 
     ``dirty`` is true when a file the analyzers read (:func:`changes_analyzed_files`) is
     modified, added, deleted or untracked under ``root``, in a folder discovery looks at
@@ -52,6 +53,10 @@ def git_info(
 
     top = git_out("rev-parse", "--show-toplevel")
     if top is None:
+        return None
+    if git_out("check-ignore", "-q", ".") is not None:
+        # the repository ignores this folder (an unpacked archive in a scratch folder): no
+        # commit holds it, so it is no commit's run
         return None
     log = git_out("log", "-1", "--format=%H%x1f%ct%x1f%an <%ae>%x1f%s")
     if not log or "\x1f" not in log:

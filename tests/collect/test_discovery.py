@@ -163,3 +163,22 @@ def test_a_bad_project_path_is_one_line(
     empty = runner.invoke(main, [command, "", "--db", db])  # an unset variable: not "the current folder"
     assert empty.exit_code == 2 and "an empty path" in empty.output
     assert not (tmp_path / "q.duckdb").exists()
+
+
+def test_a_project_in_a_folder_the_repository_ignores_is_analysed_as_outside_git(
+    tmp_path: Path, options_for  # type: ignore[no-untyped-def]
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / "vendor" / "pkg" / "sub").mkdir(parents=True)
+    (repo / ".gitignore").write_text("vendor/\n")
+    (repo / "main.py").write_text("x = 1\n")
+    git(repo, "init")
+    git(repo, "add", ".")
+    git(repo, "commit", "-m", "first", date="2026-01-05T10:00:00+00:00")
+    project = repo / "vendor" / "pkg"  # an unpacked archive, say
+    (project / "a.py").write_text("import os\n")
+    (project / "sub" / "b.py").write_text("import sys\n")
+    assert discover_files(project) == ["a.py", "sub/b.py"]  # as ruff by hand there sees them
+    result = collect(project, project="pkg", tools=["ruff"], options=options_for())
+    assert result.measures["ruff.issues"] == 2
+    assert result.run.commit_sha is None  # no commit of the repository holds it
