@@ -192,11 +192,30 @@ def _pick_metrics(available: set[str]) -> list[str]:
     return chosen + extra[: max(0, 6 - len(chosen))]
 
 
+# Metrics that move with others of the same run: listed only when those did not move too.
+_SHADOWS: dict[str, tuple[str, ...]] = {
+    "ruff.issues.fixable": ("ruff.issues",),
+    "issues.per_kloc": ("ruff.issues", "mypy.errors", "bandit.issues"),
+}
+
+
 def _regressions(
-    points: pl.DataFrame, runs: pl.DataFrame, directions: dict[str, tuple[str, str]], top: int
+    points: pl.DataFrame,
+    runs: pl.DataFrame,
+    directions: dict[str, tuple[str, str]],
+    top: int,
+    gated: Collection[str] = (),
 ) -> list[Regression]:
+    """The biggest steps for the worse between consecutive runs.
+
+    A step of a metric a gate watches comes first (it is what turns gates red), then the
+    others; within each, by relative size, ``|change| / max(|before|, |after|, 1)``, so a
+    5-point score drop outranks 5 more lint issues of 400, and coverage falling from 98 % to
+    20 % is not outranked by lint going from 1 to 13. A step that only repeats another of
+    the same run (more fixable issues, a higher density, beside more issues) is left out.
+    """
     info = {r["run_id"]: r for r in runs.to_dicts()}
-    found: list[tuple[float, Regression]] = []
+    found: list[tuple[bool, float, Regression]] = []
     for (metric,), frame in points.sort("ts").group_by(["metric"], maintain_order=True):
         direction = directions.get(str(metric), ("aim_low", ""))[0]
         rows = frame.to_dicts()
@@ -205,14 +224,16 @@ def _regressions(
             run = info.get(after["run_id"])
             if rounds_to_zero(delta) or judge_change(direction, delta) is not False or run is None:
                 continue
-            # Rank by relative size, so a 5-point score drop outranks 5 more lint issues of 400.
-            weight = abs(delta) / max(abs(before["value"]), 1.0)
-            found.append((weight, Regression(
+            weight = abs(delta) / max(abs(before["value"]), abs(after["value"]), 1.0)
+            found.append((str(metric) in gated, weight, Regression(
                 str(metric), before["value"], after["value"], str(after["run_id"]),
                 run["commit_sha"], run["author"], run["message"], after["ts"],
             )))
-    found.sort(key=lambda item: -item[0])
-    return [r for _, r in found[:top]]
+    found.sort(key=lambda item: (not item[0], -item[1]))
+    listed = {(r.run_id, r.metric) for _, _, r in found}
+    chosen = [r for is_gated, _, r in found
+              if is_gated or not any((r.run_id, m) in listed for m in _SHADOWS.get(r.metric, ()))]
+    return chosen[:top]
 
 
 def _top(frame: pl.DataFrame, column: str, n: int = 5) -> list[tuple[str, int]]:
@@ -227,11 +248,13 @@ def build_report(
     now: datetime,
     top: int = 5,
     gate_ids: Collection[str] | None = None,
+    gated_metrics: Collection[str] = (),
 ) -> ProjectReport:
     """Build the report of ``project`` for the ``period`` ending at ``now``.
 
     ``gate_ids`` are the gates configured for the project (None: every stored gate state);
     states of gates removed from the configuration stay in the database but are not reported.
+    ``gated_metrics``, the metrics those gates watch, lead the worst regressions.
     """
     start = now - PERIODS[period]
     runs = runs_between(store, project, start, now)
@@ -283,5 +306,5 @@ def build_report(
         in_period = points.filter(pl.col("run_id").is_in(
             [*runs["run_id"].to_list(), *before.tail(1)["run_id"].to_list()]))
         report.regressions = _regressions(in_period, pl.concat([before.tail(1), runs]),
-                                          directions, top)
+                                          directions, top, gated_metrics)
     return report

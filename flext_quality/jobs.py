@@ -259,9 +259,9 @@ def build_reports(
             f"no runs of project {missing[0]!r} in the store (known: {', '.join(sorted(known)) or 'none'})"
         )
     return [
-        build_report(store, p, period=period, now=now, gate_ids=None if gates is None else {
-            g.gate_id for g in gates if g.applies_to(p)
-        })
+        build_report(store, p, period=period, now=now,
+                     gate_ids=None if gates is None else {g.gate_id for g in gates if g.applies_to(p)},
+                     gated_metrics={g.metric for g in gates or () if g.applies_to(p)})
         for p in names
     ]
 

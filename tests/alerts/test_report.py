@@ -211,3 +211,20 @@ def test_a_report_waiting_behind_an_earlier_message_says_so(
     assert "nothing to send" not in monthly.output
     assert monthly.output.startswith("skipped ") and "waiting behind an earlier message" in monthly.output
     assert store.fetch("SELECT count(*) FROM outbox WHERE status = 'pending'") == [(2,)]
+
+
+def test_worst_regressions_lead_with_what_gates_watch_and_skip_echoes(
+    store: MetricStore, make_run: RunMaker
+) -> None:
+    base = {"coverage.line_percent": 97.78, "ruff.issues": 1, "ruff.issues.fixable": 1,
+            "issues.per_kloc": 1.0, "bandit.issues.high": 0}
+    make_run(base, at=T0 - timedelta(days=5))
+    make_run({**base, "coverage.line_percent": 20.27}, at=T0 + timedelta(days=1), author="Carol")
+    make_run({**base, "coverage.line_percent": 20.27, "ruff.issues": 13, "ruff.issues.fixable": 13,
+              "issues.per_kloc": 13.0}, at=T0 + timedelta(days=2), author="Bob")
+    make_run({**base, "coverage.line_percent": 20.27, "ruff.issues": 13, "ruff.issues.fixable": 13,
+              "issues.per_kloc": 13.0, "bandit.issues.high": 1}, at=T0 + timedelta(days=3), author="Alice")
+    report = build_report(store, "demo", period="week", now=T0 + timedelta(days=4),
+                          gated_metrics={"coverage.line_percent", "bandit.issues.high"})
+    assert [(r.metric, r.author) for r in report.regressions] == [
+        ("bandit.issues.high", "Alice"), ("coverage.line_percent", "Carol"), ("ruff.issues", "Bob")]
