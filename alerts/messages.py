@@ -23,6 +23,7 @@ from apprise import NotifyType
 
 from alerts.config import RouteSpec, route_names
 from alerts.masking import mask_url
+from alerts.text import message_literal
 from storage.alert_store import OutboxMessage
 
 __all__ = [
@@ -145,7 +146,8 @@ def render_alert(events: list[AlertEvent], fmt: str, *, link: str | None) -> tup
             body += f'\n<p>Dashboard: <a href="{url}">{url}</a></p>'
         return title, body
     if fmt == "markdown":
-        body = "\n".join(f"- **{h}**: {d}" for h, d in lines)
+        # names, authors and messages come from the data: no link or mention may come out
+        body = "\n".join(f"- **{message_literal(h)}**: {message_literal(d)}" for h, d in lines)
         return title, body + (f"\n\n[Open the dashboard]({link})" if link else "")
     body = "\n".join(f"* {h}: {d}" for h, d in lines)
     return title, body + (f"\n\nDashboard: {link}" if link else "")

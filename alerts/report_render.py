@@ -17,6 +17,7 @@ from datetime import datetime
 from alerts.config import RouteSpec
 from alerts.messages import dashboard_link, route_messages
 from alerts.report import SHOWN_DIGITS, MetricLine, ProjectReport, rounds_to_zero
+from alerts.text import message_literal
 from storage.alert_store import OutboxMessage
 
 __all__ = ["render_report", "report_messages", "report_title"]
@@ -81,28 +82,29 @@ def _header(r: ProjectReport) -> str:
 
 
 def _sections(
-    r: ProjectReport, *, path: Callable[[str], str] = str
+    r: ProjectReport, *, path: Callable[[str], str] = str, data: Callable[[str], str] = str
 ) -> list[tuple[str, list[str], str]]:
     """(heading, lines, text when there are no lines) of each section, for every format.
 
     ``path`` formats a file path (Markdown puts it in a code span: ``__init__.py`` would
-    otherwise turn bold).
+    otherwise turn bold); ``data`` any other text from the data (Markdown escapes what could
+    make a link or a mention of it: an author, a commit message, a rule or gate name).
     """
-    rules = ", ".join(f"{k} ({n})" for k, n in r.top_new_rules) or "none"
+    rules = ", ".join(f"{data(k)} ({n})" for k, n in r.top_new_rules) or "none"
     files = ", ".join(f"{path(k)} ({n})" for k, n in r.top_new_files) or "none"
-    fixed = ", ".join(f"{k} ({n})" for k, n in r.top_fixed_rules) or "none"
+    fixed = ", ".join(f"{data(k)} ({n})" for k, n in r.top_fixed_rules) or "none"
     return [
-        ("Metrics", [f"{m.metric}: {_num(m.end)} {m.unit} ({_change(m, r.start)}) {m.spark}"
+        ("Metrics", [f"{data(m.metric)}: {_num(m.end)} {m.unit} ({_change(m, r.start)}) {m.spark}"
                      for m in r.metrics], "no measures yet"),
-        ("Gates", [f"{_STATE_MARK.get(s, s)} {g}: {s}" + (f" since {_when(t)}" if t else "")
+        ("Gates", [f"{_STATE_MARK.get(s, s)} {data(g)}: {s}" + (f" since {_when(t)}" if t else "")
                    for g, s, t in r.gates], "no gates evaluated"),
         ("Findings", [f"{r.new_findings} new, {r.fixed_findings} fixed",
                       f"new by rule: {rules}", f"new by file: {files}",
                       f"fixed by rule: {fixed}"], ""),
         ("Worst regressions", [
-            f"{g.metric}: {_num(g.before)} -> {_num(g.after)} in {(g.commit_sha or g.run_id)[:10]}"
-            f" by {g.author or 'unknown'}"
-            + (f" ({g.message.splitlines()[0]})" if g.message else "")
+            f"{data(g.metric)}: {_num(g.before)} -> {_num(g.after)} in "
+            f"{(g.commit_sha or g.run_id)[:10]} by {data(g.author or 'unknown')}"
+            + (f" ({data(g.message.splitlines()[0])})" if g.message else "")
             for g in r.regressions
         ], "none"),
     ]
@@ -120,13 +122,14 @@ def _markdown(reports: list[ProjectReport], base_url: str | None, *, title: bool
     # most chat services have no tables.
     blocks = [f"# {report_title(reports)}"] if title else []
     for r in reports:
-        blocks += [f"## {r.project}", _header(r)]
-        for heading, lines, empty in _sections(r, path=_code_span):
+        project = message_literal(r.project)
+        blocks += [f"## {project}", _header(r)]
+        for heading, lines, empty in _sections(r, path=_code_span, data=message_literal):
             blocks.append(f"### {heading}")
             blocks.append("\n".join(f"- {line}" for line in lines) if lines else empty)
         link = dashboard_link(base_url, r.project)
         if link:
-            blocks.append(f"[Open {r.project} in the dashboard]({link})")
+            blocks.append(f"[Open {project} in the dashboard]({link})")
     return "\n\n".join(blocks)
 
 

@@ -109,3 +109,25 @@ def test_json_webhook_payload_and_headers(
     assert "value 65 vs threshold 70" in payload["message"]
     endpoint = store.fetch("SELECT endpoint FROM outbox")[0][0]
     assert "k3y-value-xyz" not in endpoint and "127.0.0.1" in endpoint
+
+
+def test_commit_data_cannot_ping_a_slack_channel_or_plant_a_link(
+    store: MetricStore, make_run: RunMaker, http_receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(NotifySlack, "webhook_url", http_receiver.url("/services"))
+    slack = "slack://T1ABCDEFG/B2HIJKLMN/abcdefghijklmnopqrstuvwx/#quality?blocks=yes"
+    settings = Settings(db=store.path, gates=GATES, routes=[
+        {"purpose": "alerts", "urls": [slack]}, {"purpose": "reports", "urls": [slack]}])
+    evil = "<!channel> *urgent* [click](http://evil.example/x) <http://evil.example/y|here>"
+    make_run({"bandit.issues.high": 0, "quality.score": 80}, at=T0, project="<!here>[a](http://evil.example)")
+    run_id = make_run({"bandit.issues.high": 3, "quality.score": 65}, at=T0 + timedelta(hours=1),
+                      project="<!here>[a](http://evil.example)", author=f"Eve {evil}", message=evil)
+    jobs.evaluate_and_deliver(settings, store, run_id, now=T0 + timedelta(hours=1))
+    jobs.send_reports(settings, store, None, period="week", now=T0 + timedelta(days=1))
+    assert len(http_receiver.requests) == 2  # the alert and the report
+    for request in http_receiver.requests:
+        text = str(request.json()["attachments"][0]["blocks"])
+        assert "click" in text and "evil.example" in text  # shown as written ...
+        # ... but no mention and no Slack link made from the data
+        assert "<!channel>" not in text and "<!here>" not in text
+        assert "<http://evil.example" not in text

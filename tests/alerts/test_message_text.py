@@ -193,19 +193,21 @@ def test_alert_lines_state_each_fact_once(
     step({"bandit.issues.high": 0, "ruff.issues": 30, "quality.score": 80}, T0 + timedelta(hours=2))
 
     red, green = (r.json()["message"] for r in http_receiver.requests)
-    by = "commit 003abcdef0 by Bob Breaker <bob@example.com>"
+    # Markdown: "<" and ">" escaped, so that Slack shows them instead of reading a link or a
+    # mention (Apprise turns "\<" into "&lt;")
+    by = r"commit 003abcdef0 by Bob Breaker \<bob@example.com\>"
     assert red.splitlines() == [
-        f"- **RED: bandit.issues.high max=0**: value 1 vs threshold 0 (rule: <= 0); previous 0; {by}",
+        rf"- **RED: bandit.issues.high max=0**: value 1 vs threshold 0 (rule: \<= 0); previous 0; {by}",
         # a gate with its own name also names the metric; "vs previous": the reference is the
         # previous value, said once
-        f"- **RED: lint-growth**: ruff.issues: value 30 vs threshold 15 (rule: rise <= 5 vs "
-        f"previous); previous 10; {by}",
-        f"- **RED: score-daily**: quality.score: value 80 vs threshold 88 (rule: fall <= 2 vs 1d, "
-        f"reference 90); previous 88; {by}",
+        rf"- **RED: lint-growth**: ruff.issues: value 30 vs threshold 15 (rule: rise \<= 5 vs "
+        rf"previous); previous 10; {by}",
+        rf"- **RED: score-daily**: quality.score: value 80 vs threshold 88 (rule: fall \<= 2 vs 1d, "
+        rf"reference 90); previous 88; {by}",
     ]
     assert green.splitlines() == [
-        "- **GREEN again: bandit.issues.high max=0**: value 0 vs threshold 0 (rule: <= 0); "
+        r"- **GREEN again: bandit.issues.high max=0**: value 0 vs threshold 0 (rule: \<= 0); "
         "previous 1",
-        "- **GREEN again: lint-growth**: ruff.issues: value 30 vs threshold 35 (rule: rise <= 5 "
+        r"- **GREEN again: lint-growth**: ruff.issues: value 30 vs threshold 35 (rule: rise \<= 5 "
         "vs previous); previous 30",
     ]
