@@ -91,6 +91,14 @@ def dashboard_link(base_url: str | None, project: str) -> str | None:
     return f"{base_url.rstrip('/')}/gates?project={quote(project)}"
 
 
+# Slack refuses a header block longer than 150 characters; an inbox shows fewer anyway.
+TITLE_LIMIT = 150
+
+
+def _capped(title: str) -> str:
+    return title if len(title) <= TITLE_LIMIT else title[: TITLE_LIMIT - 1] + "…"
+
+
 def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:g}"
 
@@ -105,15 +113,19 @@ def _statement(e: AlertEvent) -> str:
         facts = [f"value {_num(e.value)} vs threshold {_num(e.threshold)} ({e.detail})"]
     else:
         rule = e.rule
-        # Against "previous", the reference is the previous value, said just after.
-        if e.reference_value is not None and e.rule_against != "previous":
+        # Against "previous", the reference is the previous value, said just after, unless the
+        # two differ (a `consecutive` gate: "previous" is the value before its streak began).
+        if e.reference_value is not None and (
+            e.rule_against != "previous" or e.reference_value != e.previous_value
+        ):
             rule += f", reference {_num(e.reference_value)}"
         band = f" ± {e.tolerance:g}" if e.tolerance else ""
         facts = [f"value {_num(e.value)} vs threshold {_num(e.threshold)}{band} (rule: {rule})"]
     facts.append("no previous value" if e.previous_value is None
                  else f"previous {_num(e.previous_value)}")
-    if e.kind != "recovery" and e.commit_sha:
-        facts.append(f"commit {e.commit_sha[:10]} by {e.author or 'unknown author'}")
+    if e.commit_sha:
+        verb = "fixed in commit" if e.kind == "recovery" else "commit"
+        facts.append(f"{verb} {e.commit_sha[:10]} by {e.author or 'unknown author'}")
     text = "; ".join(facts)
     named = e.value is None or e.gate == e.metric or e.gate.startswith(f"{e.metric} ")
     return text if named else f"{e.metric}: {text}"
@@ -127,12 +139,19 @@ def _line(e: AlertEvent) -> tuple[str, str]:
 def render_alert(events: list[AlertEvent], fmt: str, *, link: str | None) -> tuple[str, str]:
     """Title and body of one grouped message, in ``markdown``, ``html`` or ``text``."""
     project = events[0].project
-    red = sum(e.kind in ("alert", "reminder") for e in events)
+    red = sum(e.kind == "alert" for e in events)
+    still = sum(e.kind == "reminder" for e in events)
     stale = sum(e.kind == "stale" for e in events)
     green = sum(e.kind == "recovery" for e in events)
-    counts = [f"{red} gate(s) RED" if red else "", f"{stale} gate(s) STALE" if stale else "",
-              f"{green} gate(s) green again" if green else ""]
-    title = f"flext-quality: {project}: {', '.join(c for c in counts if c)}"
+    if len(events) == 1:  # one gate: its name says more than a count, in an inbox list too
+        only = events[0]
+        title = f"flext-quality: {project}: {_KIND_TITLE.get(only.kind, only.kind)}: {only.gate}"
+    else:
+        counts = [f"{red} gate(s) RED" if red else "", f"{still} gate(s) STILL RED" if still else "",
+                  f"{stale} gate(s) STALE" if stale else "",
+                  f"{green} gate(s) green again" if green else ""]
+        title = f"flext-quality: {project}: {', '.join(c for c in counts if c)}"
+    title = _capped(title)
     lines = [_line(e) for e in events]
     if fmt == "html":
         items = "".join(

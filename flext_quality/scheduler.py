@@ -409,6 +409,8 @@ def _detail(job: str, result: object) -> str | None:
         return "retention off (retention_days not set): nothing dropped"
     if isinstance(result, list):
         sent = [o for o in result if isinstance(o, DeliveryOutcome)]
+        if not sent and job == "report":
+            return "nothing to send: no 'reports' route, or today's report was queued already"
         if not sent:
             return "nothing to send"
         return f"{sum(o.ok for o in sent)} of {_plural(len(sent), 'message')} delivered"

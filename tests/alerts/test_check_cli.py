@@ -96,7 +96,7 @@ urls = ["json://127.0.0.1:{http_receiver.port}/ci"]
     assert data["passed"] is True
     assert [g["state"] for g in data["gates"]] == ["pass", "pass"]
     assert [n["status"] for n in data["notifications"]] == ["delivered"]
-    assert "green again" in http_receiver.requests[-1].json()["title"]
+    assert "GREEN again" in http_receiver.requests[-1].json()["title"]
 
     # a gate without data (coverage did not run) passes by default; --fail-on-no-data fails
     config.write_text(config.read_text() + '[[gates]]\nmetric = "coverage.line_percent"\nmin = 50\n')

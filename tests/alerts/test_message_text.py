@@ -14,6 +14,7 @@ from markdown_it import MarkdownIt
 
 from alerts.config import GateSpec
 from alerts.evaluate import AlertPolicy, evaluate_run
+from alerts.messages import TITLE_LIMIT, AlertEvent, render_alert
 from alerts.report import build_report
 from alerts.report_render import render_report, report_title
 from flext_quality import jobs
@@ -167,7 +168,8 @@ def test_sent_messages_carry_their_title_once(
     red = make_run({"quality.score": 60, "bandit.issues.high": 0}, at=now)
     jobs.evaluate_and_deliver(settings, store, red, now=now)
     _, rcpt, alert = smtp_sink.messages[-1]
-    assert rcpt == ["alerts@example.com"] and alert["Subject"] == "flext-quality: demo: 1 gate(s) RED"
+    assert rcpt == ["alerts@example.com"]
+    assert alert["Subject"] == "flext-quality: demo: RED: quality.score min=70"
     for body in _parts(alert).values():
         assert alert["Subject"] not in body and "quality.score min=70" in body
 
@@ -205,9 +207,37 @@ def test_alert_lines_state_each_fact_once(
         rf"- **RED: score-daily**: quality.score: value 80 vs threshold 88 (rule: fall \<= 2 vs 1d, "
         rf"reference 90); previous 88; {by}",
     ]
+    fixed = "fixed in commit 004abcdef0 by Ada Lovelace"  # the commit that turned it green
     assert green.splitlines() == [
         r"- **GREEN again: bandit.issues.high max=0**: value 0 vs threshold 0 (rule: \<= 0); "
-        "previous 1",
+        f"previous 1; {fixed}",
         r"- **GREEN again: lint-growth**: ruff.issues: value 30 vs threshold 35 (rule: rise \<= 5 "
-        "vs previous); previous 30",
+        f"vs previous); previous 30; {fixed}",
     ]
+
+
+def _event(**changes: object) -> AlertEvent:
+    fields: dict[str, object] = {
+        "kind": "alert", "project": "demo", "gate": "lint-growth", "metric": "ruff.issues",
+        "value": 46.0, "threshold": 45.0, "rule": "rise <= 10 vs previous", "rule_against": "previous",
+        "tolerance": 0.0, "reference_value": 35.0, "previous_value": 24.0, "detail": "",
+        "run_id": "r1", "commit_sha": "59c7f1a18e" + "0" * 30, "author": "Alice", "violation": "",
+    }
+    fields.update(changes)
+    return AlertEvent(**fields)  # type: ignore[arg-type]
+
+
+def test_a_streak_alert_shows_the_reference_its_threshold_comes_from() -> None:
+    # consecutive=2: "previous" is the value before the streak began (24); the threshold 45
+    # comes from the run just before this one (35 + 10), which the reader must see
+    _, body = render_alert([_event()], "text", link=None)
+    assert "value 46 vs threshold 45 (rule: rise <= 10 vs previous, reference 35); previous 24" in body
+    _, plain = render_alert([_event(reference_value=24.0, threshold=34.0)], "text", link=None)
+    assert "reference" not in plain  # the reference is the previous value: said once
+
+
+def test_a_title_fits_a_slack_header() -> None:
+    title, _ = render_alert([_event(project="team-platform-" + "x" * 200)], "markdown", link=None)
+    assert len(title) == TITLE_LIMIT and title.endswith("…")
+    short, _ = render_alert([_event(), _event(gate="other", kind="reminder")], "markdown", link=None)
+    assert short == "flext-quality: demo: 1 gate(s) RED, 1 gate(s) STILL RED"

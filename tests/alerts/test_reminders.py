@@ -40,7 +40,7 @@ def test_a_red_gate_is_reminded_of_by_the_flush_without_new_runs(
     jobs.flush_outbox(settings, store, now=T0 + timedelta(hours=6, minutes=10))
     assert len(http_receiver.requests) == 2  # one reminder, not one per flush
     reminder = http_receiver.requests[1].json()
-    assert reminder["title"] == "flext-quality: demo: 1 gate(s) RED"
+    assert reminder["title"] == "flext-quality: demo: STILL RED: ruff.issues max=2"
     assert "STILL RED: ruff.issues max=2" in reminder["message"]
     assert "value 5 vs threshold 2" in reminder["message"]
     jobs.flush_outbox(settings, store, now=T0 + timedelta(hours=12))
@@ -49,7 +49,7 @@ def test_a_red_gate_is_reminded_of_by_the_flush_without_new_runs(
     # green again: no more reminders
     green = make_run({"ruff.issues": 1}, at=T0 + timedelta(hours=13))
     jobs.evaluate_and_deliver(settings, store, green, now=T0 + timedelta(hours=13))
-    assert "green again" in http_receiver.requests[-1].json()["title"]
+    assert "GREEN again" in http_receiver.requests[-1].json()["title"]
     count = len(http_receiver.requests)
     jobs.flush_outbox(settings, store, now=T0 + timedelta(hours=40))
     assert len(http_receiver.requests) == count
@@ -113,7 +113,7 @@ def test_a_stale_only_message_says_stale(store: MetricStore, make_run: RunMaker,
         run_id = make_run({"ruff.issues": 1} if hour == 0 else {"bandit.issues.high": 0}, at=at)
         jobs.evaluate_and_deliver(settings, store, run_id, now=at)
     titles = [r.json()["title"] for r in http_receiver.requests]
-    assert titles == ["flext-quality: demo: 1 gate(s) STALE"], titles
+    assert titles == ["flext-quality: demo: STALE: ruff.issues max=2"], titles
 
 
 def test_reminders_closer_than_a_minute_are_not_lost(
