@@ -84,7 +84,8 @@ def per_file_result(
     """One file's worker result as findings and additive numbers."""
     if "error" in result:
         message = str(result["error"])
-        finding = FileFinding("syntax-error", "error", None, None, message, message)
+        rule = "syntax-error" if message.startswith(("SyntaxError", "ValueError")) else "analysis-error"
+        finding = FileFinding(rule, "error", None, None, message, message)
         return PerFileResult((finding,), {"errors": 1.0})
     findings: list[FileFinding] = []
     values = [int(f["complexity"]) for f in result.get("functions", [])]

@@ -213,7 +213,19 @@ def _statement(lines: list[str], first: int) -> tuple[int, _Chunk, int]:
 
 
 def analyse_source(source: str) -> dict[str, Any]:
-    """Complexity of one file's source: per-function CC, MI and raw counts (radon's numbers)."""
+    """Complexity of one file's source: per-function CC, MI and raw counts (radon's numbers).
+
+    A file nested too deeply for radon's recursive visitors (an expression of hundreds of
+    terms) is an error of that file, as ``radon cc`` and ``radon mi`` report it: the other
+    files are still measured.
+    """
+    try:
+        return _analyse(source)
+    except RecursionError:
+        return {"error": "RecursionError: nested too deeply to measure (radon cc and mi fail on it too)"}
+
+
+def _analyse(source: str) -> dict[str, Any]:
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError) as error:

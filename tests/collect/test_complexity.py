@@ -15,6 +15,7 @@ from radon.raw import analyze
 
 from collectors import complexity_worker
 from collectors.complexity_worker import analyse_source, fast_raw
+from collectors.pipeline import collect
 
 WORKER = Path(complexity_worker.__file__)
 
@@ -142,3 +143,22 @@ def test_worker_matches_radon_cli(tmp_path: Path) -> None:
 def test_syntax_error_is_reported_not_raised() -> None:
     result = analyse_source("def broken(:\n    return 1\n")
     assert "error" in result and "SyntaxError" in result["error"]
+
+
+def test_a_file_too_deep_for_radon_is_its_own_error_and_the_rest_is_measured(
+    tmp_path: Path, options_for  # type: ignore[no-untyped-def]
+) -> None:
+    project = tmp_path / "deep"
+    project.mkdir()
+    (project / "deep.py").write_text("x = " + " + ".join(f"a{i}" for i in range(3000)) + "\n")
+    (project / "ok.py").write_text("def f(a):\n    if a:\n        return 1\n    return 2\n")
+    by_hand = subprocess.run([str(Path(sys.executable).with_name("radon")), "cc", "-j", "deep.py", "ok.py"],
+                             cwd=project, capture_output=True, text=True, check=True)
+    radon = json.loads(by_hand.stdout)
+    assert "recursion" in radon["deep.py"]["error"] and radon["ok.py"][0]["complexity"] == 2
+    result = collect(project, project="deep", tools=["complexity"], options=options_for())
+    assert result.run.status == "succeeded", [t.error for t in result.tools]
+    assert result.measures["complexity.functions"] == 1 and result.measures["size.files"] == 1
+    [finding] = result.findings
+    assert (finding.rule, finding.path) == ("analysis-error", "deep.py")
+    assert finding.message.startswith("RecursionError")
