@@ -291,8 +291,12 @@ class QualityScheduler:
         try:
             record_job_run(self.store, spec.name, started_at=started,
                            finished_at=finished, status=status, error=error, detail=detail)
+        except FlextQualityError as error:
+            # Recording is best effort: a busy database (or a stop while waiting for it, when
+            # another writer holds it) must not stop the loop, nor fill the log with a traceback.
+            log.warning("could not record the run of job %s (%s): %s", spec.name, status,
+                        mask_text(str(error), self.secrets))
         except Exception:
-            # Recording is best effort: a busy database must not stop the loop either.
             log.exception("could not record the run of job %s", spec.name)
         return status
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
@@ -22,7 +23,8 @@ from flext_quality.scheduler import (
 )
 from flext_quality.settings import Settings
 from storage import RunRecord, RunResult
-from storage.errors import FlextQualityError
+from storage.connection import allow_waiting, stop_waiting
+from storage.errors import FlextQualityError, StoppedError
 from storage.store import MetricStore
 
 
@@ -353,3 +355,27 @@ def test_the_maintenance_job_records_how_many_points_retention_dropped(store: Me
     assert QualityScheduler(store, [spec], clock=clock).run_job(spec) == "succeeded"
     assert store.fetch("SELECT count(*) FROM measures") == [(2,)]  # the newest run's two
     assert store.fetch("SELECT detail FROM job_runs") == [("retention: dropped 4 raw points",)]
+
+
+def test_a_job_stopped_while_another_writer_holds_the_database_is_one_log_line(
+    store: MetricStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.ensure_schema()
+    holder = os.open(f"{store.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another writer holds the database
+    stop_waiting()  # the scheduler's SIGTERM: every wait for the database ends at once
+
+    def waiting_job() -> None:
+        raise StoppedError(f"stopped while waiting for database {store.path}: nothing was written")
+
+    spec = JobSpec("collect:app", waiting_job, every_minutes=5, project="app")
+    try:
+        with caplog.at_level(logging.INFO, logger="flext_quality.scheduler"):
+            assert QualityScheduler(store, [spec], clock=FakeClock(T0)).run_job(spec) == "skipped"
+    finally:
+        allow_waiting()
+        os.close(holder)
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.levelno for r in warnings] == [logging.WARNING] and warnings[0].exc_info is None
+    assert warnings[0].getMessage().startswith("could not record the run of job collect:app (skipped): "
+                                               "stopped while waiting for database")
