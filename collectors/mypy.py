@@ -198,6 +198,13 @@ def run(setup: ToolSetup, root: Path, files: Sequence[str], options: CollectOpti
     if result.returncode == 2 and not any(e.get("code") == "syntax" for e in entries):
         raise ToolFailed(f"mypy stopped: {one_line(str(entries[0].get('message', '')), 160)}")
     notes = split_notes(result.stdout)[1]
+    if result.returncode == 2:
+        # A syntax error is blocking: mypy reports it and checks nothing else. Counted as mypy
+        # counts it, but the run must say that typing was not checked.
+        where = next((relative_path(str(e.get("file", "")), root) for e in entries
+                      if e.get("code") == "syntax"), "a file")
+        notes.append(f"mypy stopped at a syntax error in {where}: the other files were not "
+                     "type-checked (fix the file or exclude it)")
     names = reported_names(files)
     sources = SourceLines(root)
     findings: list[tuple[str, FileFinding]] = []

@@ -87,6 +87,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
         note = escape(tool["error"] or "")  # "[mypy-colorama.*]" is text, not rich markup
         table.add_row(tool["tool"], tool["status"], f"{tool['duration_s']:.2f}s", files, shown, note)
     console.print(table)
+    if summary.get("replaced_tools_not_run"):
+        console.print(
+            f"note: this run replaced the commit's earlier run, and the results of "
+            f"{', '.join(summary['replaced_tools_not_run'])} went with it (not among this run's "
+            "tools; collect with them to measure them again)", highlight=False, soft_wrap=True)
     score = summary["score"]
     console.print(f"quality score: {'n/a' if score is None else f'{score:.1f} / 100'}")
     if summary["score_left_out"]:
@@ -160,6 +165,10 @@ def collect_cmd(
     with analyzers_stop_on_signals(sigterm_interrupts=False):
         result = collect_cached(settings, store, path, project=project, tools=chosen, trigger=trigger)
         replaced = store.replaced_run(result.run)
+        # tools the replaced run had that this one did not run: their results go with it
+        gone = sorted({str(t) for (t,) in store.fetch(
+            "SELECT tool FROM tool_runs WHERE run_id = ? AND status = 'succeeded'", [replaced])}
+            - {t.tool for t in result.tools}) if replaced else []
         store.append_run(result)
     # Gates are evaluated after every stored run; alerts go out right away (what fails to
     # deliver stays in the outbox for the scheduler or `notify --flush`).
@@ -168,6 +177,7 @@ def collect_cmd(
     previous = previous_run(store, result.run.run_id)
     summary = _summary(result, new, fixed, str(previous["run_id"]) if previous else None)
     summary["replaced_run_id"] = replaced
+    summary["replaced_tools_not_run"] = gone
     summary["gates"] = [
         {"gate": r.gate, "metric": r.metric, "state": r.state, "value": r.value,
          "threshold": r.threshold, "detail": r.detail}

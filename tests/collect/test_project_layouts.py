@@ -323,3 +323,19 @@ def test_a_mypy_exclude_that_leaves_out_every_file_skips_mypy(tmp_path: Path, op
     assert (tool.status, tool.files) == ("skipped", 0)
     assert tool.error == "the project's mypy exclude leaves out every file"
     assert "mypy.errors" not in result.measures
+
+
+def test_a_syntax_error_that_stops_mypy_says_typing_was_not_checked(
+    tmp_path: Path, options_for: Options
+) -> None:
+    project = tmp_path / "broken"
+    project.mkdir()
+    (project / "bad.py").write_text("def f(:\n")
+    (project / "app.py").write_text(TYPE_ERRORS)  # two type errors mypy never gets to
+    # (mypy reports two syntax errors in bad.py and stops)
+    result = collect(project, project="broken", tools=["mypy"], options=options_for())
+    tool = result.tools[0]
+    hand = by_hand(project, "mypy", "--output", "json", "--cache-dir", "/dev/null", "--config-file=",
+                   "--ignore-missing-imports", "bad.py", "app.py")
+    assert tool.status == "succeeded" and result.measures["mypy.errors"] == mypy_errors(hand) == 2
+    assert tool.error is not None and "mypy stopped at a syntax error in bad.py" in tool.error

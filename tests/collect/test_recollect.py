@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
 from collect_support import SAMPLE, git
 
 from collectors.earlier import KEPT_NOTE
+from flext_quality.cli import main
 from flext_quality.jobs import collect_cached
 from flext_quality.settings import Settings
 from storage.store import MetricStore
@@ -123,3 +127,23 @@ def test_a_dirty_tree_keeps_nothing_from_an_earlier_dirty_run(tmp_path: Path) ->
                            project="s", tools=TOOLS)
     assert again.run.dirty and again.run.status == "partial"
     assert "mypy.errors" not in again.measures and not [f for f in again.findings if f.tool == "mypy"]
+
+
+def test_collecting_a_commit_again_with_fewer_tools_says_what_went(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "sample"
+    shutil.copytree(SAMPLE, project)
+    git(project, "init", "-q")
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "one commit", date="2026-01-05T10:00:00+00:00")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FLEXT_QUALITY_ALLOWED_ROOTS", str(tmp_path))
+    db = str(tmp_path / "q.duckdb")
+    runner = CliRunner()
+    first = runner.invoke(main, ["collect", str(project), "--db", db, "--tools", "ruff,bandit,complexity"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(main, ["collect", str(project), "--db", db, "--tools", "ruff", "--format", "json"])
+    assert json.loads(again.output)["replaced_tools_not_run"] == ["bandit", "complexity"]
+    table = runner.invoke(main, ["collect", str(project), "--db", db, "--tools", "ruff"])
+    assert "replaced the commit's earlier run" not in table.output  # nothing more went this time
