@@ -160,14 +160,19 @@ def test_a_change_too_small_to_show_is_not_judged(
     assert [r.metric for r in report.regressions] == (["quality.score"] if better is False else [])
 
 
+def _reports_to(tmp_path: Path, store: MetricStore, receiver: HttpReceiver) -> list[str]:
+    """The CLI options of a database whose settings send reports to ``receiver``."""
+    config = tmp_path / "flext-quality.toml"
+    config.write_text(f'[[routes]]\npurpose = "reports"\n'
+                      f'urls = ["json://127.0.0.1:{receiver.port}/reports"]\n', encoding="utf-8")
+    return ["--db", str(store.path), "--config", str(config)]
+
+
 def test_report_send_refuses_a_format(
     tmp_path: Path, store: MetricStore, make_run: RunMaker, http_receiver: HttpReceiver
 ) -> None:
-    config = tmp_path / "flext-quality.toml"
-    config.write_text(f'[[routes]]\npurpose = "reports"\n'
-                      f'urls = ["json://127.0.0.1:{http_receiver.port}/reports"]\n', encoding="utf-8")
+    common = _reports_to(tmp_path, store, http_receiver)
     make_run({"quality.score": 80})
-    common = ["--db", str(store.path), "--config", str(config)]
     for fmt in ("json", "markdown"):  # even the default: --send ignores it either way
         result = invoke_cli("report", "--send", "--format", fmt, *common)
         assert result.exit_code == 2, result.output
@@ -197,11 +202,8 @@ def test_a_report_slot_is_sent_once_a_day(
 def test_a_report_waiting_behind_an_earlier_message_says_so(
     tmp_path: Path, store: MetricStore, make_run: RunMaker, http_receiver: HttpReceiver
 ) -> None:
-    config = tmp_path / "flext-quality.toml"
-    config.write_text(f'[[routes]]\npurpose = "reports"\n'
-                      f'urls = ["json://127.0.0.1:{http_receiver.port}/reports"]\n', encoding="utf-8")
+    common = _reports_to(tmp_path, store, http_receiver)
     make_run({"quality.score": 80})
-    common = ["--db", str(store.path), "--config", str(config)]
     http_receiver.status = 503  # the weekly report fails and waits for its retry
     first = invoke_cli("report", "--send", *common)
     assert first.exit_code == 0 and first.output.startswith("pending ")

@@ -29,17 +29,23 @@ CRASHING_MYPY = (
 )
 
 
+def _committed_sample(tmp_path: Path) -> Path:
+    """The sample project as a repository of one commit."""
+    project = tmp_path / "sample"
+    shutil.copytree(SAMPLE, project)
+    git(project, "init", "-q")
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "one commit", date="2026-01-05T10:00:00+00:00")
+    return project
+
+
 def _settings(tmp_path: Path, store: MetricStore, **executables: list[str]) -> Settings:
     return Settings(db=store.path, allowed_roots=[tmp_path],
                     collect={"executables": executables, "cache_dir": tmp_path / "cache"})
 
 
 def test_a_tool_failing_on_a_measured_commit_keeps_its_earlier_results(tmp_path: Path) -> None:
-    project = tmp_path / "sample"
-    shutil.copytree(SAMPLE, project)
-    git(project, "init", "-q")
-    git(project, "add", ".")
-    git(project, "commit", "-q", "-m", "one commit", date="2026-01-05T10:00:00+00:00")
+    project = _committed_sample(tmp_path)
     store = MetricStore(tmp_path / "q.duckdb")
     first = collect_cached(_settings(tmp_path, store), store, project, project="s", tools=TOOLS)
     assert first.run.status == "succeeded" and first.measures["mypy.errors"] > 0
@@ -110,11 +116,7 @@ def test_a_complexity_program_of_ones_own_is_not_served_from_the_cache(tmp_path:
 
 
 def test_a_dirty_tree_keeps_nothing_from_an_earlier_dirty_run(tmp_path: Path) -> None:
-    project = tmp_path / "sample"
-    shutil.copytree(SAMPLE, project)
-    git(project, "init", "-q")
-    git(project, "add", ".")
-    git(project, "commit", "-q", "-m", "one commit", date="2026-01-05T10:00:00+00:00")
+    project = _committed_sample(tmp_path)
     store = MetricStore(tmp_path / "q.duckdb")
     (project / "extra.py").write_text('q: int = "x"\n')  # one more mypy error, uncommitted
     dirty = collect_cached(_settings(tmp_path, store), store, project, project="s", tools=TOOLS)
@@ -132,11 +134,7 @@ def test_a_dirty_tree_keeps_nothing_from_an_earlier_dirty_run(tmp_path: Path) ->
 def test_collecting_a_commit_again_with_fewer_tools_says_what_went(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = tmp_path / "sample"
-    shutil.copytree(SAMPLE, project)
-    git(project, "init", "-q")
-    git(project, "add", ".")
-    git(project, "commit", "-q", "-m", "one commit", date="2026-01-05T10:00:00+00:00")
+    project = _committed_sample(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FLEXT_QUALITY_ALLOWED_ROOTS", str(tmp_path))
     db = str(tmp_path / "q.duckdb")
